@@ -1,0 +1,297 @@
+//! Explanations: every verdict of a placement, grouped zone > pod > cluster >
+//! host (with pool verdicts), rendered as text or JSON.
+
+use super::{PlacementRequest, Recorder, Reject, RenderCtx};
+use crate::cloud::Cloud;
+use crate::ids::*;
+use crate::inventory::StorageType;
+use crate::units::Gib;
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)] // indices kept for debugging output
+enum Event {
+    Zone(ZoneIdx, Option<Reject>),
+    Pod(PodIdx, Option<Reject>),
+    Cluster(ClusterIdx, Option<Reject>),
+    Host(HostIdx, Option<Reject>),
+    Pool(ClusterIdx, Option<HostIdx>, usize, PoolIdx, Option<Reject>),
+}
+
+/// Records every verdict in order, cheaply; `Explanation::build` makes sense of them.
+#[derive(Debug, Default)]
+pub struct TraceRecorder {
+    events: Vec<Event>,
+}
+
+impl Recorder for TraceRecorder {
+    const ENABLED: bool = true;
+    fn zone(&mut self, z: ZoneIdx, r: Option<Reject>) {
+        self.events.push(Event::Zone(z, r));
+    }
+    fn pod(&mut self, p: PodIdx, r: Option<Reject>) {
+        self.events.push(Event::Pod(p, r));
+    }
+    fn cluster(&mut self, c: ClusterIdx, r: Option<Reject>) {
+        self.events.push(Event::Cluster(c, r));
+    }
+    fn host(&mut self, h: HostIdx, r: Option<Reject>) {
+        self.events.push(Event::Host(h, r));
+    }
+    fn pool(&mut self, c: ClusterIdx, h: Option<HostIdx>, d: usize, p: PoolIdx, r: Option<Reject>) {
+        self.events.push(Event::Pool(c, h, d, p, r));
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Chosen,
+    Passed,
+    Rejected,
+}
+
+/// One zone, pod, cluster, host or pool and what the allocator decided about it.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerdictLine {
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For pools: which disk was being placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<VerdictLine>,
+}
+
+impl VerdictLine {
+    fn new(kind: &'static str, id: String, name: String) -> Self {
+        VerdictLine { kind, id, name, verdict: Verdict::Passed, code: None, reason: None, disk: None, children: Vec::new() }
+    }
+    fn child(&mut self, kind: &'static str, id: String) -> &mut VerdictLine {
+        match self.children.iter().position(|c| c.kind == kind && c.id == id) {
+            Some(i) => &mut self.children[i],
+            None => {
+                self.children.push(VerdictLine::new(kind, id, String::new()));
+                self.children.last_mut().expect("just pushed")
+            }
+        }
+    }
+    fn set(&mut self, name: &str, r: Option<Reject>, ctx: &RenderCtx<'_>, tags: Option<&crate::inventory::TagSet>) {
+        self.name = name.to_string();
+        match r {
+            Some(r) => {
+                self.verdict = Verdict::Rejected;
+                self.code = Some(r.code());
+                self.reason = Some(r.render(ctx, tags));
+            }
+            None => {
+                self.verdict = Verdict::Passed;
+                self.code = None;
+                self.reason = None;
+            }
+        }
+    }
+    fn count(&self, kind: &str) -> usize {
+        usize::from(self.kind == kind) + self.children.iter().map(|c| c.count(kind)).sum::<usize>()
+    }
+}
+
+/// Why a VM was (or was not) placed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub vm: String,
+    pub request: String,
+    pub placed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostid: Option<HostId>,
+    pub zone: VerdictLine,
+}
+
+impl Explanation {
+    pub fn build(c: &Cloud, req: &PlacementRequest, trace: &TraceRecorder, placed: Option<HostIdx>) -> Explanation {
+        let inv = &c.inv;
+        let vm_name = |v: VmIdx| c.vm_name(v);
+        let ctx = RenderCtx {
+            inv,
+            host_tags: &req.host_tags,
+            disk_labels: req.new_disks.iter().map(|d| d.label).collect(),
+            disk_tags: req.new_disks.iter().map(|d| &d.tags).collect(),
+            disk_sizes: req.new_disks.iter().map(|d| d.size_bytes).collect(),
+            vm_name: &vm_name,
+            ha_tag: c.policy.global.ha_tag_name.clone(),
+        };
+        let z = inv.zone(req.zone);
+        let mut zone = VerdictLine::new("zone", z.id.to_string(), z.name.clone());
+        for ev in &trace.events {
+            match *ev {
+                Event::Zone(_, r) => zone.set(&z.name, r, &ctx, None),
+                Event::Pod(p, r) => {
+                    let pod = inv.pod(p);
+                    zone.child("pod", pod.id.to_string()).set(&pod.name, r, &ctx, None);
+                }
+                Event::Cluster(cl, r) => {
+                    let cluster = inv.cluster(cl);
+                    let pod = inv.pod(cluster.pod);
+                    let pl = zone.child("pod", pod.id.to_string());
+                    if pl.name.is_empty() {
+                        pl.name = pod.name.clone();
+                    }
+                    pl.child("cluster", cluster.id.to_string()).set(&cluster.name, r, &ctx, None);
+                }
+                Event::Host(h, r) => {
+                    let host = inv.host(h);
+                    let cluster = inv.cluster(host.cluster);
+                    let pod = inv.pod(host.pod);
+                    let pl = zone.child("pod", pod.id.to_string());
+                    if pl.name.is_empty() {
+                        pl.name = pod.name.clone();
+                    }
+                    let cll = pl.child("cluster", cluster.id.to_string());
+                    if cll.name.is_empty() {
+                        cll.name = cluster.name.clone();
+                    }
+                    cll.child("host", host.id.to_string()).set(&host.name, r, &ctx, Some(&host.tags));
+                }
+                Event::Pool(cl, h, d, p, r) => {
+                    let cluster = inv.cluster(cl);
+                    let pod = inv.pod(cluster.pod);
+                    let pool = inv.pool(p);
+                    let pl = zone.child("pod", pod.id.to_string());
+                    if pl.name.is_empty() {
+                        pl.name = pod.name.clone();
+                    }
+                    let cll = pl.child("cluster", cluster.id.to_string());
+                    if cll.name.is_empty() {
+                        cll.name = cluster.name.clone();
+                    }
+                    let parent = match h {
+                        Some(h) => {
+                            let host = inv.host(h);
+                            let hl = cll.child("host", host.id.to_string());
+                            if hl.name.is_empty() {
+                                hl.name = host.name.clone();
+                            }
+                            hl
+                        }
+                        None => cll,
+                    };
+                    let line = parent.child("pool", format!("{}#{}", pool.id, d));
+                    line.set(&pool.name, r, &ctx, Some(&pool.tags));
+                    line.id = pool.id.to_string();
+                    line.disk = ctx.disk_labels.get(d).copied();
+                }
+            }
+        }
+        if let Some(h) = placed {
+            mark_chosen(&mut zone, &inv.host(h).id.to_string(), inv, h);
+        }
+        Explanation {
+            vm: req.vm_name.clone(),
+            request: describe(req, c),
+            placed: placed.is_some(),
+            host: placed.map(|h| inv.host(h).name.clone()),
+            hostid: placed.map(|h| inv.host(h).id),
+            zone,
+        }
+    }
+
+    /// CloudStack's message, followed by what was considered.
+    pub fn headline(&self) -> String {
+        if self.placed {
+            format!(
+                "Placed VM {} ({}) on host {}",
+                self.vm,
+                self.request,
+                self.host.as_deref().unwrap_or("?")
+            )
+        } else {
+            format!(
+                "Unable to find a suitable deployment destination for VM {} ({}) in zone {}: considered {} pods, {} clusters, {} hosts; none fits",
+                self.vm,
+                self.request,
+                self.zone.name,
+                self.zone.count("pod"),
+                self.zone.count("cluster"),
+                self.zone.count("host"),
+            )
+        }
+    }
+
+    /// Indented text, one line per verdict.
+    pub fn to_text(&self) -> String {
+        let mut out = self.headline();
+        out.push('\n');
+        render_line(&self.zone, 0, &mut out);
+        out
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("explanations serialize")
+    }
+}
+
+fn mark_chosen(zone: &mut VerdictLine, host_id: &str, inv: &crate::inventory::Inventory, h: HostIdx) {
+    let host = inv.host(h);
+    let pod_id = inv.pod(host.pod).id.to_string();
+    let cl_id = inv.cluster(host.cluster).id.to_string();
+    zone.verdict = Verdict::Chosen;
+    for pod in zone.children.iter_mut().filter(|p| p.id == pod_id) {
+        pod.verdict = Verdict::Chosen;
+        for cl in pod.children.iter_mut().filter(|c| c.id == cl_id) {
+            cl.verdict = Verdict::Chosen;
+            for line in cl.children.iter_mut() {
+                if line.kind == "host" && line.id == host_id {
+                    line.verdict = Verdict::Chosen;
+                }
+            }
+        }
+    }
+}
+
+fn describe(req: &PlacementRequest, c: &Cloud) -> String {
+    let mut s = format!(
+        "{} vCPU x {} MHz, {}",
+        req.size.cpu_number,
+        req.size.cpu_speed_mhz,
+        Gib(req.size.memory_mb * crate::units::MIB)
+    );
+    for d in &req.new_disks {
+        let _ = write!(
+            s,
+            "; {} {} {}",
+            d.label,
+            Gib(d.size_bytes),
+            if d.storage_type == StorageType::Local { "local" } else { "shared" }
+        );
+    }
+    if !req.host_tags.is_empty() {
+        let _ = write!(s, "; host tags {}", c.inv.tags.names_of(&req.host_tags).join(","));
+    }
+    if req.ha_restart {
+        s.push_str("; HA restart");
+    }
+    s
+}
+
+fn render_line(line: &VerdictLine, depth: usize, out: &mut String) {
+    let indent = "  ".repeat(depth);
+    let disk = line.disk.map(|d| format!(" for {d}")).unwrap_or_default();
+    let verdict = match (line.verdict, &line.reason) {
+        (_, Some(r)) => format!(": {r}"),
+        (Verdict::Chosen, None) => ": chosen".to_string(),
+        (_, None) => ": ok".to_string(),
+    };
+    let _ = writeln!(out, "{indent}{} {}{disk}{verdict}", line.kind, line.name);
+    for c in &line.children {
+        render_line(c, depth + 1, out);
+    }
+}

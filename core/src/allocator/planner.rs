@@ -1,0 +1,160 @@
+//! Planners (cluster and pod order) and host ordering (`vm.allocation.algorithm`).
+
+use super::PlacementRequest;
+use crate::capacity::Compute;
+use crate::cloud::Cloud;
+use crate::ids::*;
+use crate::inventory::PlannerKind;
+use crate::rng::DetRng;
+use serde::Serialize;
+
+/// `vm.allocation.algorithm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Algorithm {
+    Random,
+    FirstFit,
+    UserDispersing,
+    UserConcentratedPodRandom,
+    UserConcentratedPodFirstFit,
+    FirstFitLeastConsumed,
+}
+
+impl Algorithm {
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "random" => Algorithm::Random,
+            "firstfit" => Algorithm::FirstFit,
+            "userdispersing" => Algorithm::UserDispersing,
+            "userconcentratedpod_random" => Algorithm::UserConcentratedPodRandom,
+            "userconcentratedpod_firstfit" => Algorithm::UserConcentratedPodFirstFit,
+            "firstfitleastconsumed" => Algorithm::FirstFitLeastConsumed,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Random => "random",
+            Algorithm::FirstFit => "firstfit",
+            Algorithm::UserDispersing => "userdispersing",
+            Algorithm::UserConcentratedPodRandom => "userconcentratedpod_random",
+            Algorithm::UserConcentratedPodFirstFit => "userconcentratedpod_firstfit",
+            Algorithm::FirstFitLeastConsumed => "firstfitleastconsumed",
+        }
+    }
+    pub fn random_hosts(self) -> bool {
+        matches!(self, Algorithm::Random | Algorithm::UserConcentratedPodRandom)
+    }
+}
+
+/// `host.capacityType.to.order.clusters`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum OrderBy {
+    Cpu,
+    Ram,
+    Combined { cpu_weight: f64 },
+}
+
+impl OrderBy {
+    /// Allocated fraction used as the sort key (lower = more free = earlier).
+    #[inline]
+    pub fn key(self, c: &Compute) -> f64 {
+        let cpu = c.cpu.fraction_with(0);
+        let mem = c.mem.fraction_with(0);
+        match self {
+            OrderBy::Cpu => cpu,
+            OrderBy::Ram => mem,
+            OrderBy::Combined { cpu_weight } => cpu_weight * cpu + (1.0 - cpu_weight) * mem,
+        }
+    }
+}
+
+fn sort_by_key(keys: &mut [(f64, u32)]) {
+    keys.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+}
+
+/// Fills `out` with the zone's clusters in the order the planner tries them.
+pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<ClusterIdx>, keys: &mut Vec<(f64, u32)>) {
+    out.clear();
+    let g = &c.policy.global;
+    let planner = req.planner.unwrap_or(g.planner);
+    let pods = &c.inv.zone_pods[req.zone.ix()];
+    let by_capacity = |keys: &mut Vec<(f64, u32)>, clusters: &mut dyn Iterator<Item = ClusterIdx>| {
+        keys.clear();
+        keys.extend(clusters.map(|cl| (g.order_by.key(&c.book.cluster[cl.ix()]), cl.0)));
+        sort_by_key(keys);
+    };
+    match planner {
+        PlannerKind::FirstFit if !g.pods_ordered => {
+            by_capacity(keys, &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()));
+            out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
+        }
+        PlannerKind::FirstFit => {
+            let mut pod_keys: Vec<(f64, u32)> =
+                pods.iter().map(|p| (g.order_by.key(&c.book.pod[p.ix()]), p.0)).collect();
+            sort_by_key(&mut pod_keys);
+            for (_, p) in pod_keys {
+                by_capacity(keys, &mut c.inv.pod_clusters[p as usize].iter().copied());
+                out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
+            }
+        }
+        PlannerKind::UserDispersing => {
+            // Rank by capacity and by the account's VM count; blend the ranks.
+            by_capacity(keys, &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()));
+            let cap_order: Vec<u32> = keys.iter().map(|k| k.1).collect();
+            let mut disp: Vec<(f64, u32)> = cap_order
+                .iter()
+                .map(|&cl| (f64::from(c.occupancy.cluster(req.account, ClusterIdx(cl))), cl))
+                .collect();
+            sort_by_key(&mut disp);
+            let mut disp_rank = vec![0usize; c.inv.clusters.len()];
+            for (rank, d) in disp.iter().enumerate() {
+                disp_rank[d.1 as usize] = rank;
+            }
+            let w = g.dispersion_weight;
+            keys.clear();
+            for (rank_cap, &cl) in cap_order.iter().enumerate() {
+                let rank_disp = disp_rank[cl as usize];
+                keys.push(((1.0 - w) * rank_cap as f64 + w * rank_disp as f64 + rank_cap as f64 * 1e-9, cl));
+            }
+            sort_by_key(keys);
+            out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
+        }
+        PlannerKind::UserConcentratedPod => {
+            // Pods already holding the account's VMs first (most first), then by capacity.
+            let mut pod_keys: Vec<(f64, u32)> = pods
+                .iter()
+                .map(|p| {
+                    let n = f64::from(c.occupancy.pod(req.account, *p));
+                    let cap = g.order_by.key(&c.book.pod[p.ix()]);
+                    (-n * 1e6 + cap, p.0)
+                })
+                .collect();
+            sort_by_key(&mut pod_keys);
+            for (_, p) in pod_keys {
+                by_capacity(keys, &mut c.inv.pod_clusters[p as usize].iter().copied());
+                out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
+            }
+        }
+    }
+}
+
+/// Fills `out` with the cluster's hosts in the order the algorithm tries them.
+/// For the random algorithms the caller shuffles lazily while scanning.
+pub(super) fn order_hosts(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, _rng: &mut DetRng, out: &mut Vec<HostIdx>) {
+    out.clear();
+    out.extend_from_slice(&c.inv.cluster(cl).hosts);
+    let g = &c.policy.global;
+    match g.algorithm {
+        Algorithm::Random
+        | Algorithm::UserConcentratedPodRandom
+        | Algorithm::FirstFit
+        | Algorithm::UserConcentratedPodFirstFit => {}
+        Algorithm::UserDispersing => {
+            out.sort_by_key(|h| (c.occupancy.host(req.account, *h), h.0));
+        }
+        Algorithm::FirstFitLeastConsumed => {
+            let key = |h: &HostIdx| g.order_by.key(&c.book.host[h.ix()]);
+            out.sort_by(|a, b| key(a).total_cmp(&key(b)).then(a.0.cmp(&b.0)));
+        }
+    }
+}

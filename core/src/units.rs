@@ -1,0 +1,49 @@
+//! Units and the logical clock. The core never reads the wall clock: time is a
+//! `Millis` value handed in with each request or event.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Logical time in milliseconds since the start of the run (or the Unix epoch
+/// when driven by a real runtime).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    pub fn plus_secs(self, secs: u64) -> Millis {
+        Millis(self.0.saturating_add(secs.saturating_mul(1000)))
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.3}s", self.as_secs_f64())
+    }
+}
+
+pub const MIB: u64 = 1024 * 1024;
+pub const GIB: u64 = 1024 * MIB;
+
+/// `8.0 GiB`-style rendering used in explanations.
+#[derive(Debug)]
+pub struct Gib(pub u64);
+
+impl fmt::Display for Gib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1} GiB", self.0 as f64 / GIB as f64)
+    }
+}
+
+/// `12000 MHz`-style rendering.
+#[derive(Debug)]
+pub struct Mhz(pub u64);
+
+impl fmt::Display for Mhz {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} MHz", self.0)
+    }
+}
