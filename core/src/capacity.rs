@@ -76,8 +76,9 @@ impl Compute {
     }
 }
 
-/// Storage pool usage. `allocated` is the sum of its volumes' sizes; `used` is what
-/// the storage reports as written (equal to allocated until drivers report thin usage).
+/// Storage pool usage. `allocated` is the sum of its volumes' virtual sizes; `used`
+/// the sum of what they physically occupy (thin volumes on NFS/Gluster start with
+/// the template's data; volumes on local, thick pools occupy their full size).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PoolUsage {
     pub raw_total: u64,
@@ -122,14 +123,15 @@ impl CapacityBook {
         }
     }
 
-    pub fn pool_apply(&mut self, p: PoolIdx, bytes: u64, add: bool) {
+    /// Adds or removes a volume: `bytes` allocated, `physical` actually written.
+    pub fn pool_apply(&mut self, p: PoolIdx, bytes: u64, physical: u64, add: bool) {
         let u = &mut self.pool[p.ix()];
         if add {
             u.allocated += bytes;
-            u.used += bytes;
+            u.used += physical;
         } else {
             u.allocated = u.allocated.checked_sub(bytes).expect("pool allocation would go negative");
-            u.used = u.used.checked_sub(bytes).expect("pool usage would go negative");
+            u.used = u.used.checked_sub(physical).expect("pool usage would go negative");
         }
     }
 

@@ -111,6 +111,8 @@ pub struct Volume {
     pub storage_type: StorageType,
     pub disk_offering: Option<DiskOfferingIdx>,
     pub pool: Option<PoolIdx>,
+    /// Bytes physically occupied on the pool (see `PoolUsage`).
+    pub physical_bytes: u64,
     pub state: VolumeState,
     pub account: AccountIdx,
     pub zone: ZoneIdx,

@@ -85,10 +85,11 @@ impl Cloud {
                 }
             }
         }
-        let mut pools = vec![0u64; self.inv.pools.len()];
+        let mut pools = vec![(0u64, 0u64); self.inv.pools.len()];
         for (_, vol) in self.volumes() {
             if let Some(p) = vol.counts_on_pool() {
-                pools[p.ix()] += vol.size_bytes;
+                pools[p.ix()].0 += vol.size_bytes;
+                pools[p.ix()].1 += vol.physical_bytes;
             }
             if let Some(vm) = vol.vm {
                 if self.vms.get(vm.0).is_none() {
@@ -98,8 +99,8 @@ impl Cloud {
         }
         for (i, e) in pools.iter().enumerate() {
             let g = self.book.pool[i];
-            if g.allocated != *e || g.used != *e {
-                v.push(format!("pool {}: book allocated {} but volumes sum to {}", self.inv.pools[i].name, g.allocated, e));
+            if (g.allocated, g.used) != *e {
+                v.push(format!("pool {}: book allocated/used {}/{} but volumes sum to {}/{}", self.inv.pools[i].name, g.allocated, g.used, e.0, e.1));
             }
         }
         // Occupancy mirrors Used and Migrating(from) charges.

@@ -192,7 +192,7 @@ impl Cloud {
         let id = VolumeId(self.new_uuid());
         VolumeIdx(self.volumes.insert(
             id,
-            Volume { id, name: name.to_string(), vm: Some(vm), volume_type: t, size_bytes: size, storage_tags: tags, storage_type: st, disk_offering: d, pool: None, state: VolumeState::Allocated, account, zone },
+            Volume { id, name: name.to_string(), vm: Some(vm), volume_type: t, size_bytes: size, storage_tags: tags, storage_type: st, disk_offering: d, pool: None, physical_bytes: 0, state: VolumeState::Allocated, account, zone },
         ))
     }
 
@@ -226,6 +226,20 @@ impl Cloud {
         req
     }
 
+    /// What a new volume physically occupies on `pool`: thin pools hold the
+    /// template's data for a root volume and nothing yet for a data disk; thick
+    /// (local) pools hold the full size.
+    fn physical_size(&self, vm: VmIdx, v: VolumeIdx, pool: PoolIdx) -> u64 {
+        let vol = self.volume_at(v);
+        if !self.inv.pool(pool).overprovisionable() {
+            return vol.size_bytes;
+        }
+        match vol.volume_type {
+            VolumeType::Root => vol.size_bytes.min(self.inv.template(self.vm_at(vm).template).size_bytes),
+            VolumeType::DataDisk => 0,
+        }
+    }
+
     /// startVirtualMachine (optionally on a given host).
     pub fn start_vm(&mut self, id: VmId, host: Option<HostId>) -> CoreResult<HostId> {
         let i = self.vm_idx(id)?;
@@ -257,10 +271,12 @@ impl Cloud {
             if self.volume_at(v).pool.is_none() {
                 let pool = placement.pools[k];
                 k += 1;
+                let physical = self.physical_size(i, v, pool);
                 let size = self.volume_at(v).size_bytes;
-                self.book.pool_apply(pool, size, true);
+                self.book.pool_apply(pool, size, physical, true);
                 let vol = self.volumes.get_mut(v.0).expect("live volume");
                 vol.pool = Some(pool);
+                vol.physical_bytes = physical;
                 vol.state = VolumeState::Ready;
             }
         }
@@ -377,9 +393,9 @@ impl Cloud {
         let (id, vols, groups) = (vm.id, vm.volumes.clone(), vm.affinity_groups.clone());
         for v in vols {
             let vol = self.volume_at(v);
-            let (vid, pool, size) = (vol.id, vol.counts_on_pool(), vol.size_bytes);
+            let (vid, pool, size, physical) = (vol.id, vol.counts_on_pool(), vol.size_bytes, vol.physical_bytes);
             if let Some(p) = pool {
-                self.book.pool_apply(p, size, false);
+                self.book.pool_apply(p, size, physical, false);
             }
             self.volumes.remove(vid);
         }
