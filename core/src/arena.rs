@@ -14,7 +14,12 @@ pub struct Arena<Id: Copy + Eq + Hash, T> {
 
 impl<Id: Copy + Eq + Hash, T> Default for Arena<Id, T> {
     fn default() -> Self {
-        Arena { slots: Vec::new(), free: Vec::new(), map: FxHashMap::default(), live: 0 }
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+            map: FxHashMap::default(),
+            live: 0,
+        }
     }
 }
 
@@ -63,7 +68,10 @@ impl<Id: Copy + Eq + Hash, T> Arena<Id, T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|v| (i as u32, v)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|v| (i as u32, v)))
     }
 
     pub fn reserve(&mut self, n: usize) {

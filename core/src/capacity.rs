@@ -23,7 +23,11 @@ impl Counter {
     #[inline]
     pub fn fraction_with(&self, extra: u64) -> f64 {
         if self.total == 0 {
-            return if self.allocated() + extra == 0 { 0.0 } else { f64::INFINITY };
+            return if self.allocated() + extra == 0 {
+                0.0
+            } else {
+                f64::INFINITY
+            };
         }
         (self.allocated() + extra) as f64 / self.total as f64
     }
@@ -57,7 +61,11 @@ pub enum Slot {
 impl Compute {
     #[inline]
     fn apply(&mut self, fp: Footprint, slot: Slot, add: bool) {
-        for (c, v) in [(&mut self.cpu, fp.cpu_mhz), (&mut self.cores, fp.cores), (&mut self.mem, fp.mem_bytes)] {
+        for (c, v) in [
+            (&mut self.cpu, fp.cpu_mhz),
+            (&mut self.cores, fp.cores),
+            (&mut self.mem, fp.mem_bytes),
+        ] {
             let field = match slot {
                 Slot::Used => &mut c.used,
                 Slot::Reserved => &mut c.reserved,
@@ -130,7 +138,10 @@ impl CapacityBook {
             u.allocated += bytes;
             u.used += physical;
         } else {
-            u.allocated = u.allocated.checked_sub(bytes).expect("pool allocation would go negative");
+            u.allocated = u
+                .allocated
+                .checked_sub(bytes)
+                .expect("pool allocation would go negative");
             u.used = u.used.checked_sub(physical).expect("pool usage would go negative");
         }
     }
@@ -219,5 +230,9 @@ pub struct CapacityRow {
 }
 
 pub fn percent(used: u64, total: u64) -> String {
-    if total == 0 { "0".to_string() } else { format!("{:.2}", used as f64 * 100.0 / total as f64) }
+    if total == 0 {
+        "0".to_string()
+    } else {
+        format!("{:.2}", used as f64 * 100.0 / total as f64)
+    }
 }

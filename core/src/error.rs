@@ -12,9 +12,18 @@ pub enum CoreError {
     #[error("Invalid parameter {param}: {message}")]
     InvalidParameter { param: String, message: String },
     #[error("A {kind} named '{name}' already exists in {scope}")]
-    Duplicate { kind: &'static str, name: String, scope: String },
+    Duplicate {
+        kind: &'static str,
+        name: String,
+        scope: String,
+    },
     #[error("{entity} {name} is {state}; cannot {op}")]
-    InvalidState { entity: &'static str, name: String, state: String, op: &'static str },
+    InvalidState {
+        entity: &'static str,
+        name: String,
+        state: String,
+        op: &'static str,
+    },
     #[error("{}", .0.headline())]
     InsufficientCapacity(Box<Explanation>),
     #[error(transparent)]
@@ -23,7 +32,10 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
-        CoreError::InvalidParameter { param: param.into(), message: message.into() }
+        CoreError::InvalidParameter {
+            param: param.into(),
+            message: message.into(),
+        }
     }
 
     /// CloudStack's (HTTP errorcode, cserrorcode) for this error.

@@ -31,12 +31,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 impl DetRng {
     pub fn new(seed: u64) -> Self {
         let mut x = seed;
-        let s = [
-            splitmix(&mut x),
-            splitmix(&mut x),
-            splitmix(&mut x),
-            splitmix(&mut x),
-        ];
+        let s = [splitmix(&mut x), splitmix(&mut x), splitmix(&mut x), splitmix(&mut x)];
         DetRng { s }
     }
 

@@ -29,7 +29,13 @@ state_enum!(
     /// VirtualMachine.State, with CloudStack's spelling.
     VmState { Stopped, Starting, Running, Stopping, Migrating, Destroyed, Expunging, Error, Unknown, Shutdown }
 );
-state_enum!(VolumeState { Allocated, Creating, Ready, Destroy, Expunged });
+state_enum!(VolumeState {
+    Allocated,
+    Creating,
+    Ready,
+    Destroy,
+    Expunged
+});
 state_enum!(VolumeType { Root, DataDisk });
 
 /// The compute size of a VM (from its offering, or given for custom offerings).
@@ -56,11 +62,19 @@ impl VmSize {
 pub enum Charge {
     None,
     /// Counted as used (Starting, Running, Stopping).
-    Used { host: HostIdx },
+    Used {
+        host: HostIdx,
+    },
     /// Stopped: reserved on its last host until `until`.
-    Reserved { host: HostIdx, until: Millis },
+    Reserved {
+        host: HostIdx,
+        until: Millis,
+    },
     /// Live migration: used on the source, reserved on the destination.
-    Migrating { from: HostIdx, to: HostIdx },
+    Migrating {
+        from: HostIdx,
+        to: HostIdx,
+    },
 }
 
 impl Charge {
@@ -121,6 +135,10 @@ pub struct Volume {
 impl Volume {
     /// Whether this volume counts against its pool's allocated capacity.
     pub fn counts_on_pool(&self) -> Option<PoolIdx> {
-        if self.state == VolumeState::Expunged { None } else { self.pool }
+        if self.state == VolumeState::Expunged {
+            None
+        } else {
+            self.pool
+        }
     }
 }

@@ -13,7 +13,12 @@ use stratus_core::units::{GIB, Millis};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Deploy { offering: usize, start: bool, data: bool, anti: bool },
+    Deploy {
+        offering: usize,
+        start: bool,
+        data: bool,
+        anti: bool,
+    },
     Start(usize),
     BeginStart(usize, bool),
     Stop(usize, bool),
@@ -45,6 +50,22 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Everything a refused operation must leave untouched.
+fn snapshot(c: &stratus_core::Cloud) -> String {
+    let vms: Vec<String> = c
+        .vms()
+        .map(|(_, v)| format!("{}:{}:{:?}:{:?}", v.name, v.state, v.charge, v.size))
+        .collect();
+    let vols: Vec<String> = c
+        .volumes()
+        .map(|(_, v)| format!("{}:{}:{:?}", v.name, v.state, v.pool))
+        .collect();
+    format!(
+        "{vms:?}{vols:?}{:?}{:?}{:?}",
+        c.book.host, c.book.pool, c.book.host_guests
+    )
+}
+
 fn pick(ids: &[VmId], i: usize) -> Option<VmId> {
     (!ids.is_empty()).then(|| ids[i % ids.len()])
 }
@@ -68,49 +89,65 @@ proptest! {
         let mut ids: Vec<VmId> = Vec::new();
         let mut now = 0u64;
         for (n, op) in ops.into_iter().enumerate() {
-            match op {
+            let before = snapshot(&l.cloud);
+            let refused: bool = match op {
                 Op::Deploy { offering, start, data: with_data, anti } => {
                     let mut spec = l.deploy_spec(&format!("vm-{n}"), offerings[offering]);
                     spec.start = start;
                     if with_data { spec.disk_offering = Some(data); }
                     if anti { spec.affinity_groups = vec![aa]; }
-                    if let Ok(id) = l.cloud.deploy_vm(spec) { ids.push(id); }
+                    match l.cloud.deploy_vm(spec) { Ok(id) => { ids.push(id); false } Err(_) => true }
                 }
-                Op::Start(v) => { if let Some(id) = pick(&ids, v) { let _ = l.cloud.start_vm(id, None); } }
-                Op::BeginStart(v, ok) => {
-                    if let Some(id) = pick(&ids, v) {
+                Op::Start(v) => pick(&ids, v).is_some_and(|id| l.cloud.start_vm(id, None).is_err()),
+                Op::BeginStart(v, ok) => match pick(&ids, v) {
+                    Some(id) => {
                         let i = l.cloud.vm_index(id).unwrap();
-                        if l.cloud.begin_start(i, None).is_ok() { l.cloud.finish_start(i, ok); }
+                        let r = l.cloud.begin_start(i, None);
+                        if r.is_ok() { l.cloud.finish_start(i, ok); }
+                        r.is_err()
                     }
-                }
-                Op::Stop(v, forced) => { if let Some(id) = pick(&ids, v) { let _ = l.cloud.stop_vm(id, forced); } }
-                Op::Migrate(v, h, ok) => {
-                    if let Some(id) = pick(&ids, v) {
+                    None => false,
+                },
+                Op::Stop(v, forced) => pick(&ids, v).is_some_and(|id| l.cloud.stop_vm(id, forced).is_err()),
+                Op::Migrate(v, h, ok) => match pick(&ids, v) {
+                    Some(id) => {
                         let dest = h.map(|h| l.hosts[h]);
-                        if l.cloud.begin_migration(id, dest).is_ok() {
-                            l.cloud.finish_migration(id, ok).unwrap();
-                        }
+                        let r = l.cloud.begin_migration(id, dest);
+                        if r.is_ok() { l.cloud.finish_migration(id, ok).unwrap(); }
+                        r.is_err()
                     }
-                }
-                Op::Destroy(v, expunge) => {
-                    if let Some(id) = pick(&ids, v) {
-                        if l.cloud.destroy_vm(id, expunge).is_ok() && expunge { ids.retain(|x| *x != id); }
+                    None => false,
+                },
+                Op::Destroy(v, expunge) => match pick(&ids, v) {
+                    Some(id) => {
+                        let r = l.cloud.destroy_vm(id, expunge);
+                        if r.is_ok() && expunge { ids.retain(|x| *x != id); }
+                        r.is_err()
                     }
-                }
-                Op::Recover(v) => { if let Some(id) = pick(&ids, v) { let _ = l.cloud.recover_vm(id); } }
-                Op::Expunge(v) => {
-                    if let Some(id) = pick(&ids, v) {
-                        if l.cloud.expunge_vm(id).is_ok() { ids.retain(|x| *x != id); }
+                    None => false,
+                },
+                Op::Recover(v) => pick(&ids, v).is_some_and(|id| l.cloud.recover_vm(id).is_err()),
+                Op::Expunge(v) => match pick(&ids, v) {
+                    Some(id) => {
+                        let r = l.cloud.expunge_vm(id);
+                        if r.is_ok() { ids.retain(|x| *x != id); }
+                        r.is_err()
                     }
-                }
-                Op::Scale(v, o) => { if let Some(id) = pick(&ids, v) { let _ = l.cloud.change_offering(id, offerings[o], None, None); } }
-                Op::Advance(s) => { now += s * 1000; l.cloud.advance_to(Millis(now)); }
+                    None => false,
+                },
+                Op::Scale(v, o) => pick(&ids, v).is_some_and(|id| l.cloud.change_offering(id, offerings[o], None, None).is_err()),
+                Op::Advance(s) => { now += s * 1000; l.cloud.advance_to(Millis(now)); false }
                 Op::CpuFactor(c, f) => {
                     l.cloud.update_setting("cpu.overprovisioning.factor", Scope::Cluster(l.clusters[c]), &f.to_string()).unwrap();
+                    false
                 }
                 Op::HostDown(h, up) => {
                     l.cloud.set_host_status(l.hosts[h], if up { HostStatus::Up } else { HostStatus::Down }).unwrap();
+                    false
                 }
+            };
+            if refused {
+                prop_assert_eq!(&before, &snapshot(&l.cloud), "a refused operation changed something (op {})", n);
             }
             let report = l.cloud.audit();
             prop_assert!(report.ok(), "after op {}: {:?}", n, report.violations);

@@ -72,7 +72,16 @@ pub struct VerdictLine {
 
 impl VerdictLine {
     fn new(kind: &'static str, id: String, name: String) -> Self {
-        VerdictLine { kind, id, name, verdict: Verdict::Passed, code: None, reason: None, disk: None, children: Vec::new() }
+        VerdictLine {
+            kind,
+            id,
+            name,
+            verdict: Verdict::Passed,
+            code: None,
+            reason: None,
+            disk: None,
+            children: Vec::new(),
+        }
     }
     fn child(&mut self, kind: &'static str, id: String) -> &mut VerdictLine {
         match self.children.iter().position(|c| c.kind == kind && c.id == id) {
@@ -145,7 +154,8 @@ impl Explanation {
                     if pl.name.is_empty() {
                         pl.name = pod.name.clone();
                     }
-                    pl.child("cluster", cluster.id.to_string()).set(&cluster.name, r, &ctx, None);
+                    pl.child("cluster", cluster.id.to_string())
+                        .set(&cluster.name, r, &ctx, None);
                 }
                 Event::Host(h, r) => {
                     let host = inv.host(h);
@@ -159,7 +169,8 @@ impl Explanation {
                     if cll.name.is_empty() {
                         cll.name = cluster.name.clone();
                     }
-                    cll.child("host", host.id.to_string()).set(&host.name, r, &ctx, Some(&host.tags));
+                    cll.child("host", host.id.to_string())
+                        .set(&host.name, r, &ctx, Some(&host.tags));
                 }
                 Event::Pool(cl, h, d, p, r) => {
                     let cluster = inv.cluster(cl);
@@ -270,7 +281,11 @@ fn describe(req: &PlacementRequest, c: &Cloud) -> String {
             "; {} {} {}",
             d.label,
             Gib(d.size_bytes),
-            if d.storage_type == StorageType::Local { "local" } else { "shared" }
+            if d.storage_type == StorageType::Local {
+                "local"
+            } else {
+                "shared"
+            }
         );
     }
     if !req.host_tags.is_empty() {

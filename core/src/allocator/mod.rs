@@ -191,11 +191,21 @@ fn try_cluster<R: Recorder>(
             }
         }
         rec.host(h, None);
-        found = Some(Placement { host: h, pools: s.chosen.clone() });
+        found = Some(Placement {
+            host: h,
+            pools: s.chosen.clone(),
+        });
         break;
     }
     s.hosts = hosts;
-    rec.cluster(cl, if found.is_some() { None } else { Some(Reject::NoHostFits) });
+    rec.cluster(
+        cl,
+        if found.is_some() {
+            None
+        } else {
+            Some(Reject::NoHostFits)
+        },
+    );
     found
 }
 
@@ -207,10 +217,13 @@ fn cluster_check(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, apply_thresh
     if req.avoid.clusters.contains(&cl) {
         return Some(Reject::Avoided);
     }
-    if let Some(hv) = req.hypervisor {
-        if hv != cluster.hypervisor {
-            return Some(Reject::HypervisorMismatch { cluster: cluster.hypervisor, needed: hv });
-        }
+    if let Some(hv) = req.hypervisor
+        && hv != cluster.hypervisor
+    {
+        return Some(Reject::HypervisorMismatch {
+            cluster: cluster.hypervisor,
+            needed: hv,
+        });
     }
     let pol = &c.policy.clusters[cl.ix()];
     if apply_thresholds && pol.thresholds_enabled {
@@ -218,7 +231,11 @@ fn cluster_check(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, apply_thresh
         let fp = req.size.footprint();
         let cpu = agg.cpu.fraction_with(fp.cpu_mhz);
         if cpu > pol.cpu_disable {
-            return Some(Reject::ClusterThreshold { resource: Resource::Cpu, fraction: cpu, threshold: pol.cpu_disable });
+            return Some(Reject::ClusterThreshold {
+                resource: Resource::Cpu,
+                fraction: cpu,
+                threshold: pol.cpu_disable,
+            });
         }
         let mem = agg.mem.fraction_with(fp.mem_bytes);
         if mem > pol.mem_disable {
@@ -266,16 +283,22 @@ fn host_check(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
         return Some(Reject::HostTags);
     }
     if req.size.cpu_number > host.cpu_cores {
-        return Some(Reject::CpuCores { host_cores: host.cpu_cores, needs: req.size.cpu_number });
+        return Some(Reject::CpuCores {
+            host_cores: host.cpu_cores,
+            needs: req.size.cpu_number,
+        });
     }
     if req.size.cpu_speed_mhz > host.cpu_mhz_per_core {
-        return Some(Reject::CpuSpeed { host_mhz: host.cpu_mhz_per_core, needs: req.size.cpu_speed_mhz });
+        return Some(Reject::CpuSpeed {
+            host_mhz: host.cpu_mhz_per_core,
+            needs: req.size.cpu_speed_mhz,
+        });
     }
     for &p in &req.placed_pools {
-        if let PoolScope::Host(ph) = c.inv.pool(p).scope {
-            if ph != h {
-                return Some(Reject::VolumeUnreachable { pool: p });
-            }
+        if let PoolScope::Host(ph) = c.inv.pool(p).scope
+            && ph != h
+        {
+            return Some(Reject::VolumeUnreachable { pool: p });
         }
     }
     let limit = c.inv.capability(host.hypervisor).max_guests;
@@ -297,23 +320,35 @@ fn host_check(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
                     }
                 }
                 AffinityKind::HostAffinity => {
-                    if let Some(other) = charge.hosts().find(|x| *x != h) {
-                        if !charge.hosts().any(|x| x == h) {
-                            return Some(Reject::Affinity { group: g, host: other });
-                        }
+                    if let Some(other) = charge.hosts().find(|x| *x != h)
+                        && !charge.hosts().any(|x| x == h)
+                    {
+                        return Some(Reject::Affinity { group: g, host: other });
                     }
                 }
             }
         }
     }
     let fp = req.size.footprint();
-    let own = if req.own_reservation == Some(h) { fp } else { Default::default() };
+    let own = if req.own_reservation == Some(h) {
+        fp
+    } else {
+        Default::default()
+    };
     let book = &c.book.host[h.ix()];
     if let Some((allocated, total)) = over(&book.cpu, fp.cpu_mhz, own.cpu_mhz) {
-        return Some(Reject::CpuCapacity { allocated, total, needs: fp.cpu_mhz });
+        return Some(Reject::CpuCapacity {
+            allocated,
+            total,
+            needs: fp.cpu_mhz,
+        });
     }
     if let Some((allocated, total)) = over(&book.mem, fp.mem_bytes, own.mem_bytes) {
-        return Some(Reject::MemoryCapacity { allocated, total, needs: fp.mem_bytes });
+        return Some(Reject::MemoryCapacity {
+            allocated,
+            total,
+            needs: fp.mem_bytes,
+        });
     }
     None
 }
@@ -382,9 +417,16 @@ fn pool_check(
     }
     let u = &c.book.pool[p.ix()];
     let pol = &c.policy.pools[p.ix()];
-    let used = if u.raw_total == 0 { 1.0 } else { u.used as f64 / u.raw_total as f64 };
+    let used = if u.raw_total == 0 {
+        1.0
+    } else {
+        u.used as f64 / u.raw_total as f64
+    };
     if used > pol.used_disable {
-        return Some(Reject::PoolUsedThreshold { fraction: used, threshold: pol.used_disable });
+        return Some(Reject::PoolUsedThreshold {
+            fraction: used,
+            threshold: pol.used_disable,
+        });
     }
     let alloc = if u.allocatable_total == 0 {
         f64::INFINITY
@@ -392,10 +434,17 @@ fn pool_check(
         (u.allocated + need) as f64 / u.allocatable_total as f64
     };
     if alloc > pol.alloc_disable {
-        return Some(Reject::PoolAllocatedThreshold { fraction: alloc, threshold: pol.alloc_disable });
+        return Some(Reject::PoolAllocatedThreshold {
+            fraction: alloc,
+            threshold: pol.alloc_disable,
+        });
     }
     if u.allocated + need > u.allocatable_total {
-        return Some(Reject::PoolCapacity { allocated: u.allocated, total: u.allocatable_total, needs: need });
+        return Some(Reject::PoolCapacity {
+            allocated: u.allocated,
+            total: u.allocatable_total,
+            needs: need,
+        });
     }
     None
 }

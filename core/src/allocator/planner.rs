@@ -85,12 +85,17 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
     };
     match planner {
         PlannerKind::FirstFit if !g.pods_ordered => {
-            by_capacity(keys, &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()));
+            by_capacity(
+                keys,
+                &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()),
+            );
             out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
         }
         PlannerKind::FirstFit => {
-            let mut pod_keys: Vec<(f64, u32)> =
-                pods.iter().map(|p| (g.order_by.key(&c.book.pod[p.ix()]), p.0)).collect();
+            let mut pod_keys: Vec<(f64, u32)> = pods
+                .iter()
+                .map(|p| (g.order_by.key(&c.book.pod[p.ix()]), p.0))
+                .collect();
             sort_by_key(&mut pod_keys);
             for (_, p) in pod_keys {
                 by_capacity(keys, &mut c.inv.pod_clusters[p as usize].iter().copied());
@@ -99,7 +104,10 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
         }
         PlannerKind::UserDispersing => {
             // Rank by capacity and by the account's VM count; blend the ranks.
-            by_capacity(keys, &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()));
+            by_capacity(
+                keys,
+                &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()),
+            );
             let cap_order: Vec<u32> = keys.iter().map(|k| k.1).collect();
             let mut disp: Vec<(f64, u32)> = cap_order
                 .iter()
@@ -114,7 +122,10 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
             keys.clear();
             for (rank_cap, &cl) in cap_order.iter().enumerate() {
                 let rank_disp = disp_rank[cl as usize];
-                keys.push(((1.0 - w) * rank_cap as f64 + w * rank_disp as f64 + rank_cap as f64 * 1e-9, cl));
+                keys.push((
+                    (1.0 - w) * rank_cap as f64 + w * rank_disp as f64 + rank_cap as f64 * 1e-9,
+                    cl,
+                ));
             }
             sort_by_key(keys);
             out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
@@ -140,7 +151,13 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
 
 /// Fills `out` with the cluster's hosts in the order the algorithm tries them.
 /// For the random algorithms the caller shuffles lazily while scanning.
-pub(super) fn order_hosts(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, _rng: &mut DetRng, out: &mut Vec<HostIdx>) {
+pub(super) fn order_hosts(
+    c: &Cloud,
+    req: &PlacementRequest,
+    cl: ClusterIdx,
+    _rng: &mut DetRng,
+    out: &mut Vec<HostIdx>,
+) {
     out.clear();
     out.extend_from_slice(&c.inv.cluster(cl).hosts);
     let g = &c.policy.global;

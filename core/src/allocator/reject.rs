@@ -21,30 +21,78 @@ pub enum Reject {
     ClusterDisabled,
     Avoided,
     NotInZone,
-    HypervisorMismatch { cluster: Hypervisor, needed: Hypervisor },
-    ClusterThreshold { resource: Resource, fraction: f64, threshold: f64 },
-    VolumeUnreachable { pool: PoolIdx },
-    NoPool { disk: usize },
+    HypervisorMismatch {
+        cluster: Hypervisor,
+        needed: Hypervisor,
+    },
+    ClusterThreshold {
+        resource: Resource,
+        fraction: f64,
+        threshold: f64,
+    },
+    VolumeUnreachable {
+        pool: PoolIdx,
+    },
+    NoPool {
+        disk: usize,
+    },
     NoHostFits,
     HostStatus(HostStatus),
     HostResourceState(ResourceState),
     HaTagReserved,
     HaTagRequired,
     HostTags,
-    CpuCores { host_cores: u32, needs: u32 },
-    CpuSpeed { host_mhz: u32, needs: u32 },
-    MaxGuests { running: u32, limit: u32 },
-    AntiAffinity { group: AffinityGroupIdx, vm: VmIdx },
-    Affinity { group: AffinityGroupIdx, host: HostIdx },
-    CpuCapacity { allocated: u64, total: u64, needs: u64 },
-    MemoryCapacity { allocated: u64, total: u64, needs: u64 },
-    NoLocalPool { disk: usize },
+    CpuCores {
+        host_cores: u32,
+        needs: u32,
+    },
+    CpuSpeed {
+        host_mhz: u32,
+        needs: u32,
+    },
+    MaxGuests {
+        running: u32,
+        limit: u32,
+    },
+    AntiAffinity {
+        group: AffinityGroupIdx,
+        vm: VmIdx,
+    },
+    Affinity {
+        group: AffinityGroupIdx,
+        host: HostIdx,
+    },
+    CpuCapacity {
+        allocated: u64,
+        total: u64,
+        needs: u64,
+    },
+    MemoryCapacity {
+        allocated: u64,
+        total: u64,
+        needs: u64,
+    },
+    NoLocalPool {
+        disk: usize,
+    },
     PoolState(PoolState),
     PoolNotShared,
-    PoolTags { disk: usize },
-    PoolUsedThreshold { fraction: f64, threshold: f64 },
-    PoolAllocatedThreshold { fraction: f64, threshold: f64 },
-    PoolCapacity { allocated: u64, total: u64, needs: u64 },
+    PoolTags {
+        disk: usize,
+    },
+    PoolUsedThreshold {
+        fraction: f64,
+        threshold: f64,
+    },
+    PoolAllocatedThreshold {
+        fraction: f64,
+        threshold: f64,
+    },
+    PoolCapacity {
+        allocated: u64,
+        total: u64,
+        needs: u64,
+    },
 }
 
 /// What rendering needs besides the inventory.
@@ -104,7 +152,11 @@ impl Reject {
             Reject::Avoided => "in the avoid set of this request".to_string(),
             Reject::NotInZone => "not in the requested zone".to_string(),
             Reject::HypervisorMismatch { cluster, needed } => format!("hypervisor {cluster}, template needs {needed}"),
-            Reject::ClusterThreshold { resource, fraction, threshold } => {
+            Reject::ClusterThreshold {
+                resource,
+                fraction,
+                threshold,
+            } => {
                 let r = match resource {
                     Resource::Cpu => "cpu",
                     Resource::Memory => "memory",
@@ -112,7 +164,10 @@ impl Reject {
                 format!("{r} allocated {fraction:.2} > disablethreshold {threshold:.2}")
             }
             Reject::VolumeUnreachable { pool } => {
-                format!("existing volume on pool {} is not reachable from here", inv.pool(pool).name)
+                format!(
+                    "existing volume on pool {} is not reachable from here",
+                    inv.pool(pool).name
+                )
             }
             Reject::NoPool { disk } => format!(
                 "no suitable primary storage for {} ({}{})",
@@ -131,7 +186,10 @@ impl Reject {
             Reject::HaTagRequired => format!("HA restarts go to hosts tagged {} (ha.tag)", ctx.ha_tag),
             Reject::HostTags => {
                 let have = subject_tags.cloned().unwrap_or_default();
-                format!("missing host tags: {}", tag_list(inv, &have.missing_from(ctx.host_tags)))
+                format!(
+                    "missing host tags: {}",
+                    tag_list(inv, &have.missing_from(ctx.host_tags))
+                )
             }
             Reject::CpuCores { host_cores, needs } => format!("has {host_cores} cores, VM needs {needs} vCPUs"),
             Reject::CpuSpeed { host_mhz, needs } => format!("cores run at {host_mhz} MHz, VM needs {needs} MHz"),
@@ -142,13 +200,30 @@ impl Reject {
                 (ctx.vm_name)(vm)
             ),
             Reject::Affinity { group, host } => {
-                format!("affinity group {}: members are on host {}", inv.affinity_group(group).name, inv.host(host).name)
+                format!(
+                    "affinity group {}: members are on host {}",
+                    inv.affinity_group(group).name,
+                    inv.host(host).name
+                )
             }
-            Reject::CpuCapacity { allocated, total, needs } => {
+            Reject::CpuCapacity {
+                allocated,
+                total,
+                needs,
+            } => {
                 format!("cpu {allocated}/{total} MHz allocated, needs {needs} MHz")
             }
-            Reject::MemoryCapacity { allocated, total, needs } => {
-                format!("memory {}/{} allocated, needs {}", GibNum(allocated), Gib(total), Gib(needs))
+            Reject::MemoryCapacity {
+                allocated,
+                total,
+                needs,
+            } => {
+                format!(
+                    "memory {}/{} allocated, needs {}",
+                    GibNum(allocated),
+                    Gib(total),
+                    Gib(needs)
+                )
             }
             Reject::NoLocalPool { disk } => format!(
                 "no suitable local storage for {}",
@@ -167,8 +242,17 @@ impl Reject {
             Reject::PoolAllocatedThreshold { fraction, threshold } => {
                 format!("allocated {fraction:.2} > pool.storage.allocated.capacity.disablethreshold {threshold:.2}")
             }
-            Reject::PoolCapacity { allocated, total, needs } => {
-                format!("storage {}/{} allocated, needs {}", GibNum(allocated), Gib(total), Gib(needs))
+            Reject::PoolCapacity {
+                allocated,
+                total,
+                needs,
+            } => {
+                format!(
+                    "storage {}/{} allocated, needs {}",
+                    GibNum(allocated),
+                    Gib(total),
+                    Gib(needs)
+                )
             }
         }
     }

@@ -61,27 +61,47 @@ impl Cloud {
         for (h, expect) in hosts.iter().enumerate() {
             let got = &self.book.host[h];
             let name = &self.inv.hosts[h].name;
-            for (what, e, g) in [("cpu", expect.cpu, got.cpu), ("cores", expect.cores, got.cores), ("memory", expect.mem, got.mem)] {
+            for (what, e, g) in [
+                ("cpu", expect.cpu, got.cpu),
+                ("cores", expect.cores, got.cores),
+                ("memory", expect.mem, got.mem),
+            ] {
                 if e.used != g.used || e.reserved != g.reserved {
-                    v.push(format!("host {name} {what}: book used/reserved {}/{} but VMs sum to {}/{}", g.used, g.reserved, e.used, e.reserved));
+                    v.push(format!(
+                        "host {name} {what}: book used/reserved {}/{} but VMs sum to {}/{}",
+                        g.used, g.reserved, e.used, e.reserved
+                    ));
                 }
             }
             if guests[h] != self.book.host_guests[h] {
-                v.push(format!("host {name}: book counts {} guests, VMs say {}", self.book.host_guests[h], guests[h]));
+                v.push(format!(
+                    "host {name}: book counts {} guests, VMs say {}",
+                    self.book.host_guests[h], guests[h]
+                ));
             }
             let (c, p, z) = self.book.parents[h];
             for agg in [&mut clusters[c.ix()], &mut pods[p.ix()], &mut zones[z.ix()]] {
-                for (a, b) in [(&mut agg.cpu, got.cpu), (&mut agg.cores, got.cores), (&mut agg.mem, got.mem)] {
+                for (a, b) in [
+                    (&mut agg.cpu, got.cpu),
+                    (&mut agg.cores, got.cores),
+                    (&mut agg.mem, got.mem),
+                ] {
                     a.total += b.total;
                     a.used += b.used;
                     a.reserved += b.reserved;
                 }
             }
         }
-        for (kind, expect, got) in [("cluster", &clusters, &self.book.cluster), ("pod", &pods, &self.book.pod), ("zone", &zones, &self.book.zone)] {
+        for (kind, expect, got) in [
+            ("cluster", &clusters, &self.book.cluster),
+            ("pod", &pods, &self.book.pod),
+            ("zone", &zones, &self.book.zone),
+        ] {
             for (i, (e, g)) in expect.iter().zip(got.iter()).enumerate() {
                 if e != g {
-                    v.push(format!("{kind} #{i}: aggregate {g:?} differs from the sum of its hosts {e:?}"));
+                    v.push(format!(
+                        "{kind} #{i}: aggregate {g:?} differs from the sum of its hosts {e:?}"
+                    ));
                 }
             }
         }
@@ -91,16 +111,19 @@ impl Cloud {
                 pools[p.ix()].0 += vol.size_bytes;
                 pools[p.ix()].1 += vol.physical_bytes;
             }
-            if let Some(vm) = vol.vm {
-                if self.vms.get(vm.0).is_none() {
-                    v.push(format!("volume {} belongs to a VM that no longer exists", vol.name));
-                }
+            if let Some(vm) = vol.vm
+                && self.vms.get(vm.0).is_none()
+            {
+                v.push(format!("volume {} belongs to a VM that no longer exists", vol.name));
             }
         }
         for (i, e) in pools.iter().enumerate() {
             let g = self.book.pool[i];
             if (g.allocated, g.used) != *e {
-                v.push(format!("pool {}: book allocated/used {}/{} but volumes sum to {}/{}", self.inv.pools[i].name, g.allocated, g.used, e.0, e.1));
+                v.push(format!(
+                    "pool {}: book allocated/used {}/{} but volumes sum to {}/{}",
+                    self.inv.pools[i].name, g.allocated, g.used, e.0, e.1
+                ));
             }
         }
         // Occupancy mirrors Used and Migrating(from) charges.
@@ -109,7 +132,11 @@ impl Cloud {
             if let Charge::Used { host } | Charge::Migrating { from: host, .. } = vm.charge {
                 occ += 1;
                 if self.occupancy.host(vm.account, host) == 0 {
-                    v.push(format!("VM {} is missing from the occupancy of host {}", vm.name, self.inv.host(host).name));
+                    v.push(format!(
+                        "VM {} is missing from the occupancy of host {}",
+                        vm.name,
+                        self.inv.host(host).name
+                    ));
                 }
             }
         }

@@ -9,7 +9,10 @@ use crate::inventory::*;
 use crate::settings::Scope;
 
 fn not_found(kind: &'static str, id: impl ToString) -> CoreError {
-    CoreError::NotFound { kind, id: id.to_string() }
+    CoreError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
 }
 
 impl Cloud {
@@ -34,7 +37,9 @@ impl Cloud {
 
     pub fn add_zone(&mut self, s: ZoneSpec) -> CoreResult<ZoneId> {
         let guest_cidr = match &s.guest_cidr {
-            Some(c) => Some(Cidr::parse(c).ok_or_else(|| CoreError::invalid("guestcidraddress", format!("'{c}' is not a network in CIDR form")))?),
+            Some(c) => Some(Cidr::parse(c).ok_or_else(|| {
+                CoreError::invalid("guestcidraddress", format!("'{c}' is not a network in CIDR form"))
+            })?),
             None => None,
         };
         let id = ZoneId(self.new_uuid());
@@ -83,7 +88,9 @@ impl Cloud {
             hosts: Vec::new(),
         })?;
         self.book.cluster.push(Compute::default());
-        self.policy.clusters.push(Policy::cluster(&self.settings, &self.inv, ix.ix()));
+        self.policy
+            .clusters
+            .push(Policy::cluster(&self.settings, &self.inv, ix.ix()));
         Ok(id)
     }
 
@@ -139,10 +146,22 @@ impl Cloud {
         Ok(id)
     }
 
-    pub fn add_image_store(&mut self, name: &str, zone: Option<ZoneId>, url: &str, capacity_bytes: u64) -> CoreResult<ImageStoreId> {
+    pub fn add_image_store(
+        &mut self,
+        name: &str,
+        zone: Option<ZoneId>,
+        url: &str,
+        capacity_bytes: u64,
+    ) -> CoreResult<ImageStoreId> {
         let zone = zone.map(|z| self.zone_idx(z)).transpose()?;
         let id = ImageStoreId(self.new_uuid());
-        self.inv.add_image_store(ImageStore { id, name: name.to_string(), zone, url: url.to_string(), capacity_bytes })?;
+        self.inv.add_image_store(ImageStore {
+            id,
+            name: name.to_string(),
+            zone,
+            url: url.to_string(),
+            capacity_bytes,
+        })?;
         Ok(id)
     }
 
@@ -169,7 +188,13 @@ impl Cloud {
     pub fn add_disk_offering(&mut self, s: DiskOfferingSpec) -> CoreResult<DiskOfferingId> {
         let id = DiskOfferingId(self.new_uuid());
         let storage_tags = self.inv.tags.set(&s.storage_tags);
-        self.inv.add_disk_offering(DiskOffering { id, name: s.name, size: s.size, storage_tags, storage_type: s.storage_type })?;
+        self.inv.add_disk_offering(DiskOffering {
+            id,
+            name: s.name,
+            size: s.size,
+            storage_tags,
+            storage_type: s.storage_type,
+        })?;
         Ok(id)
     }
 
@@ -200,7 +225,14 @@ impl Cloud {
         let account = s.account.map(|a| self.account_idx(a)).transpose()?;
         let id = NetworkId(self.new_uuid());
         let gateway = std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1);
-        self.inv.add_network(Network { id, name: s.name, zone, cidr, gateway, account })?;
+        self.inv.add_network(Network {
+            id,
+            name: s.name,
+            zone,
+            cidr,
+            gateway,
+            account,
+        })?;
         Ok(id)
     }
 
@@ -211,22 +243,50 @@ impl Cloud {
         };
         let path = format!("{}/{}", self.inv.domain(parent).path, name);
         let id = DomainId(self.new_uuid());
-        self.inv.add_domain(Domain { id, name: name.to_string(), parent: Some(parent), path })?;
+        self.inv.add_domain(Domain {
+            id,
+            name: name.to_string(),
+            parent: Some(parent),
+            path,
+        })?;
         Ok(id)
     }
 
-    pub fn add_account(&mut self, name: &str, domain: Option<DomainId>, account_type: AccountType) -> CoreResult<AccountId> {
+    pub fn add_account(
+        &mut self,
+        name: &str,
+        domain: Option<DomainId>,
+        account_type: AccountType,
+    ) -> CoreResult<AccountId> {
         let domain = domain.unwrap_or_else(|| self.root_domain());
-        let d = self.inv.find_domain(domain).ok_or_else(|| not_found("domain", domain))?;
+        let d = self
+            .inv
+            .find_domain(domain)
+            .ok_or_else(|| not_found("domain", domain))?;
         let id = AccountId(self.new_uuid());
-        self.inv.add_account(Account { id, name: name.to_string(), domain: d, account_type })?;
+        self.inv.add_account(Account {
+            id,
+            name: name.to_string(),
+            domain: d,
+            account_type,
+        })?;
         Ok(id)
     }
 
-    pub fn add_affinity_group(&mut self, name: &str, kind: AffinityKind, account: AccountId) -> CoreResult<AffinityGroupId> {
+    pub fn add_affinity_group(
+        &mut self,
+        name: &str,
+        kind: AffinityKind,
+        account: AccountId,
+    ) -> CoreResult<AffinityGroupId> {
         let account = self.account_idx(account)?;
         let id = AffinityGroupId(self.new_uuid());
-        self.inv.add_affinity_group(AffinityGroup { id, name: name.to_string(), kind, account })?;
+        self.inv.add_affinity_group(AffinityGroup {
+            id,
+            name: name.to_string(),
+            kind,
+            account,
+        })?;
         self.group_members.push(Vec::new());
         Ok(id)
     }
@@ -265,12 +325,25 @@ impl Cloud {
         let new_cpu = (host.cpu_mhz_total() as f64 * pol.cpu_factor).floor() as u64;
         let new_mem = (host.memory_bytes as f64 * pol.mem_factor).floor() as u64;
         let hc = &mut self.book.host[h.ix()];
-        hc.cpu = Counter { total: new_cpu, ..old.cpu };
-        hc.cores = Counter { total: u64::from(host.cpu_cores), ..old.cores };
-        hc.mem = Counter { total: new_mem, ..old.mem };
+        hc.cpu = Counter {
+            total: new_cpu,
+            ..old.cpu
+        };
+        hc.cores = Counter {
+            total: u64::from(host.cpu_cores),
+            ..old.cores
+        };
+        hc.mem = Counter {
+            total: new_mem,
+            ..old.mem
+        };
         // Keep aggregates exact without a full rebuild.
         let (c, p, z) = self.book.parents[h.ix()];
-        for agg in [&mut self.book.cluster[c.ix()], &mut self.book.pod[p.ix()], &mut self.book.zone[z.ix()]] {
+        for agg in [
+            &mut self.book.cluster[c.ix()],
+            &mut self.book.pod[p.ix()],
+            &mut self.book.zone[z.ix()],
+        ] {
             agg.cpu.total = agg.cpu.total - old.cpu.total + new_cpu;
             agg.cores.total = agg.cores.total - old.cores.total + u64::from(host.cpu_cores);
             agg.mem.total = agg.mem.total - old.mem.total + new_mem;
@@ -279,7 +352,11 @@ impl Cloud {
 
     fn refresh_pool_total(&mut self, p: PoolIdx) {
         let pool = self.inv.pool(p);
-        let factor = if pool.overprovisionable() { self.policy.pools[p.ix()].factor } else { 1.0 };
+        let factor = if pool.overprovisionable() {
+            self.policy.pools[p.ix()].factor
+        } else {
+            1.0
+        };
         let u = &mut self.book.pool[p.ix()];
         u.raw_total = pool.capacity_bytes;
         u.allocatable_total = (pool.capacity_bytes as f64 * factor).floor() as u64;

@@ -19,12 +19,20 @@ fn valid_hostname(name: &str) -> bool {
 
 impl Cloud {
     fn vm_idx(&self, id: VmId) -> CoreResult<VmIdx> {
-        self.vm_index(id).ok_or_else(|| CoreError::NotFound { kind: "virtual machine", id: id.to_string() })
+        self.vm_index(id).ok_or_else(|| CoreError::NotFound {
+            kind: "virtual machine",
+            id: id.to_string(),
+        })
     }
 
     fn bad_state(&self, i: VmIdx, op: &'static str) -> CoreError {
         let vm = self.vm_at(i);
-        CoreError::InvalidState { entity: "VM", name: vm.name.clone(), state: vm.state.to_string(), op }
+        CoreError::InvalidState {
+            entity: "VM",
+            name: vm.name.clone(),
+            state: vm.state.to_string(),
+            op,
+        }
     }
 
     fn set_state(&mut self, i: VmIdx, state: VmState) {
@@ -42,32 +50,61 @@ impl Cloud {
                 if spec.cpu_number.is_some() || spec.memory_mb.is_some() {
                     return Err(CoreError::invalid(
                         "details",
-                        format!("service offering {} is not customized; cpuNumber and memory cannot be given", o.name),
+                        format!(
+                            "service offering {} is not customized; cpuNumber and memory cannot be given",
+                            o.name
+                        ),
                     ));
                 }
-                Ok(VmSize { cpu_number: o.cpu_number, cpu_speed_mhz: o.cpu_speed_mhz, memory_mb: o.memory_mb })
+                Ok(VmSize {
+                    cpu_number: o.cpu_number,
+                    cpu_speed_mhz: o.cpu_speed_mhz,
+                    memory_mb: o.memory_mb,
+                })
             }
             Some(l) => {
-                let cpu = spec.cpu_number.or((o.cpu_number > 0).then_some(o.cpu_number)).ok_or_else(|| {
-                    CoreError::invalid("details[0].cpuNumber", format!("offering {} is customized; give cpuNumber", o.name))
-                })?;
-                let mem = spec.memory_mb.or((o.memory_mb > 0).then_some(o.memory_mb)).ok_or_else(|| {
-                    CoreError::invalid("details[0].memory", format!("offering {} is customized; give memory", o.name))
-                })?;
+                let cpu = spec
+                    .cpu_number
+                    .or((o.cpu_number > 0).then_some(o.cpu_number))
+                    .ok_or_else(|| {
+                        CoreError::invalid(
+                            "details[0].cpuNumber",
+                            format!("offering {} is customized; give cpuNumber", o.name),
+                        )
+                    })?;
+                let mem = spec
+                    .memory_mb
+                    .or((o.memory_mb > 0).then_some(o.memory_mb))
+                    .ok_or_else(|| {
+                        CoreError::invalid(
+                            "details[0].memory",
+                            format!("offering {} is customized; give memory", o.name),
+                        )
+                    })?;
                 if cpu < l.min_cpu || cpu > l.max_cpu {
                     return Err(CoreError::invalid(
                         "details[0].cpuNumber",
-                        format!("{cpu} is outside {}..{} allowed by offering {}", l.min_cpu, l.max_cpu, o.name),
+                        format!(
+                            "{cpu} is outside {}..{} allowed by offering {}",
+                            l.min_cpu, l.max_cpu, o.name
+                        ),
                     ));
                 }
                 if mem < l.min_memory_mb || mem > l.max_memory_mb {
                     return Err(CoreError::invalid(
                         "details[0].memory",
-                        format!("{mem} MB is outside {}..{} MB allowed by offering {}", l.min_memory_mb, l.max_memory_mb, o.name),
+                        format!(
+                            "{mem} MB is outside {}..{} MB allowed by offering {}",
+                            l.min_memory_mb, l.max_memory_mb, o.name
+                        ),
                     ));
                 }
                 let speed = spec.cpu_speed_mhz.unwrap_or(o.cpu_speed_mhz);
-                Ok(VmSize { cpu_number: cpu, cpu_speed_mhz: speed, memory_mb: mem })
+                Ok(VmSize {
+                    cpu_number: cpu,
+                    cpu_speed_mhz: speed,
+                    memory_mb: mem,
+                })
             }
         }
     }
@@ -78,30 +115,72 @@ impl Cloud {
     pub fn deploy_vm(&mut self, spec: DeploySpec) -> CoreResult<VmId> {
         let account = spec.account.ok_or_else(|| CoreError::invalid("account", "missing"))?;
         let account = self.account_idx(account)?;
-        let zone = self.zone_idx(spec.zone.ok_or_else(|| CoreError::invalid("zoneid", "missing parameter"))?)?;
-        let so_id = spec.offering.ok_or_else(|| CoreError::invalid("serviceofferingid", "missing parameter"))?;
-        let so = self.inv.find_service_offering(so_id).ok_or_else(|| CoreError::NotFound { kind: "service offering", id: so_id.to_string() })?;
-        let tpl_id = spec.template.ok_or_else(|| CoreError::invalid("templateid", "missing parameter"))?;
-        let tpl = self.inv.find_template(tpl_id).ok_or_else(|| CoreError::NotFound { kind: "template", id: tpl_id.to_string() })?;
+        let zone = self.zone_idx(
+            spec.zone
+                .ok_or_else(|| CoreError::invalid("zoneid", "missing parameter"))?,
+        )?;
+        let so_id = spec
+            .offering
+            .ok_or_else(|| CoreError::invalid("serviceofferingid", "missing parameter"))?;
+        let so = self
+            .inv
+            .find_service_offering(so_id)
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "service offering",
+                id: so_id.to_string(),
+            })?;
+        let tpl_id = spec
+            .template
+            .ok_or_else(|| CoreError::invalid("templateid", "missing parameter"))?;
+        let tpl = self.inv.find_template(tpl_id).ok_or_else(|| CoreError::NotFound {
+            kind: "template",
+            id: tpl_id.to_string(),
+        })?;
         let t = self.inv.template(tpl);
         if t.state_in(zone) != Some(TemplateZoneState::Ready) {
-            return Err(CoreError::invalid("templateid", format!("template {} is not ready in zone {}", t.name, self.inv.zone(zone).name)));
+            return Err(CoreError::invalid(
+                "templateid",
+                format!("template {} is not ready in zone {}", t.name, self.inv.zone(zone).name),
+            ));
         }
         if !spec.name.is_empty() && !valid_hostname(&spec.name) {
-            return Err(CoreError::invalid("name", format!("'{}' is not a valid hostname (letters, digits and '-', starting with a letter, at most 63)", spec.name)));
+            return Err(CoreError::invalid(
+                "name",
+                format!(
+                    "'{}' is not a valid hostname (letters, digits and '-', starting with a letter, at most 63)",
+                    spec.name
+                ),
+            ));
         }
         if !spec.name.is_empty() && self.vms().any(|(_, v)| v.account == account && v.name == spec.name) {
-            return Err(CoreError::Duplicate { kind: "VM", name: spec.name.clone(), scope: "the account".into() });
+            return Err(CoreError::Duplicate {
+                kind: "VM",
+                name: spec.name.clone(),
+                scope: "the account".into(),
+            });
         }
         let size = self.resolve_size(&spec, so)?;
         let o = self.inv.service_offering(so).clone();
         if o.storage_type == StorageType::Local && !self.inv.zone(zone).local_storage_enabled {
-            return Err(CoreError::invalid("serviceofferingid", format!("offering {} needs local storage, which zone {} does not enable", o.name, self.inv.zone(zone).name)));
+            return Err(CoreError::invalid(
+                "serviceofferingid",
+                format!(
+                    "offering {} needs local storage, which zone {} does not enable",
+                    o.name,
+                    self.inv.zone(zone).name
+                ),
+            ));
         }
         let tpl_size = self.inv.template(tpl).size_bytes;
         let root_size = match spec.root_disk_gib {
             Some(g) if g * GIB < tpl_size => {
-                return Err(CoreError::invalid("rootdisksize", format!("{g} GiB is smaller than the template ({:.1} GiB)", tpl_size as f64 / GIB as f64)));
+                return Err(CoreError::invalid(
+                    "rootdisksize",
+                    format!(
+                        "{g} GiB is smaller than the template ({:.1} GiB)",
+                        tpl_size as f64 / GIB as f64
+                    ),
+                ));
             }
             Some(g) => g * GIB,
             None => tpl_size,
@@ -114,16 +193,37 @@ impl Cloud {
                 None
             }
             Some(d) => {
-                let di = self.inv.find_disk_offering(d).ok_or_else(|| CoreError::NotFound { kind: "disk offering", id: d.to_string() })?;
+                let di = self.inv.find_disk_offering(d).ok_or_else(|| CoreError::NotFound {
+                    kind: "disk offering",
+                    id: d.to_string(),
+                })?;
                 let off = self.inv.disk_offering(di);
                 let bytes = match (off.size, spec.data_disk_gib) {
                     (DiskSize::Fixed(b), None) => b,
-                    (DiskSize::Fixed(_), Some(_)) => return Err(CoreError::invalid("size", format!("disk offering {} has a fixed size", off.name))),
-                    (DiskSize::Custom { .. }, None) => return Err(CoreError::invalid("size", format!("disk offering {} is customized; give size", off.name))),
+                    (DiskSize::Fixed(_), Some(_)) => {
+                        return Err(CoreError::invalid(
+                            "size",
+                            format!("disk offering {} has a fixed size", off.name),
+                        ));
+                    }
+                    (DiskSize::Custom { .. }, None) => {
+                        return Err(CoreError::invalid(
+                            "size",
+                            format!("disk offering {} is customized; give size", off.name),
+                        ));
+                    }
                     (DiskSize::Custom { min_bytes, max_bytes }, Some(g)) => {
                         let b = g * GIB;
                         if b < min_bytes || b > max_bytes {
-                            return Err(CoreError::invalid("size", format!("{g} GiB is outside {}..{} GiB of disk offering {}", min_bytes / GIB, max_bytes / GIB, off.name)));
+                            return Err(CoreError::invalid(
+                                "size",
+                                format!(
+                                    "{g} GiB is outside {}..{} GiB of disk offering {}",
+                                    min_bytes / GIB,
+                                    max_bytes / GIB,
+                                    off.name
+                                ),
+                            ));
                         }
                         b
                     }
@@ -134,17 +234,42 @@ impl Cloud {
         let host = spec.host.map(|h| self.host_idx(h)).transpose()?;
         let mut groups = Vec::new();
         for g in &spec.affinity_groups {
-            let gi = self.inv.find_affinity_group(*g).ok_or_else(|| CoreError::NotFound { kind: "affinity group", id: g.to_string() })?;
+            let gi = self.inv.find_affinity_group(*g).ok_or_else(|| CoreError::NotFound {
+                kind: "affinity group",
+                id: g.to_string(),
+            })?;
             if self.inv.affinity_group(gi).account != account {
-                return Err(CoreError::invalid("affinitygroupids", format!("affinity group {} belongs to another account", self.inv.affinity_group(gi).name)));
+                return Err(CoreError::invalid(
+                    "affinitygroupids",
+                    format!(
+                        "affinity group {} belongs to another account",
+                        self.inv.affinity_group(gi).name
+                    ),
+                ));
             }
             groups.push(gi);
         }
-        let network = spec.network.map(|n| self.inv.find_network(n).ok_or_else(|| CoreError::NotFound { kind: "network", id: n.to_string() })).transpose()?;
+        let network = spec
+            .network
+            .map(|n| {
+                self.inv.find_network(n).ok_or_else(|| CoreError::NotFound {
+                    kind: "network",
+                    id: n.to_string(),
+                })
+            })
+            .transpose()?;
 
         // Validated: create records.
         let id = VmId(self.new_uuid());
-        let name = if spec.name.is_empty() { format!("i-{}-{}-VM", account.0 + 1, self.vms.len() as u64 + self.expunged_count() + 1) } else { spec.name.clone() };
+        let name = if spec.name.is_empty() {
+            format!(
+                "i-{}-{}-VM",
+                account.0 + 1,
+                self.vms.len() as u64 + self.expunged_count() + 1
+            )
+        } else {
+            spec.name.clone()
+        };
         let now = self.now();
         let vm = Vm {
             id,
@@ -170,29 +295,74 @@ impl Cloud {
             state_since: now,
         };
         let vi = VmIdx(self.vms.insert(id, vm));
-        let mut vols = vec![self.new_volume(vi, &format!("ROOT-{}", name), VolumeType::Root, root_size, o.storage_tags.clone(), o.storage_type, None, account, zone)];
+        let mut vols = vec![self.new_volume(
+            vi,
+            &format!("ROOT-{}", name),
+            VolumeType::Root,
+            root_size,
+            o.storage_tags.clone(),
+            o.storage_type,
+            None,
+            account,
+            zone,
+        )];
         if let Some((di, bytes, tags, st)) = data {
-            vols.push(self.new_volume(vi, &format!("DATA-{}", name), VolumeType::DataDisk, bytes, tags, st, Some(di), account, zone));
+            vols.push(self.new_volume(
+                vi,
+                &format!("DATA-{}", name),
+                VolumeType::DataDisk,
+                bytes,
+                tags,
+                st,
+                Some(di),
+                account,
+                zone,
+            ));
         }
         self.vms.get_mut(vi.0).expect("just inserted").volumes = vols;
         for g in groups {
             self.group_members[g.ix()].push(vi);
         }
-        if spec.start {
-            if let Err(e) = self.start_at(vi, host) {
-                self.remove_vm(vi);
-                return Err(e);
-            }
+        if spec.start
+            && let Err(e) = self.start_at(vi, host)
+        {
+            self.remove_vm(vi);
+            return Err(e);
         }
         Ok(id)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn new_volume(&mut self, vm: VmIdx, name: &str, t: VolumeType, size: u64, tags: crate::inventory::TagSet, st: StorageType, d: Option<DiskOfferingIdx>, account: AccountIdx, zone: ZoneIdx) -> VolumeIdx {
+    fn new_volume(
+        &mut self,
+        vm: VmIdx,
+        name: &str,
+        t: VolumeType,
+        size: u64,
+        tags: crate::inventory::TagSet,
+        st: StorageType,
+        d: Option<DiskOfferingIdx>,
+        account: AccountIdx,
+        zone: ZoneIdx,
+    ) -> VolumeIdx {
         let id = VolumeId(self.new_uuid());
         VolumeIdx(self.volumes.insert(
             id,
-            Volume { id, name: name.to_string(), vm: Some(vm), volume_type: t, size_bytes: size, storage_tags: tags, storage_type: st, disk_offering: d, pool: None, physical_bytes: 0, state: VolumeState::Allocated, account, zone },
+            Volume {
+                id,
+                name: name.to_string(),
+                vm: Some(vm),
+                volume_type: t,
+                size_bytes: size,
+                storage_tags: tags,
+                storage_type: st,
+                disk_offering: d,
+                pool: None,
+                physical_bytes: 0,
+                state: VolumeState::Allocated,
+                account,
+                zone,
+            },
         ))
     }
 
@@ -210,7 +380,11 @@ impl Cloud {
             match vol.pool {
                 Some(p) => req.placed_pools.push(p),
                 None => req.new_disks.push(DiskNeed {
-                    label: if vol.volume_type == VolumeType::Root { "ROOT" } else { "DATA" },
+                    label: if vol.volume_type == VolumeType::Root {
+                        "ROOT"
+                    } else {
+                        "DATA"
+                    },
                     size_bytes: vol.size_bytes,
                     tags: vol.storage_tags.clone(),
                     storage_type: vol.storage_type,
@@ -235,7 +409,9 @@ impl Cloud {
             return vol.size_bytes;
         }
         match vol.volume_type {
-            VolumeType::Root => vol.size_bytes.min(self.inv.template(self.vm_at(vm).template).size_bytes),
+            VolumeType::Root => vol
+                .size_bytes
+                .min(self.inv.template(self.vm_at(vm).template).size_bytes),
             VolumeType::DataDisk => 0,
         }
     }
@@ -308,7 +484,11 @@ impl Cloud {
         let i = self.vm_idx(id)?;
         let state = self.vm_at(i).state;
         let allowed = state == VmState::Running
-            || (forced && matches!(state, VmState::Starting | VmState::Stopping | VmState::Migrating | VmState::Error | VmState::Unknown));
+            || (forced
+                && matches!(
+                    state,
+                    VmState::Starting | VmState::Stopping | VmState::Migrating | VmState::Error | VmState::Unknown
+                ));
         if !allowed {
             return Err(self.bad_state(i, if forced { "force-stop" } else { "stop" }));
         }
@@ -320,7 +500,14 @@ impl Cloud {
             Some(h) => {
                 let skip = self.policy.clusters[self.inv.host(h).cluster.ix()].skip_counting_ms;
                 let until = crate::units::Millis(self.now().0 + skip);
-                self.set_charge(i, if skip == 0 { Charge::None } else { Charge::Reserved { host: h, until } });
+                self.set_charge(
+                    i,
+                    if skip == 0 {
+                        Charge::None
+                    } else {
+                        Charge::Reserved { host: h, until }
+                    },
+                );
             }
             None => self.set_charge(i, Charge::None),
         }
@@ -338,7 +525,10 @@ impl Cloud {
     pub fn destroy_vm(&mut self, id: VmId, expunge: bool) -> CoreResult<()> {
         let i = self.vm_idx(id)?;
         let state = self.vm_at(i).state;
-        if !matches!(state, VmState::Running | VmState::Stopped | VmState::Error | VmState::Shutdown) {
+        if !matches!(
+            state,
+            VmState::Running | VmState::Stopped | VmState::Error | VmState::Shutdown
+        ) {
             return Err(self.bad_state(i, "destroy"));
         }
         self.set_charge(i, Charge::None);
@@ -407,17 +597,41 @@ impl Cloud {
 
     /// changeServiceForVirtualMachine while Stopped. The old reservation no longer
     /// describes the VM, so it is dropped.
-    pub fn change_offering(&mut self, id: VmId, offering: ServiceOfferingId, cpu: Option<u32>, memory_mb: Option<u64>) -> CoreResult<()> {
+    pub fn change_offering(
+        &mut self,
+        id: VmId,
+        offering: ServiceOfferingId,
+        cpu: Option<u32>,
+        memory_mb: Option<u64>,
+    ) -> CoreResult<()> {
         let i = self.vm_idx(id)?;
         if self.vm_at(i).state != VmState::Stopped {
             return Err(self.bad_state(i, "change service offering"));
         }
-        let so = self.inv.find_service_offering(offering).ok_or_else(|| CoreError::NotFound { kind: "service offering", id: offering.to_string() })?;
+        let so = self
+            .inv
+            .find_service_offering(offering)
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "service offering",
+                id: offering.to_string(),
+            })?;
         let o = self.inv.service_offering(so).clone();
         if o.storage_type != self.vm_at(i).storage_type {
-            return Err(CoreError::invalid("serviceofferingid", format!("offering {} uses {} storage; the VM's root volume is {}", o.name, o.storage_type, self.vm_at(i).storage_type)));
+            return Err(CoreError::invalid(
+                "serviceofferingid",
+                format!(
+                    "offering {} uses {} storage; the VM's root volume is {}",
+                    o.name,
+                    o.storage_type,
+                    self.vm_at(i).storage_type
+                ),
+            ));
         }
-        let spec = DeploySpec { cpu_number: cpu, memory_mb, ..Default::default() };
+        let spec = DeploySpec {
+            cpu_number: cpu,
+            memory_mb,
+            ..Default::default()
+        };
         let size = self.resolve_size(&spec, so)?;
         self.set_charge(i, Charge::None);
         let vm = self.vms.get_mut(i.0).expect("live vm");
@@ -441,7 +655,14 @@ impl Cloud {
             _ => return Err(self.bad_state(i, "migrate")),
         };
         if dest == Some(from) {
-            return Err(CoreError::invalid("hostid", format!("VM {} already runs on host {}", self.vm_at(i).name, self.inv.host(from).name)));
+            return Err(CoreError::invalid(
+                "hostid",
+                format!(
+                    "VM {} already runs on host {}",
+                    self.vm_at(i).name,
+                    self.inv.host(from).name
+                ),
+            ));
         }
         let mut req = self.request_for(i);
         req.own_reservation = None;

@@ -176,7 +176,10 @@ impl Cloud {
         self.vms.get(i.0).map(|v| v.charge).unwrap_or(Charge::None)
     }
     pub(crate) fn vm_name(&self, i: VmIdx) -> String {
-        self.vms.get(i.0).map(|v| v.name.clone()).unwrap_or_else(|| format!("#{}", i.0))
+        self.vms
+            .get(i.0)
+            .map(|v| v.name.clone())
+            .unwrap_or_else(|| format!("#{}", i.0))
     }
 
     /// Moves a VM's compute charge, updating the book, guest counts and occupancy.
@@ -251,10 +254,10 @@ impl Cloud {
             }
             self.reservations.pop();
             let vi = VmIdx(ix);
-            if let Some(vm) = self.vms.get(ix) {
-                if matches!(vm.charge, Charge::Reserved { until: u, .. } if u == until) {
-                    self.set_charge(vi, Charge::None);
-                }
+            if let Some(vm) = self.vms.get(ix)
+                && matches!(vm.charge, Charge::Reserved { until: u, .. } if u == until)
+            {
+                self.set_charge(vi, Charge::None);
             }
         }
     }

@@ -51,7 +51,9 @@ impl Policy {
         let g = Scope::Global;
         let order_by = match s.text("host.capacityType.to.order.clusters", g).as_str() {
             "RAM" => OrderBy::Ram,
-            "COMBINED" => OrderBy::Combined { cpu_weight: s.f64("host.capacityType.to.order.clusters.cputomemoryweight", g) },
+            "COMBINED" => OrderBy::Combined {
+                cpu_weight: s.f64("host.capacityType.to.order.clusters.cputomemoryweight", g),
+            },
             _ => OrderBy::Cpu,
         };
         let ha_tag_name = s.text("ha.tag", g);
@@ -67,7 +69,11 @@ impl Policy {
         };
         let clusters = (0..inv.clusters.len()).map(|i| Self::cluster(s, inv, i)).collect();
         let pools = (0..inv.pools.len()).map(|i| Self::pool(s, inv, i)).collect();
-        Policy { global, clusters, pools }
+        Policy {
+            global,
+            clusters,
+            pools,
+        }
     }
 
     pub fn cluster(s: &Settings, inv: &Inventory, i: usize) -> ClusterPolicy {

@@ -67,13 +67,32 @@ impl Cloud {
         }
     }
 
-    fn compute_rows(&self, at: &Compute, zone: ZoneIdx, pod: Option<PodIdx>, cluster: Option<ClusterIdx>, out: &mut Vec<CapacityRow>) {
-        for (t, c) in [(CapacityType::Memory, at.mem), (CapacityType::Cpu, at.cpu), (CapacityType::CpuCore, at.cores)] {
+    fn compute_rows(
+        &self,
+        at: &Compute,
+        zone: ZoneIdx,
+        pod: Option<PodIdx>,
+        cluster: Option<ClusterIdx>,
+        out: &mut Vec<CapacityRow>,
+    ) {
+        for (t, c) in [
+            (CapacityType::Memory, at.mem),
+            (CapacityType::Cpu, at.cpu),
+            (CapacityType::CpuCore, at.cores),
+        ] {
             out.push(self.row(t, zone, pod, cluster, c.total, c.allocated()));
         }
     }
 
-    fn row(&self, t: CapacityType, zone: ZoneIdx, pod: Option<PodIdx>, cluster: Option<ClusterIdx>, total: u64, used: u64) -> CapacityRow {
+    fn row(
+        &self,
+        t: CapacityType,
+        zone: ZoneIdx,
+        pod: Option<PodIdx>,
+        cluster: Option<ClusterIdx>,
+        total: u64,
+        used: u64,
+    ) -> CapacityRow {
         CapacityRow {
             capacity_type: t.code(),
             name: t.name(),
@@ -129,7 +148,14 @@ impl Cloud {
             }
         }
         rows.push(self.row(CapacityType::Storage, zone, pod, cluster, raw, used));
-        rows.push(self.row(CapacityType::StorageAllocated, zone, pod, cluster, alloc_total, allocated));
+        rows.push(self.row(
+            CapacityType::StorageAllocated,
+            zone,
+            pod,
+            cluster,
+            alloc_total,
+            allocated,
+        ));
         rows.push(self.row(CapacityType::LocalStorage, zone, pod, cluster, local_raw, local_used));
         if let CapacityScope::Zone(z) = scope {
             let (total, used) = self.secondary_usage(z);
@@ -142,7 +168,12 @@ impl Cloud {
 
     /// Secondary storage of a zone: image stores' size, and the templates ready there.
     fn secondary_usage(&self, z: ZoneIdx) -> (u64, u64) {
-        let stores: Vec<_> = self.inv.image_stores.iter().filter(|s| s.zone.is_none_or(|sz| sz == z)).collect();
+        let stores: Vec<_> = self
+            .inv
+            .image_stores
+            .iter()
+            .filter(|s| s.zone.is_none_or(|sz| sz == z))
+            .collect();
         let total = stores.iter().map(|s| s.capacity_bytes).sum();
         let per_store: u64 = self
             .inv
@@ -161,12 +192,24 @@ impl Cloud {
         for (i, cl) in self.inv.clusters.iter().enumerate() {
             let pol = &self.policy.clusters[i];
             let agg = &self.book.cluster[i];
-            let where_ = format!("cluster {} (pod {}, zone {})", cl.name, self.inv.pod(cl.pod).name, self.inv.zone(cl.zone).name);
+            let where_ = format!(
+                "cluster {} (pod {}, zone {})",
+                cl.name,
+                self.inv.pod(cl.pod).name,
+                self.inv.zone(cl.zone).name
+            );
             for (t, frac, thr, what) in [
                 (CapacityType::Cpu, agg.cpu.fraction_with(0), pol.cpu_notify, "CPU"),
                 (CapacityType::Memory, agg.mem.fraction_with(0), pol.mem_notify, "memory"),
             ] {
-                current.push((t.code(), cl.id.to_string(), cl.name.clone(), frac, thr, format!("Low available {what} in {where_}")));
+                current.push((
+                    t.code(),
+                    cl.id.to_string(),
+                    cl.name.clone(),
+                    frac,
+                    thr,
+                    format!("Low available {what} in {where_}"),
+                ));
             }
         }
         for (i, p) in self.inv.pools.iter().enumerate() {
@@ -174,22 +217,66 @@ impl Cloud {
             let cl_pol = match p.scope {
                 PoolScope::Cluster(c) => self.policy.clusters[c.ix()],
                 PoolScope::Host(h) => self.policy.clusters[self.inv.host(h).cluster.ix()],
-                PoolScope::Zone => self.policy.clusters.first().copied().unwrap_or_else(|| super::Policy::cluster(&self.settings, &self.inv, 0)),
+                PoolScope::Zone => self
+                    .policy
+                    .clusters
+                    .first()
+                    .copied()
+                    .unwrap_or_else(|| super::Policy::cluster(&self.settings, &self.inv, 0)),
             };
-            let used = if u.raw_total == 0 { 0.0 } else { u.used as f64 / u.raw_total as f64 };
-            if p.is_local() {
-                current.push((CapacityType::LocalStorage.code(), p.id.to_string(), p.name.clone(), used, cl_pol.local_storage_notify, format!("Low available local storage on pool {}", p.name)));
+            let used = if u.raw_total == 0 {
+                0.0
             } else {
-                let alloc = if u.allocatable_total == 0 { 0.0 } else { u.allocated as f64 / u.allocatable_total as f64 };
-                current.push((CapacityType::Storage.code(), p.id.to_string(), p.name.clone(), used, cl_pol.storage_notify, format!("Low available storage on pool {}", p.name)));
-                current.push((CapacityType::StorageAllocated.code(), p.id.to_string(), p.name.clone(), alloc, cl_pol.storage_allocated_notify, format!("Low unallocated storage on pool {}", p.name)));
+                u.used as f64 / u.raw_total as f64
+            };
+            if p.is_local() {
+                current.push((
+                    CapacityType::LocalStorage.code(),
+                    p.id.to_string(),
+                    p.name.clone(),
+                    used,
+                    cl_pol.local_storage_notify,
+                    format!("Low available local storage on pool {}", p.name),
+                ));
+            } else {
+                let alloc = if u.allocatable_total == 0 {
+                    0.0
+                } else {
+                    u.allocated as f64 / u.allocatable_total as f64
+                };
+                current.push((
+                    CapacityType::Storage.code(),
+                    p.id.to_string(),
+                    p.name.clone(),
+                    used,
+                    cl_pol.storage_notify,
+                    format!("Low available storage on pool {}", p.name),
+                ));
+                current.push((
+                    CapacityType::StorageAllocated.code(),
+                    p.id.to_string(),
+                    p.name.clone(),
+                    alloc,
+                    cl_pol.storage_allocated_notify,
+                    format!("Low unallocated storage on pool {}", p.name),
+                ));
             }
         }
-        let sec_thr = self.settings.f64("zone.secstorage.capacity.notificationthreshold", crate::settings::Scope::Global);
+        let sec_thr = self.settings.f64(
+            "zone.secstorage.capacity.notificationthreshold",
+            crate::settings::Scope::Global,
+        );
         for (zi, z) in self.inv.zones.iter().enumerate() {
             let (total, used) = self.secondary_usage(ZoneIdx(zi as u32));
             if total > 0 {
-                current.push((CapacityType::SecondaryStorage.code(), z.id.to_string(), z.name.clone(), used as f64 / total as f64, sec_thr, format!("Low available secondary storage in zone {}", z.name)));
+                current.push((
+                    CapacityType::SecondaryStorage.code(),
+                    z.id.to_string(),
+                    z.name.clone(),
+                    used as f64 / total as f64,
+                    sec_thr,
+                    format!("Low available secondary storage in zone {}", z.name),
+                ));
             }
         }
         let now = self.now();
@@ -209,7 +296,16 @@ impl Cloud {
                 } else {
                     format!("Cleared: {text}: {frac:.2} < notificationthreshold {thr:.2}")
                 };
-                events.push(AlertEvent { raised: over, alert_type: t, subject: name, subjectid: id, fraction: frac, threshold: thr, description, at: now });
+                events.push(AlertEvent {
+                    raised: over,
+                    alert_type: t,
+                    subject: name,
+                    subjectid: id,
+                    fraction: frac,
+                    threshold: thr,
+                    description,
+                    at: now,
+                });
             }
         }
         events

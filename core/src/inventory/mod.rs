@@ -37,7 +37,13 @@ impl TagInterner {
         &self.names[t.0 as usize]
     }
     pub fn set(&mut self, names: &[String]) -> TagSet {
-        TagSet::new(names.iter().filter(|n| !n.trim().is_empty()).map(|n| self.intern(n)).collect())
+        TagSet::new(
+            names
+                .iter()
+                .filter(|n| !n.trim().is_empty())
+                .map(|n| self.intern(n))
+                .collect(),
+        )
     }
     pub fn names_of(&self, set: &TagSet) -> Vec<String> {
         set.iter().map(|t| self.name(t).to_string()).collect()
@@ -94,7 +100,11 @@ pub struct Inventory {
 }
 
 fn dup(kind: &'static str, name: &str, scope: &str) -> CoreError {
-    CoreError::Duplicate { kind, name: name.to_string(), scope: scope.to_string() }
+    CoreError::Duplicate {
+        kind,
+        name: name.to_string(),
+        scope: scope.to_string(),
+    }
 }
 
 fn check_name(name: &str) -> CoreResult<()> {
@@ -110,17 +120,73 @@ fn check_name(name: &str) -> CoreResult<()> {
 impl Inventory {
     table!(zones, zone_map, Zone, ZoneId, ZoneIdx, zone, find_zone);
     table!(pods, pod_map, Pod, PodId, PodIdx, pod, find_pod);
-    table!(clusters, cluster_map, Cluster, ClusterId, ClusterIdx, cluster, find_cluster);
+    table!(
+        clusters,
+        cluster_map,
+        Cluster,
+        ClusterId,
+        ClusterIdx,
+        cluster,
+        find_cluster
+    );
     table!(hosts, host_map, Host, HostId, HostIdx, host, find_host);
     table!(pools, pool_map, StoragePool, PoolId, PoolIdx, pool, find_pool);
-    table!(image_stores, store_map, ImageStore, ImageStoreId, ImageStoreIdx, image_store, find_image_store);
-    table!(service_offerings, so_map, ServiceOffering, ServiceOfferingId, ServiceOfferingIdx, service_offering, find_service_offering);
-    table!(disk_offerings, do_map, DiskOffering, DiskOfferingId, DiskOfferingIdx, disk_offering, find_disk_offering);
-    table!(templates, tpl_map, Template, TemplateId, TemplateIdx, template, find_template);
+    table!(
+        image_stores,
+        store_map,
+        ImageStore,
+        ImageStoreId,
+        ImageStoreIdx,
+        image_store,
+        find_image_store
+    );
+    table!(
+        service_offerings,
+        so_map,
+        ServiceOffering,
+        ServiceOfferingId,
+        ServiceOfferingIdx,
+        service_offering,
+        find_service_offering
+    );
+    table!(
+        disk_offerings,
+        do_map,
+        DiskOffering,
+        DiskOfferingId,
+        DiskOfferingIdx,
+        disk_offering,
+        find_disk_offering
+    );
+    table!(
+        templates,
+        tpl_map,
+        Template,
+        TemplateId,
+        TemplateIdx,
+        template,
+        find_template
+    );
     table!(networks, net_map, Network, NetworkId, NetworkIdx, network, find_network);
     table!(domains, domain_map, Domain, DomainId, DomainIdx, domain, find_domain);
-    table!(accounts, account_map, Account, AccountId, AccountIdx, account, find_account);
-    table!(affinity_groups, ag_map, AffinityGroup, AffinityGroupId, AffinityGroupIdx, affinity_group, find_affinity_group);
+    table!(
+        accounts,
+        account_map,
+        Account,
+        AccountId,
+        AccountIdx,
+        account,
+        find_account
+    );
+    table!(
+        affinity_groups,
+        ag_map,
+        AffinityGroup,
+        AffinityGroupId,
+        AffinityGroupIdx,
+        affinity_group,
+        find_affinity_group
+    );
 
     pub fn host_mut(&mut self, i: HostIdx) -> &mut Host {
         &mut self.hosts[i.ix()]
@@ -157,20 +223,29 @@ impl Inventory {
 
     pub fn add_pod(&mut self, p: Pod) -> CoreResult<PodIdx> {
         check_name(&p.name)?;
-        let zone = self.zones.get(p.zone.ix()).ok_or_else(|| CoreError::invalid("zoneid", "no such zone"))?;
+        let zone = self
+            .zones
+            .get(p.zone.ix())
+            .ok_or_else(|| CoreError::invalid("zoneid", "no such zone"))?;
         if self.zone_pods[p.zone.ix()].iter().any(|o| self.pod(*o).name == p.name) {
             return Err(dup("pod", &p.name, &format!("zone {}", zone.name)));
         }
         let mask = u32::from(p.netmask);
         if mask.leading_ones() + mask.trailing_zeros() != 32 {
-            return Err(CoreError::invalid("netmask", format!("{} is not a contiguous netmask", p.netmask)));
+            return Err(CoreError::invalid(
+                "netmask",
+                format!("{} is not a contiguous netmask", p.netmask),
+            ));
         }
         let net = u32::from(p.gateway) & mask;
         for (param, ip) in [("startip", p.start_ip), ("endip", p.end_ip)] {
             if u32::from(ip) & mask != net {
                 return Err(CoreError::invalid(
                     param,
-                    format!("{ip} is outside the pod subnet of gateway {} / {}", p.gateway, p.netmask),
+                    format!(
+                        "{ip} is outside the pod subnet of gateway {} / {}",
+                        p.gateway, p.netmask
+                    ),
                 ));
             }
         }
@@ -187,9 +262,15 @@ impl Inventory {
 
     pub fn add_cluster(&mut self, mut c: Cluster) -> CoreResult<ClusterIdx> {
         check_name(&c.name)?;
-        let pod = self.pods.get(c.pod.ix()).ok_or_else(|| CoreError::invalid("podid", "no such pod"))?;
+        let pod = self
+            .pods
+            .get(c.pod.ix())
+            .ok_or_else(|| CoreError::invalid("podid", "no such pod"))?;
         c.zone = pod.zone;
-        if self.pod_clusters[c.pod.ix()].iter().any(|o| self.cluster(*o).name == c.name) {
+        if self.pod_clusters[c.pod.ix()]
+            .iter()
+            .any(|o| self.cluster(*o).name == c.name)
+        {
             return Err(dup("cluster", &c.name, &format!("pod {}", pod.name)));
         }
         c.hosts.clear();
@@ -208,7 +289,10 @@ impl Inventory {
 
     pub fn add_host(&mut self, mut h: Host) -> CoreResult<HostIdx> {
         check_name(&h.name)?;
-        let cl = self.clusters.get(h.cluster.ix()).ok_or_else(|| CoreError::invalid("clusterid", "no such cluster"))?;
+        let cl = self
+            .clusters
+            .get(h.cluster.ix())
+            .ok_or_else(|| CoreError::invalid("clusterid", "no such cluster"))?;
         h.pod = cl.pod;
         h.zone = cl.zone;
         if h.hypervisor != cl.hypervisor {
@@ -218,13 +302,21 @@ impl Inventory {
             ));
         }
         if h.cpu_cores == 0 || h.cpu_mhz_per_core == 0 || h.memory_bytes == 0 {
-            return Err(CoreError::invalid("host", "cpu cores, cpu speed and memory must all be positive"));
+            return Err(CoreError::invalid(
+                "host",
+                "cpu cores, cpu speed and memory must all be positive",
+            ));
         }
         let cap = self.capability(cl.hypervisor);
         if cl.hosts.len() as u32 >= cap.max_hosts_per_cluster {
             return Err(CoreError::invalid(
                 "clusterid",
-                format!("cluster {} already has {} hosts, the {} limit", cl.name, cl.hosts.len(), cl.hypervisor),
+                format!(
+                    "cluster {} already has {} hosts, the {} limit",
+                    cl.name,
+                    cl.hosts.len(),
+                    cl.hypervisor
+                ),
             ));
         }
         if self.hosts.iter().any(|o| o.name == h.name && o.zone == h.zone) {
@@ -248,24 +340,37 @@ impl Inventory {
         }
         match p.scope {
             PoolScope::Cluster(c) => {
-                let cl = self.clusters.get(c.ix()).ok_or_else(|| CoreError::invalid("clusterid", "no such cluster"))?;
+                let cl = self
+                    .clusters
+                    .get(c.ix())
+                    .ok_or_else(|| CoreError::invalid("clusterid", "no such cluster"))?;
                 if cl.zone != p.zone {
                     return Err(CoreError::invalid("clusterid", "cluster is in another zone"));
                 }
             }
             PoolScope::Host(h) => {
-                let host = self.hosts.get(h.ix()).ok_or_else(|| CoreError::invalid("hostid", "no such host"))?;
+                let host = self
+                    .hosts
+                    .get(h.ix())
+                    .ok_or_else(|| CoreError::invalid("hostid", "no such host"))?;
                 if host.zone != p.zone {
                     return Err(CoreError::invalid("hostid", "host is in another zone"));
                 }
                 if p.pool_type != PoolType::Filesystem {
-                    return Err(CoreError::invalid("scope", "host-local pools must be of type Filesystem"));
+                    return Err(CoreError::invalid(
+                        "scope",
+                        "host-local pools must be of type Filesystem",
+                    ));
                 }
             }
             PoolScope::Zone => {}
         }
         if self.pools.iter().any(|o| o.name == p.name && o.zone == p.zone) {
-            return Err(dup("storage pool", &p.name, &format!("zone {}", self.zone(p.zone).name)));
+            return Err(dup(
+                "storage pool",
+                &p.name,
+                &format!("zone {}", self.zone(p.zone).name),
+            ));
         }
         let i = PoolIdx(self.pools.len() as u32);
         self.pool_map.insert(p.id, i);
@@ -312,11 +417,18 @@ impl Inventory {
                 }
             }
             Some(l) => {
-                if l.min_cpu == 0 || l.min_cpu > l.max_cpu || l.min_memory_mb == 0 || l.min_memory_mb > l.max_memory_mb {
-                    return Err(CoreError::invalid("mincpunumber/maxcpunumber/minmemory/maxmemory", "need 0 < min <= max"));
+                if l.min_cpu == 0 || l.min_cpu > l.max_cpu || l.min_memory_mb == 0 || l.min_memory_mb > l.max_memory_mb
+                {
+                    return Err(CoreError::invalid(
+                        "mincpunumber/maxcpunumber/minmemory/maxmemory",
+                        "need 0 < min <= max",
+                    ));
                 }
                 if o.cpu_speed_mhz == 0 {
-                    return Err(CoreError::invalid("cpuspeed", "a custom offering still needs a cpu speed"));
+                    return Err(CoreError::invalid(
+                        "cpuspeed",
+                        "a custom offering still needs a cpu speed",
+                    ));
                 }
             }
         }
@@ -364,10 +476,16 @@ impl Inventory {
     pub fn add_network(&mut self, n: Network) -> CoreResult<NetworkIdx> {
         check_name(&n.name)?;
         if !n.cidr.contains(n.gateway) {
-            return Err(CoreError::invalid("gateway", format!("{} is outside {}", n.gateway, n.cidr)));
+            return Err(CoreError::invalid(
+                "gateway",
+                format!("{} is outside {}", n.gateway, n.cidr),
+            ));
         }
         if n.cidr.host_count() < 2 {
-            return Err(CoreError::invalid("cidr", format!("{} leaves no guest addresses", n.cidr)));
+            return Err(CoreError::invalid(
+                "cidr",
+                format!("{} leaves no guest addresses", n.cidr),
+            ));
         }
         let i = NetworkIdx(self.networks.len() as u32);
         self.net_map.insert(n.id, i);
@@ -389,7 +507,11 @@ impl Inventory {
     pub fn add_account(&mut self, a: Account) -> CoreResult<AccountIdx> {
         check_name(&a.name)?;
         if self.accounts.iter().any(|x| x.name == a.name && x.domain == a.domain) {
-            return Err(dup("account", &a.name, &format!("domain {}", self.domain(a.domain).path)));
+            return Err(dup(
+                "account",
+                &a.name,
+                &format!("domain {}", self.domain(a.domain).path),
+            ));
         }
         let i = AccountIdx(self.accounts.len() as u32);
         self.account_map.insert(a.id, i);
@@ -399,7 +521,11 @@ impl Inventory {
 
     pub fn add_affinity_group(&mut self, g: AffinityGroup) -> CoreResult<AffinityGroupIdx> {
         check_name(&g.name)?;
-        if self.affinity_groups.iter().any(|x| x.name == g.name && x.account == g.account) {
+        if self
+            .affinity_groups
+            .iter()
+            .any(|x| x.name == g.name && x.account == g.account)
+        {
             return Err(dup("affinity group", &g.name, "the account"));
         }
         let i = AffinityGroupIdx(self.affinity_groups.len() as u32);

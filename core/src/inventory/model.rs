@@ -327,7 +327,11 @@ impl Cidr {
         (c.network() == addr).then_some(c)
     }
     pub fn mask(&self) -> u32 {
-        if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) }
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - self.prefix)
+        }
     }
     pub fn network(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) & self.mask())
@@ -337,7 +341,11 @@ impl Cidr {
     }
     /// Usable host addresses (network and broadcast excluded).
     pub fn host_count(&self) -> u64 {
-        if self.prefix >= 31 { 0 } else { (1u64 << (32 - self.prefix)) - 2 }
+        if self.prefix >= 31 {
+            0
+        } else {
+            (1u64 << (32 - self.prefix)) - 2
+        }
     }
 }
 
@@ -401,6 +409,11 @@ impl HypervisorCapability {
             Hypervisor::XenServer => (500, 13, 16),
             Hypervisor::VMware => (128, 13, 32),
         };
-        HypervisorCapability { hypervisor: h, max_guests, max_data_volumes, max_hosts_per_cluster }
+        HypervisorCapability {
+            hypervisor: h,
+            max_guests,
+            max_data_volumes,
+            max_hosts_per_cluster,
+        }
     }
 }

@@ -137,13 +137,25 @@ pub enum SettingError {
     #[error("Unknown configuration setting '{name}'{}", suggestion.as_ref().map(|s| format!("; did you mean '{s}'?")).unwrap_or_default())]
     Unknown { name: String, suggestion: Option<String> },
     #[error("Invalid value '{value}' for setting '{name}': expected {expected}")]
-    BadValue { name: String, value: String, expected: String },
+    BadValue {
+        name: String,
+        value: String,
+        expected: String,
+    },
     #[error("Setting '{name}' cannot be set at {scope} scope; it can be set globally or per {allowed}")]
-    BadScope { name: String, scope: &'static str, allowed: &'static str },
+    BadScope {
+        name: String,
+        scope: &'static str,
+        allowed: &'static str,
+    },
 }
 
 pub fn lookup_def(name: &str) -> Option<&'static SettingDef> {
-    let canonical = ALIASES.iter().find(|(a, _)| *a == name).map(|(_, c)| *c).unwrap_or(name);
+    let canonical = ALIASES
+        .iter()
+        .find(|(a, _)| *a == name)
+        .map(|(_, c)| *c)
+        .unwrap_or(name);
     REGISTRY.iter().find(|d| d.name == canonical)
 }
 
@@ -163,7 +175,11 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// Parses and validates `raw` for `def`.
 pub fn parse_value(def: &SettingDef, raw: &str) -> Result<Value, SettingError> {
-    let bad = || SettingError::BadValue { name: def.name.to_string(), value: raw.to_string(), expected: def.kind.to_string() };
+    let bad = || SettingError::BadValue {
+        name: def.name.to_string(),
+        value: raw.to_string(),
+        expected: def.kind.to_string(),
+    };
     let t = raw.trim();
     match def.kind {
         Kind::Float { min, max } => {
@@ -214,7 +230,10 @@ impl Settings {
                 .min()
                 .filter(|(d, _)| *d <= 4)
                 .map(|(_, n)| n.to_string());
-            SettingError::Unknown { name: name.to_string(), suggestion }
+            SettingError::Unknown {
+                name: name.to_string(),
+                suggestion,
+            }
         })?;
         if scope.kind() != ScopeKind::Global && scope.kind() != def.scope {
             return Err(SettingError::BadScope {
@@ -230,7 +249,10 @@ impl Settings {
 
     /// Removes an override (the value falls back to the next level).
     pub fn reset(&mut self, name: &str, scope: Scope) -> Result<(), SettingError> {
-        let def = lookup_def(name).ok_or_else(|| SettingError::Unknown { name: name.to_string(), suggestion: None })?;
+        let def = lookup_def(name).ok_or_else(|| SettingError::Unknown {
+            name: name.to_string(),
+            suggestion: None,
+        })?;
         self.values.remove(&(def.name, scope));
         Ok(())
     }
@@ -238,10 +260,10 @@ impl Settings {
     /// The effective value at `scope` (the override there, else global, else default).
     pub fn get(&self, name: &str, scope: Scope) -> Value {
         let def = lookup_def(name).unwrap_or_else(|| panic!("setting {name} is not registered"));
-        if scope != Scope::Global {
-            if let Some(v) = self.values.get(&(def.name, scope)) {
-                return v.clone();
-            }
+        if scope != Scope::Global
+            && let Some(v) = self.values.get(&(def.name, scope))
+        {
+            return v.clone();
         }
         if let Some(v) = self.values.get(&(def.name, Scope::Global)) {
             return v.clone();
@@ -279,11 +301,17 @@ mod tests {
     #[test]
     fn defaults_match_cloudstack() {
         let s = Settings::new();
-        assert_eq!(s.f64("cluster.cpu.allocated.capacity.disablethreshold", Scope::Global), 0.85);
+        assert_eq!(
+            s.f64("cluster.cpu.allocated.capacity.disablethreshold", Scope::Global),
+            0.85
+        );
         assert_eq!(s.f64("storage.overprovisioning.factor", Scope::Global), 2.0);
         assert_eq!(s.i64("capacity.skipcounting.hours", Scope::Global), 3600);
         assert_eq!(s.text("vm.allocation.algorithm", Scope::Global), "random");
-        assert_eq!(s.f64("cluster.memory.allocated.capacity.notificationthreshold", Scope::Global), 0.75);
+        assert_eq!(
+            s.f64("cluster.memory.allocated.capacity.notificationthreshold", Scope::Global),
+            0.75
+        );
     }
 
     #[test]
@@ -300,7 +328,9 @@ mod tests {
     #[test]
     fn bad_values_name_the_setting_and_allowed_values() {
         let mut s = Settings::new();
-        let e = s.set("cluster.cpu.allocated.capacity.disablethreshold", Scope::Global, "1.5").unwrap_err();
+        let e = s
+            .set("cluster.cpu.allocated.capacity.disablethreshold", Scope::Global, "1.5")
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "Invalid value '1.5' for setting 'cluster.cpu.allocated.capacity.disablethreshold': expected a number from 0 to 1"

@@ -61,8 +61,12 @@ pub fn lab(seed: u64, clusters: usize, hosts_per: usize) -> Lab {
         );
         cl_ids.push(cl);
     }
-    let small = c.add_service_offering(ServiceOfferingSpec::fixed("small", 1, 1000, 2048)).unwrap();
-    let big = c.add_service_offering(ServiceOfferingSpec::fixed("big", 2, 2000, 8192)).unwrap();
+    let small = c
+        .add_service_offering(ServiceOfferingSpec::fixed("small", 1, 1000, 2048))
+        .unwrap();
+    let big = c
+        .add_service_offering(ServiceOfferingSpec::fixed("big", 2, 2000, 8192))
+        .unwrap();
     let template = c
         .add_template(TemplateSpec {
             name: "tiny-linux".into(),
@@ -75,7 +79,18 @@ pub fn lab(seed: u64, clusters: usize, hosts_per: usize) -> Lab {
         })
         .unwrap();
     let account = c.add_account("alice", None, AccountType::User).unwrap();
-    Lab { cloud: c, zone, pods, clusters: cl_ids, hosts, pools, small, big, template, account }
+    Lab {
+        cloud: c,
+        zone,
+        pods,
+        clusters: cl_ids,
+        hosts,
+        pools,
+        small,
+        big,
+        template,
+        account,
+    }
 }
 
 impl Lab {
@@ -97,7 +112,9 @@ impl Lab {
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
-        self.cloud.update_setting(name, stratus_core::settings::Scope::Global, value).unwrap();
+        self.cloud
+            .update_setting(name, stratus_core::settings::Scope::Global, value)
+            .unwrap();
     }
 
     pub fn host_name(&self, id: HostId) -> String {
