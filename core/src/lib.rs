@@ -7,6 +7,7 @@ pub mod allocator;
 pub mod arena;
 pub mod capacity;
 pub mod cloud;
+pub mod controller;
 pub mod error;
 pub mod ids;
 pub mod inventory;

@@ -109,9 +109,19 @@ pub struct Vm {
     pub planner: Option<PlannerKind>,
     pub volumes: Vec<VolumeIdx>,
     pub affinity_groups: Vec<AffinityGroupIdx>,
+    /// The guest NIC (one per VM), once an address was allocated.
+    pub nic: Option<Nic>,
     pub charge: Charge,
     pub created: Millis,
     pub state_since: Millis,
+}
+
+/// A guest NIC: its network, address and MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Nic {
+    pub network: NetworkIdx,
+    pub ip: std::net::Ipv4Addr,
+    pub mac: [u8; 6],
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -127,6 +137,8 @@ pub struct Volume {
     pub pool: Option<PoolIdx>,
     /// Bytes physically occupied on the pool (see `PoolUsage`).
     pub physical_bytes: u64,
+    /// Whether the volume exists on its pool's storage (drivers created it).
+    pub created: bool,
     pub state: VolumeState,
     pub account: AccountIdx,
     pub zone: ZoneIdx,

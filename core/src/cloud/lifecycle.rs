@@ -18,14 +18,14 @@ fn valid_hostname(name: &str) -> bool {
 }
 
 impl Cloud {
-    fn vm_idx(&self, id: VmId) -> CoreResult<VmIdx> {
+    pub(crate) fn vm_idx(&self, id: VmId) -> CoreResult<VmIdx> {
         self.vm_index(id).ok_or_else(|| CoreError::NotFound {
             kind: "virtual machine",
             id: id.to_string(),
         })
     }
 
-    fn bad_state(&self, i: VmIdx, op: &'static str) -> CoreError {
+    pub(crate) fn bad_state(&self, i: VmIdx, op: &'static str) -> CoreError {
         let vm = self.vm_at(i);
         CoreError::InvalidState {
             entity: "VM",
@@ -35,7 +35,7 @@ impl Cloud {
         }
     }
 
-    fn set_state(&mut self, i: VmIdx, state: VmState) {
+    pub(crate) fn set_state(&mut self, i: VmIdx, state: VmState) {
         let now = self.now();
         let vm = self.vms.get_mut(i.0).expect("live vm");
         vm.state = state;
@@ -290,6 +290,7 @@ impl Cloud {
             planner: spec.planner.or(o.planner),
             volumes: Vec::new(),
             affinity_groups: groups.clone(),
+            nic: None,
             charge: Charge::None,
             created: now,
             state_since: now,
@@ -359,6 +360,7 @@ impl Cloud {
                 disk_offering: d,
                 pool: None,
                 physical_bytes: 0,
+                created: false,
                 state: VolumeState::Allocated,
                 account,
                 zone,

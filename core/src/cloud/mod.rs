@@ -6,6 +6,7 @@ mod audit;
 mod build;
 mod lifecycle;
 mod policy;
+mod saga_support;
 mod specs;
 mod views;
 

@@ -138,7 +138,7 @@ pub struct NetworkSpec {
 }
 
 /// deployVirtualMachine's parameters that matter to the core.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
 pub struct DeploySpec {
     pub name: String,
     pub account: Option<AccountId>,

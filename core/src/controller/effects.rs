@@ -1,0 +1,114 @@
+//! The driver vocabulary: what the controller asks of compute, storage, network
+//! and fencing drivers, and what they answer. Real drivers (libvirt, OVS, NFS)
+//! and the simulated datacenter both speak it.
+
+use crate::ids::*;
+use crate::units::Millis;
+use serde::Serialize;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Identifies one driver operation; results carry it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct OpId(pub u64);
+
+/// A locally administered MAC address (02:00:...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DomainSpec {
+    pub name: String,
+    pub cpu: u32,
+    pub mhz: u32,
+    pub memory_mb: u64,
+    pub disks: Vec<(VolumeId, PoolId)>,
+    pub nics: Vec<(Mac, NetworkId)>,
+}
+
+/// One request to a driver.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "call")]
+pub enum DriverCall {
+    DefineDomain { vm: VmId, host: HostId, spec: DomainSpec },
+    UndefineDomain { vm: VmId, host: HostId },
+    StartDomain { vm: VmId, host: HostId },
+    StopDomain { vm: VmId, host: HostId, forced: bool },
+    RebootDomain { vm: VmId, host: HostId },
+    MigrateDomain { vm: VmId, from: HostId, to: HostId },
+    CopyTemplate { template: TemplateId, pool: PoolId, size_bytes: u64 },
+    CreateVolume { volume: VolumeId, pool: PoolId, size_bytes: u64, template: Option<TemplateId> },
+    DeleteVolume { volume: VolumeId, pool: PoolId },
+    PlugNic { vm: VmId, host: HostId, network: NetworkId, mac: Mac, ip: Ipv4Addr },
+    UnplugNic { vm: VmId, host: HostId, network: NetworkId, mac: Mac },
+}
+
+impl DriverCall {
+    /// The host that executes the call (storage calls run on the pool's side).
+    pub fn host(&self) -> Option<HostId> {
+        match self {
+            DriverCall::DefineDomain { host, .. }
+            | DriverCall::UndefineDomain { host, .. }
+            | DriverCall::StartDomain { host, .. }
+            | DriverCall::StopDomain { host, .. }
+            | DriverCall::RebootDomain { host, .. }
+            | DriverCall::PlugNic { host, .. }
+            | DriverCall::UnplugNic { host, .. } => Some(*host),
+            DriverCall::MigrateDomain { from, .. } => Some(*from),
+            _ => None,
+        }
+    }
+    pub fn pool(&self) -> Option<PoolId> {
+        match self {
+            DriverCall::CopyTemplate { pool, .. }
+            | DriverCall::CreateVolume { pool, .. }
+            | DriverCall::DeleteVolume { pool, .. } => Some(*pool),
+            _ => None,
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            DriverCall::DefineDomain { .. } => "DefineDomain",
+            DriverCall::UndefineDomain { .. } => "UndefineDomain",
+            DriverCall::StartDomain { .. } => "StartDomain",
+            DriverCall::StopDomain { .. } => "StopDomain",
+            DriverCall::RebootDomain { .. } => "RebootDomain",
+            DriverCall::MigrateDomain { .. } => "MigrateDomain",
+            DriverCall::CopyTemplate { .. } => "CopyTemplate",
+            DriverCall::CreateVolume { .. } => "CreateVolume",
+            DriverCall::DeleteVolume { .. } => "DeleteVolume",
+            DriverCall::PlugNic { .. } => "PlugNic",
+            DriverCall::UnplugNic { .. } => "UnplugNic",
+        }
+    }
+}
+
+/// A driver's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum DriverResult {
+    Ok,
+    Failed(String),
+}
+
+/// What the controller asks the runtime to do.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Effect {
+    Call { op: OpId, call: DriverCall },
+    /// Deliver `Input::Timer(timer)` at `at`.
+    Timer { at: Millis, timer: Timer },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Timer {
+    /// A driver operation got no answer in time.
+    OpTimeout(OpId),
+    /// Expunge a destroyed VM once `expunge.delay` passed.
+    Expunge(VmId),
+}

@@ -1,0 +1,484 @@
+//! The controller: a pure state machine. It consumes inputs (API requests,
+//! driver results, timers) and emits effects (driver calls, timers) plus an
+//! event log. It never performs I/O; a runtime (the simulator, or the real
+//! server) executes the effects and feeds the results back.
+
+pub mod effects;
+pub mod ipam;
+pub mod saga;
+mod steps;
+
+use crate::Cloud;
+use crate::cloud::DeploySpec;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::*;
+use crate::inventory::TemplateZoneState;
+use crate::units::Millis;
+use crate::vm::VmState;
+use effects::{DriverCall, DriverResult, Effect, OpId, Timer};
+use ipam::Ipam;
+use saga::{Mode, OnFailure, Saga, Step};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// An API request the controller runs as an async job.
+#[derive(Clone, Debug, Serialize)]
+pub enum Request {
+    Deploy(DeploySpec),
+    Start { vm: VmId, host: Option<HostId> },
+    Stop { vm: VmId, forced: bool },
+    Reboot { vm: VmId },
+    Destroy { vm: VmId, expunge: bool },
+    Recover { vm: VmId },
+    Expunge { vm: VmId },
+    Migrate { vm: VmId, host: Option<HostId> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum JobStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// An async job record (queryAsyncJobResult).
+#[derive(Clone, Debug, Serialize)]
+pub struct Job {
+    pub id: uuid::Uuid,
+    pub command: &'static str,
+    pub vm: Option<VmId>,
+    pub status: JobStatus,
+    pub error: Option<String>,
+    /// CloudStack error code of a failure (533 capacity, 530 otherwise).
+    pub error_code: Option<u16>,
+    pub created: Millis,
+    pub completed: Option<Millis>,
+}
+
+/// One line of the event log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub t: u64,
+    pub kind: &'static str,
+    pub subject: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Copy_ {
+    InProgress(OpId),
+    Ready,
+}
+
+/// Driver timeouts, by call: a call with no answer by then has failed.
+pub fn op_timeout_ms(call: &DriverCall) -> u64 {
+    match call {
+        DriverCall::CopyTemplate { .. } => 3_600_000,
+        DriverCall::MigrateDomain { .. } => 600_000,
+        _ => 120_000,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Controller {
+    pub cloud: Cloud,
+    pub ipam: Ipam,
+    jobs: Vec<Job>,
+    sagas: BTreeMap<u64, Saga>,
+    ops: BTreeMap<OpId, u64>,
+    copies: BTreeMap<(TemplateIdx, PoolIdx), Copy_>,
+    parked: BTreeMap<(TemplateIdx, PoolIdx), Vec<u64>>,
+    next_op: u64,
+    next_saga: u64,
+    now: Millis,
+    out: Vec<Effect>,
+    log: Vec<Event>,
+    /// Disable to skip event logging (benchmarks).
+    pub logging: bool,
+}
+
+impl Controller {
+    pub fn new(cloud: Cloud) -> Controller {
+        Controller {
+            cloud,
+            ipam: Ipam::default(),
+            jobs: Vec::new(),
+            sagas: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            copies: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            next_op: 0,
+            next_saga: 0,
+            now: Millis(0),
+            out: Vec::new(),
+            log: Vec::new(),
+            logging: true,
+        }
+    }
+
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+    pub fn job(&self, id: uuid::Uuid) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.id == id)
+    }
+    pub fn in_flight(&self) -> usize {
+        self.sagas.len()
+    }
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.out)
+    }
+    pub fn take_log(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.log)
+    }
+    pub fn template_ready_on(&self, t: TemplateIdx, p: PoolIdx) -> bool {
+        self.copies.get(&(t, p)) == Some(&Copy_::Ready)
+    }
+
+    pub(crate) fn event(&mut self, kind: &'static str, subject: impl Into<String>, detail: impl Into<String>) {
+        if self.logging {
+            self.log.push(Event { t: self.now.0, kind, subject: subject.into(), detail: detail.into() });
+        }
+    }
+
+    fn tick(&mut self, now: Millis) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.cloud.advance_to(self.now);
+    }
+
+    /// Validates a request synchronously (errors change nothing) and starts its job.
+    pub fn submit(&mut self, req: Request, now: Millis) -> CoreResult<uuid::Uuid> {
+        self.tick(now);
+        // Jobs on one VM run one at a time (CloudStack queues them; we refuse).
+        let target = match &req {
+            Request::Deploy(_) => None,
+            Request::Start { vm, .. }
+            | Request::Stop { vm, .. }
+            | Request::Reboot { vm }
+            | Request::Destroy { vm, .. }
+            | Request::Recover { vm }
+            | Request::Expunge { vm }
+            | Request::Migrate { vm, .. } => Some(*vm),
+        };
+        if let Some(vm) = target {
+            if let Some(s) = self.sagas.values().find(|s| s.vm == vm) {
+                return Err(CoreError::InvalidState {
+                    entity: "VM",
+                    name: self.vm_label(vm),
+                    state: format!("busy with {}", s.kind),
+                    op: "run another job until it finishes",
+                });
+            }
+        }
+        let (command, vm, steps, on_failure) = match req {
+            Request::Deploy(mut spec) => {
+                let start = spec.start;
+                spec.start = false;
+                let id = self.cloud.deploy_vm(spec)?;
+                let steps = if start { vec![Step::Reserve { host: None }] } else { vec![] };
+                ("deployVirtualMachine", id, steps, OnFailure::MarkError)
+            }
+            Request::Start { vm, host } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Stopped {
+                    return Err(self.cloud.bad_state(i, "start"));
+                }
+                let host = host.map(|h| self.cloud.host_idx(h)).transpose()?;
+                ("startVirtualMachine", vm, vec![Step::Reserve { host }], OnFailure::Revert)
+            }
+            Request::Stop { vm, forced } => {
+                let i = self.cloud.vm_idx(vm)?;
+                let st = self.cloud.vm_at(i).state;
+                if !(st == VmState::Running || forced && matches!(st, VmState::Error | VmState::Unknown)) {
+                    return Err(self.cloud.bad_state(i, "stop"));
+                }
+                self.cloud.mark_stopping(i);
+                ("stopVirtualMachine", vm, stop_steps(forced), OnFailure::Revert)
+            }
+            Request::Reboot { vm } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Running {
+                    return Err(self.cloud.bad_state(i, "reboot"));
+                }
+                ("rebootVirtualMachine", vm, vec![Step::Reboot], OnFailure::Revert)
+            }
+            Request::Destroy { vm, expunge } => {
+                let i = self.cloud.vm_idx(vm)?;
+                let st = self.cloud.vm_at(i).state;
+                let mut steps = match st {
+                    VmState::Running => {
+                        self.cloud.mark_stopping(i);
+                        stop_steps(true)
+                    }
+                    VmState::Stopped | VmState::Error | VmState::Shutdown => vec![],
+                    _ => return Err(self.cloud.bad_state(i, "destroy")),
+                };
+                steps.push(Step::CommitDestroyed { expunge });
+                ("destroyVirtualMachine", vm, steps, OnFailure::Revert)
+            }
+            Request::Recover { vm } => {
+                self.cloud.recover_vm(vm)?;
+                ("recoverVirtualMachine", vm, vec![], OnFailure::Revert)
+            }
+            Request::Expunge { vm } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Destroyed {
+                    return Err(self.cloud.bad_state(i, "expunge"));
+                }
+                ("expungeVirtualMachine", vm, self.expunge_steps(i), OnFailure::RetryExpunge)
+            }
+            Request::Migrate { vm, host } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Running {
+                    return Err(self.cloud.bad_state(i, "migrate"));
+                }
+                let dest = host.map(|h| self.cloud.host_idx(h)).transpose()?;
+                let steps = vec![
+                    Step::MigrateReserve { dest },
+                    Step::PlugNicDest,
+                    Step::MigrateDomain,
+                    Step::UnplugNicSource,
+                    Step::CommitMigrated,
+                ];
+                ("migrateVirtualMachine", vm, steps, OnFailure::Revert)
+            }
+        };
+        let job_id = self.cloud.new_uuid();
+        self.jobs.push(Job {
+            id: job_id,
+            command,
+            vm: Some(vm),
+            status: JobStatus::Pending,
+            error: None,
+            error_code: None,
+            created: self.now,
+            completed: None,
+        });
+        let job = self.jobs.len() - 1;
+        let name = self.vm_label(vm);
+        self.event("job.submit", name, command);
+        let sid = self.next_saga;
+        self.next_saga += 1;
+        self.sagas.insert(sid, Saga::new(sid, job, vm, command, steps, on_failure));
+        self.drive(sid);
+        Ok(job_id)
+    }
+
+    pub(crate) fn vm_label(&self, vm: VmId) -> String {
+        self.cloud.vm(vm).map(|v| v.name.clone()).unwrap_or_else(|| vm.to_string())
+    }
+
+    /// Steps that delete a destroyed VM's volumes and records.
+    pub(crate) fn expunge_steps(&self, i: VmIdx) -> Vec<Step> {
+        let mut steps: Vec<Step> = self
+            .cloud
+            .vm_at(i)
+            .volumes
+            .iter()
+            .filter(|v| self.cloud.volume_at(**v).created)
+            .map(|v| Step::DeleteVolume { volume: *v })
+            .collect();
+        steps.push(Step::ReleaseNic);
+        steps.push(Step::CommitExpunged);
+        steps
+    }
+
+    /// Issues a driver call on behalf of a saga, with its timeout.
+    pub(crate) fn call(&mut self, saga: u64, call: DriverCall) -> OpId {
+        let op = OpId(self.next_op);
+        self.next_op += 1;
+        self.ops.insert(op, saga);
+        let at = Millis(self.now.0 + op_timeout_ms(&call));
+        self.event("call", call.name(), format!("op {} {}", op.0, describe_call(&self.cloud, &call)));
+        self.out.push(Effect::Call { op, call });
+        self.out.push(Effect::Timer { at, timer: Timer::OpTimeout(op) });
+        op
+    }
+
+    /// A driver answered.
+    pub fn on_result(&mut self, op: OpId, result: DriverResult, now: Millis) {
+        self.tick(now);
+        let Some(sid) = self.ops.remove(&op) else {
+            return; // late answer to a call that timed out or predates a restart
+        };
+        if let DriverResult::Failed(e) = &result {
+            self.event("result", format!("op {}", op.0), format!("failed: {e}"));
+        }
+        // Template copies are shared: settle them for every waiting saga.
+        if let Some((&key, _)) = self.copies.iter().find(|(_, c)| **c == Copy_::InProgress(op)) {
+            match &result {
+                DriverResult::Ok => {
+                    self.copies.insert(key, Copy_::Ready);
+                }
+                DriverResult::Failed(_) => {
+                    self.copies.remove(&key);
+                }
+            }
+            for waiter in self.parked.remove(&key).unwrap_or_default() {
+                if let Some(s) = self.sagas.get_mut(&waiter) {
+                    s.parked = false;
+                    if let DriverResult::Failed(e) = &result {
+                        s.mode = Mode::Unwinding;
+                        s.failure = Some(format!("template copy failed: {e}"));
+                    }
+                }
+                self.drive(waiter);
+            }
+        }
+        self.step_result(sid, op, result);
+    }
+
+    pub fn on_timer(&mut self, timer: Timer, now: Millis) {
+        self.tick(now);
+        match timer {
+            Timer::OpTimeout(op) => {
+                if self.ops.contains_key(&op) {
+                    self.event("timeout", format!("op {}", op.0), "no answer");
+                    self.on_result(op, DriverResult::Failed("timed out waiting for the host".into()), now);
+                }
+            }
+            Timer::Expunge(vm) => {
+                let Some(i) = self.cloud.vm_index(vm) else { return };
+                if self.cloud.vm_at(i).state == VmState::Destroyed && !self.sagas.values().any(|s| s.vm == vm) {
+                    let _ = self.submit(Request::Expunge { vm }, now);
+                }
+            }
+        }
+    }
+
+    /// The management server crashed and restarted: pending calls are forgotten
+    /// and every saga in flight unwinds from its persisted log.
+    pub fn restart(&mut self, now: Millis) {
+        self.tick(now);
+        self.event("restart", "management-server", format!("{} sagas in flight unwind", self.sagas.len()));
+        self.ops.clear();
+        self.out.clear();
+        self.parked.clear();
+        self.copies.retain(|_, c| *c == Copy_::Ready);
+        let ids: Vec<u64> = self.sagas.keys().copied().collect();
+        for sid in &ids {
+            let s = self.sagas.get_mut(sid).expect("listed");
+            s.pending = None;
+            s.parked = false;
+            if s.mode == Mode::Forward {
+                s.mode = Mode::Unwinding;
+                s.failure = Some("management server restarted during the operation".into());
+            }
+        }
+        for sid in ids {
+            self.drive(sid);
+        }
+        // Re-arm expunge timers the restart forgot.
+        let delay = self.cloud.settings.i64("expunge.delay", crate::settings::Scope::Global).max(0) as u64;
+        let destroyed: Vec<(VmId, Millis)> = self
+            .cloud
+            .vms()
+            .filter(|(_, v)| v.state == VmState::Destroyed)
+            .map(|(_, v)| (v.id, v.state_since))
+            .collect();
+        for (vm, since) in destroyed {
+            let at = Millis((since.0 + delay * 1000).max(self.now.0));
+            self.out.push(Effect::Timer { at, timer: Timer::Expunge(vm) });
+        }
+    }
+
+    pub(crate) fn finish(&mut self, sid: u64) {
+        let Some(s) = self.sagas.remove(&sid) else { return };
+        let vm_name = self.vm_label(s.vm);
+        let job = &mut self.jobs[s.job];
+        job.completed = Some(self.now);
+        match s.failure {
+            None => {
+                job.status = JobStatus::Succeeded;
+                self.event("job.done", vm_name, s.kind);
+            }
+            Some(err) => {
+                job.status = JobStatus::Failed;
+                job.error_code = Some(if err.starts_with("Unable to find a suitable") { 533 } else { 530 });
+                let headline = err.lines().next().unwrap_or("").to_string();
+                job.error = Some(err);
+                self.event("job.fail", vm_name, format!("{}: {headline}", s.kind));
+                if let Some(i) = self.cloud.vm_index(s.vm) {
+                    self.after_failure(i, s.on_failure);
+                }
+            }
+        }
+    }
+
+    fn after_failure(&mut self, i: VmIdx, mode: OnFailure) {
+        match mode {
+            OnFailure::MarkError => {
+                if self.cloud.vm_at(i).state != VmState::Destroyed {
+                    self.cloud.mark_error(i);
+                }
+            }
+            OnFailure::Revert => {}
+            OnFailure::RetryExpunge => {
+                let every = self.cloud.settings.i64("expunge.interval", crate::settings::Scope::Global).max(1) as u64;
+                let vm = self.cloud.vm_at(i).id;
+                self.out.push(Effect::Timer { at: Millis(self.now.0 + every * 1000), timer: Timer::Expunge(vm) });
+            }
+        }
+    }
+
+    /// Jobs that failed, with their full error text (capacity refusals explain themselves).
+    pub fn failed_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.jobs.iter().filter(|j| j.status == JobStatus::Failed)
+    }
+
+    /// Whether the template is ready in the VM's zone (deploy-time check).
+    pub fn template_ready(&self, t: TemplateIdx, z: ZoneIdx) -> bool {
+        self.cloud.inv.template(t).state_in(z) == Some(TemplateZoneState::Ready)
+    }
+
+    pub(crate) fn push_effect(&mut self, e: Effect) {
+        self.out.push(e);
+    }
+    pub(crate) fn park(&mut self, key: (TemplateIdx, PoolIdx), sid: u64) {
+        self.parked.entry(key).or_default().push(sid);
+    }
+    pub(crate) fn copy_state(&self, key: (TemplateIdx, PoolIdx)) -> Option<Option<OpId>> {
+        self.copies.get(&key).map(|c| match c {
+            Copy_::Ready => None,
+            Copy_::InProgress(op) => Some(*op),
+        })
+    }
+    pub(crate) fn set_copy_in_progress(&mut self, key: (TemplateIdx, PoolIdx), op: OpId) {
+        self.copies.insert(key, Copy_::InProgress(op));
+    }
+    pub(crate) fn saga_mut(&mut self, sid: u64) -> Option<&mut Saga> {
+        self.sagas.get_mut(&sid)
+    }
+    pub(crate) fn error(&self, e: CoreError) -> String {
+        match e {
+            CoreError::InsufficientCapacity(x) => x.to_text(),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub(crate) fn stop_steps(forced: bool) -> Vec<Step> {
+    vec![Step::StopDomain { forced }, Step::Undefine, Step::UnplugNic, Step::CommitStopped]
+}
+
+fn describe_call(c: &Cloud, call: &DriverCall) -> String {
+    let host = |h: HostId| c.inv.find_host(h).map(|i| c.inv.host(i).name.clone()).unwrap_or_default();
+    let vm = |v: VmId| c.vm(v).map(|x| x.name.clone()).unwrap_or_else(|| v.to_string());
+    let pool = |p: PoolId| c.inv.find_pool(p).map(|i| c.inv.pool(i).name.clone()).unwrap_or_default();
+    match call {
+        DriverCall::DefineDomain { vm: v, host: h, .. }
+        | DriverCall::UndefineDomain { vm: v, host: h }
+        | DriverCall::StartDomain { vm: v, host: h }
+        | DriverCall::StopDomain { vm: v, host: h, .. }
+        | DriverCall::RebootDomain { vm: v, host: h }
+        | DriverCall::PlugNic { vm: v, host: h, .. }
+        | DriverCall::UnplugNic { vm: v, host: h, .. } => format!("{} on {}", vm(*v), host(*h)),
+        DriverCall::MigrateDomain { vm: v, from, to } => format!("{} {} -> {}", vm(*v), host(*from), host(*to)),
+        DriverCall::CopyTemplate { pool: p, .. } => format!("to {}", pool(*p)),
+        DriverCall::CreateVolume { volume, pool: p, .. } | DriverCall::DeleteVolume { volume, pool: p } => {
+            format!("{} on {}", c.volume(*volume).map(|v| v.name.clone()).unwrap_or_default(), pool(*p))
+        }
+    }
+}

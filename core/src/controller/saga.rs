@@ -1,0 +1,111 @@
+//! Sagas: multi-step operations as data. Each step either completes at once
+//! (ledger work) or waits for one driver call; each completed step leaves an undo,
+//! run in reverse when a later step fails.
+
+use super::effects::OpId;
+use crate::ids::*;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Step {
+    /// Plan and charge capacity, place new volumes (ledger).
+    Reserve { host: Option<HostIdx> },
+    CopyTemplate { pool: PoolIdx },
+    CreateVolume { volume: VolumeIdx },
+    AllocateNic,
+    PlugNic,
+    Define,
+    StartDomain,
+    CommitRunning,
+    StopDomain { forced: bool },
+    Undefine,
+    UnplugNic,
+    CommitStopped,
+    Reboot,
+    MigrateReserve { dest: Option<HostIdx> },
+    PlugNicDest,
+    MigrateDomain,
+    UnplugNicSource,
+    CommitMigrated,
+    CommitDestroyed { expunge: bool },
+    DeleteVolume { volume: VolumeIdx },
+    ReleaseNic,
+    CommitExpunged,
+}
+
+impl Step {
+    /// Failures of these steps are logged and the saga carries on: there is no
+    /// way back once a domain was stopped or a migration completed.
+    pub fn tolerant(self) -> bool {
+        matches!(
+            self,
+            Step::StopDomain { forced: true } | Step::Undefine | Step::UnplugNic | Step::UnplugNicSource
+        )
+    }
+}
+
+/// How to take a completed step back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Undo {
+    ReleaseStart,
+    DeleteVolume { volume: VolumeIdx, pool: PoolIdx },
+    ReleaseNic,
+    UnplugNic { host: HostIdx },
+    Undefine { host: HostIdx },
+    StopDomain { host: HostIdx },
+    AbortMigration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Mode {
+    Forward,
+    Unwinding,
+}
+
+/// What the VM becomes when the saga fails and has unwound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum OnFailure {
+    /// Deploy: the VM is left in Error, holding nothing.
+    MarkError,
+    /// Start: back to Stopped. Stop/reboot/migrate: as the undos leave it.
+    Revert,
+    /// Expunge: stay Destroyed and retry after `expunge.interval`.
+    RetryExpunge,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Saga {
+    pub id: u64,
+    pub job: usize,
+    pub vm: VmId,
+    pub kind: &'static str,
+    pub steps: VecDeque<Step>,
+    pub done: Vec<Undo>,
+    pub mode: Mode,
+    /// The driver call in flight: for a forward step, the step and the undo it
+    /// will leave; for an undo call, `None`.
+    pub pending: Option<(OpId, Option<Step>, Option<Undo>)>,
+    /// Waiting for another saga's template copy to finish.
+    pub parked: bool,
+    pub failure: Option<String>,
+    pub on_failure: OnFailure,
+}
+
+impl Saga {
+    pub fn new(id: u64, job: usize, vm: VmId, kind: &'static str, steps: Vec<Step>, on_failure: OnFailure) -> Saga {
+        Saga {
+            id,
+            job,
+            vm,
+            kind,
+            steps: steps.into(),
+            done: Vec::new(),
+            mode: Mode::Forward,
+            pending: None,
+            parked: false,
+            failure: None,
+            on_failure,
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Running saga steps and their undos against the ledger and the drivers.
+
+use super::Controller;
+use super::effects::{DomainSpec, DriverCall, DriverResult, Effect, Mac, Timer};
+use super::saga::{Mode, Step, Undo};
+use crate::ids::*;
+use crate::units::Millis;
+use crate::vm::{Charge, Nic, VolumeType};
+
+enum Act {
+    Done(Option<Undo>),
+    Wait(DriverCall, Option<Undo>),
+    WaitCopy(DriverCall, (TemplateIdx, PoolIdx)),
+    Park((TemplateIdx, PoolIdx)),
+    Fail(String),
+}
+
+impl Controller {
+    /// Runs a saga as far as it can go without waiting.
+    pub(crate) fn drive(&mut self, sid: u64) {
+        loop {
+            let Some(s) = self.saga_mut(sid) else { return };
+            if s.pending.is_some() || s.parked {
+                return;
+            }
+            match s.mode {
+                Mode::Forward => {
+                    let Some(step) = s.steps.pop_front() else {
+                        self.finish(sid);
+                        return;
+                    };
+                    match self.act(sid, step) {
+                        Act::Done(undo) => {
+                            let s = self.saga_mut(sid).expect("live saga");
+                            s.done.extend(undo);
+                        }
+                        Act::Wait(call, undo) => {
+                            let op = self.call(sid, call);
+                            self.saga_mut(sid).expect("live saga").pending = Some((op, Some(step), undo));
+                            return;
+                        }
+                        Act::WaitCopy(call, key) => {
+                            let op = self.call(sid, call);
+                            self.set_copy_in_progress(key, op);
+                            self.saga_mut(sid).expect("live saga").pending = Some((op, Some(step), None));
+                            return;
+                        }
+                        Act::Park(key) => {
+                            let s = self.saga_mut(sid).expect("live saga");
+                            s.steps.push_front(step);
+                            s.parked = true;
+                            self.park(key, sid);
+                            return;
+                        }
+                        Act::Fail(msg) => {
+                            let s = self.saga_mut(sid).expect("live saga");
+                            s.mode = Mode::Unwinding;
+                            s.failure = Some(msg);
+                        }
+                    }
+                }
+                Mode::Unwinding => {
+                    let Some(undo) = s.done.pop() else {
+                        self.finish(sid);
+                        return;
+                    };
+                    if let Some(call) = self.undo(sid, undo) {
+                        let op = self.call(sid, call);
+                        self.saga_mut(sid).expect("live saga").pending = Some((op, None, None));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn step_result(&mut self, sid: u64, op: super::OpId, result: DriverResult) {
+        let Some(s) = self.saga_mut(sid) else { return };
+        match s.pending {
+            Some((p, _, _)) if p == op => {}
+            _ => return,
+        }
+        let (_, step, undo) = s.pending.take().expect("checked");
+        let mode = s.mode;
+        let vm = s.vm;
+        match (mode, step, result) {
+            (Mode::Forward, Some(step), DriverResult::Ok) => {
+                self.after_ok(vm, step);
+                self.saga_mut(sid).expect("live saga").done.extend(undo);
+            }
+            (Mode::Forward, Some(step), DriverResult::Failed(e)) => {
+                if step.tolerant() {
+                    let name = self.vm_label(vm);
+                    self.event("tolerated", name, format!("{step:?} failed: {e}"));
+                } else {
+                    let s = self.saga_mut(sid).expect("live saga");
+                    s.mode = Mode::Unwinding;
+                    s.failure = Some(format!("{step:?} failed: {e}"));
+                }
+            }
+            (_, _, DriverResult::Failed(e)) => {
+                let name = self.vm_label(vm);
+                self.event("undo.failed", name, e);
+            }
+            _ => {}
+        }
+        self.drive(sid);
+    }
+
+    fn after_ok(&mut self, vm: VmId, step: Step) {
+        match step {
+            Step::CreateVolume { volume } => self.cloud.set_volume_created(volume, true),
+            Step::DeleteVolume { volume } => self.cloud.set_volume_created(volume, false),
+            _ => {}
+        }
+        let _ = vm;
+    }
+
+    fn vm_host(&self, i: VmIdx) -> Option<HostIdx> {
+        match self.cloud.vm_at(i).charge {
+            Charge::Used { host } | Charge::Migrating { from: host, .. } => Some(host),
+            _ => self.cloud.vm_at(i).host,
+        }
+    }
+
+    fn act(&mut self, sid: u64, step: Step) -> Act {
+        let vm = self.saga_mut(sid).expect("live saga").vm;
+        let Some(i) = self.cloud.vm_index(vm) else {
+            return Act::Fail("the VM no longer exists".into());
+        };
+        let c = &self.cloud;
+        let host_id = |h: HostIdx| c.host_id(h);
+        match step {
+            Step::Reserve { host } => match self.cloud.begin_start(i, host) {
+                Err(e) => Act::Fail(self.error(e)),
+                Ok(_) => {
+                    let v = self.cloud.vm_at(i);
+                    let mut next = Vec::new();
+                    for &vol in &v.volumes {
+                        let volume = self.cloud.volume_at(vol);
+                        if volume.created {
+                            continue;
+                        }
+                        if volume.volume_type == VolumeType::Root {
+                            next.push(Step::CopyTemplate { pool: volume.pool.expect("placed") });
+                        }
+                        next.push(Step::CreateVolume { volume: vol });
+                    }
+                    if v.network.is_some() {
+                        next.push(Step::AllocateNic);
+                        next.push(Step::PlugNic);
+                    }
+                    next.extend([Step::Define, Step::StartDomain, Step::CommitRunning]);
+                    let s = self.saga_mut(sid).expect("live saga");
+                    for st in next.into_iter().rev() {
+                        s.steps.push_front(st);
+                    }
+                    Act::Done(Some(Undo::ReleaseStart))
+                }
+            },
+            Step::CopyTemplate { pool } => {
+                let t = c.vm_at(i).template;
+                let key = (t, pool);
+                match self.copy_state(key) {
+                    Some(None) => Act::Done(None),
+                    Some(Some(_)) => Act::Park(key),
+                    None => {
+                        let tpl = c.inv.template(t);
+                        let call = DriverCall::CopyTemplate { template: tpl.id, pool: c.pool_id(pool), size_bytes: tpl.size_bytes };
+                        Act::WaitCopy(call, key)
+                    }
+                }
+            }
+            Step::CreateVolume { volume } => {
+                let v = c.volume_at(volume);
+                let pool = v.pool.expect("placed by Reserve");
+                let template = (v.volume_type == VolumeType::Root).then(|| c.inv.template(c.vm_at(i).template).id);
+                let call = DriverCall::CreateVolume { volume: v.id, pool: c.pool_id(pool), size_bytes: v.size_bytes, template };
+                Act::Wait(call, Some(Undo::DeleteVolume { volume, pool }))
+            }
+            Step::AllocateNic => {
+                let v = c.vm_at(i);
+                let Some(n) = v.network else { return Act::Done(None) };
+                if v.nic.is_some() {
+                    return Act::Done(None);
+                }
+                let net = c.inv.network(n).clone();
+                match self.ipam.allocate(n, &net) {
+                    None => Act::Fail(format!("network {} ({}) has no free address", net.name, net.cidr)),
+                    Some((ip, mac)) => {
+                        self.cloud.set_nic(i, Some(Nic { network: n, ip, mac }));
+                        Act::Done(Some(Undo::ReleaseNic))
+                    }
+                }
+            }
+            Step::PlugNic | Step::PlugNicDest => {
+                let v = c.vm_at(i);
+                let Some(nic) = v.nic else { return Act::Done(None) };
+                let host = if step == Step::PlugNicDest {
+                    match v.charge {
+                        Charge::Migrating { to, .. } => to,
+                        _ => return Act::Fail("not migrating".into()),
+                    }
+                } else {
+                    match self.vm_host(i) {
+                        Some(h) => h,
+                        None => return Act::Fail("no host".into()),
+                    }
+                };
+                let call = DriverCall::PlugNic {
+                    vm,
+                    host: host_id(host),
+                    network: c.inv.network(nic.network).id,
+                    mac: Mac(nic.mac),
+                    ip: nic.ip,
+                };
+                Act::Wait(call, Some(Undo::UnplugNic { host }))
+            }
+            Step::Define => {
+                let v = c.vm_at(i);
+                let Some(host) = self.vm_host(i) else { return Act::Fail("no host".into()) };
+                let spec = DomainSpec {
+                    name: v.name.clone(),
+                    cpu: v.size.cpu_number,
+                    mhz: v.size.cpu_speed_mhz,
+                    memory_mb: v.size.memory_mb,
+                    disks: v
+                        .volumes
+                        .iter()
+                        .filter_map(|x| {
+                            let vol = c.volume_at(*x);
+                            vol.pool.map(|p| (vol.id, c.pool_id(p)))
+                        })
+                        .collect(),
+                    nics: v.nic.iter().map(|n| (Mac(n.mac), c.inv.network(n.network).id)).collect(),
+                };
+                Act::Wait(DriverCall::DefineDomain { vm, host: host_id(host), spec }, Some(Undo::Undefine { host }))
+            }
+            Step::StartDomain => {
+                let Some(host) = self.vm_host(i) else { return Act::Fail("no host".into()) };
+                Act::Wait(DriverCall::StartDomain { vm, host: host_id(host) }, Some(Undo::StopDomain { host }))
+            }
+            Step::CommitRunning => {
+                self.cloud.finish_start(i, true);
+                Act::Done(None)
+            }
+            Step::StopDomain { forced } => match self.vm_host(i) {
+                None => Act::Done(None),
+                Some(h) => Act::Wait(DriverCall::StopDomain { vm, host: host_id(h), forced }, None),
+            },
+            Step::Undefine => match self.vm_host(i) {
+                None => Act::Done(None),
+                Some(h) => Act::Wait(DriverCall::UndefineDomain { vm, host: host_id(h) }, None),
+            },
+            Step::UnplugNic | Step::UnplugNicSource => {
+                // While migrating, vm_host is the source: that is where the old port is.
+                let v = c.vm_at(i);
+                let (Some(nic), Some(h)) = (v.nic, self.vm_host(i)) else { return Act::Done(None) };
+                let call =
+                    DriverCall::UnplugNic { vm, host: host_id(h), network: c.inv.network(nic.network).id, mac: Mac(nic.mac) };
+                Act::Wait(call, None)
+            }
+            Step::CommitStopped => match self.cloud.stop_vm(vm, true) {
+                Ok(()) => Act::Done(None),
+                Err(e) => Act::Fail(e.to_string()),
+            },
+            Step::Reboot => match self.vm_host(i) {
+                None => Act::Fail("the VM has no host".into()),
+                Some(h) => Act::Wait(DriverCall::RebootDomain { vm, host: host_id(h) }, None),
+            },
+            Step::MigrateReserve { dest } => {
+                let dest = dest.map(host_id);
+                match self.cloud.begin_migration(vm, dest) {
+                    Ok(_) => Act::Done(Some(Undo::AbortMigration)),
+                    Err(e) => Act::Fail(self.error(e)),
+                }
+            }
+            Step::MigrateDomain => match c.vm_at(i).charge {
+                Charge::Migrating { from, to } => {
+                    Act::Wait(DriverCall::MigrateDomain { vm, from: host_id(from), to: host_id(to) }, None)
+                }
+                _ => Act::Fail("not migrating".into()),
+            },
+            Step::CommitMigrated => match self.cloud.finish_migration(vm, true) {
+                Ok(()) => Act::Done(None),
+                Err(e) => Act::Fail(e.to_string()),
+            },
+            Step::CommitDestroyed { expunge } => match self.cloud.destroy_vm(vm, false) {
+                Err(e) => Act::Fail(e.to_string()),
+                Ok(()) => {
+                    if expunge {
+                        let steps = self.expunge_steps(i);
+                        let s = self.saga_mut(sid).expect("live saga");
+                        for st in steps.into_iter().rev() {
+                            s.steps.push_front(st);
+                        }
+                    } else {
+                        let delay =
+                            self.cloud.settings.i64("expunge.delay", crate::settings::Scope::Global).max(0) as u64;
+                        let at = Millis(self.cloud.now().0 + delay * 1000);
+                        self.push_effect(Effect::Timer { at, timer: Timer::Expunge(vm) });
+                    }
+                    Act::Done(None)
+                }
+            },
+            Step::DeleteVolume { volume } => {
+                let v = c.volume_at(volume);
+                match (v.created, v.pool) {
+                    (true, Some(p)) => Act::Wait(DriverCall::DeleteVolume { volume: v.id, pool: c.pool_id(p) }, None),
+                    _ => Act::Done(None),
+                }
+            }
+            Step::ReleaseNic => {
+                if let Some(nic) = c.vm_at(i).nic {
+                    self.ipam.release(nic.network, nic.ip);
+                    self.cloud.set_nic(i, None);
+                }
+                Act::Done(None)
+            }
+            Step::CommitExpunged => match self.cloud.expunge_vm(vm) {
+                Ok(()) => Act::Done(None),
+                Err(e) => Act::Fail(e.to_string()),
+            },
+        }
+    }
+
+    fn undo(&mut self, sid: u64, undo: Undo) -> Option<DriverCall> {
+        let vm = self.saga_mut(sid).expect("live saga").vm;
+        let i = self.cloud.vm_index(vm)?;
+        let name = self.vm_label(vm);
+        self.event("undo", name, format!("{undo:?}"));
+        let c = &self.cloud;
+        match undo {
+            Undo::ReleaseStart => {
+                self.cloud.finish_start(i, false);
+                let placed: Vec<VolumeIdx> = self
+                    .cloud
+                    .vm_at(i)
+                    .volumes
+                    .iter()
+                    .copied()
+                    .filter(|v| !self.cloud.volume_at(*v).created)
+                    .collect();
+                for v in placed {
+                    self.cloud.unplace_volume(v);
+                }
+                None
+            }
+            Undo::DeleteVolume { volume, pool } => {
+                let id = c.volume_at(volume).id;
+                let pool = c.pool_id(pool);
+                self.cloud.set_volume_created(volume, false);
+                Some(DriverCall::DeleteVolume { volume: id, pool })
+            }
+            Undo::ReleaseNic => {
+                if let Some(nic) = c.vm_at(i).nic {
+                    self.ipam.release(nic.network, nic.ip);
+                    self.cloud.set_nic(i, None);
+                }
+                None
+            }
+            Undo::UnplugNic { host } => {
+                let nic = c.vm_at(i).nic?;
+                Some(DriverCall::UnplugNic {
+                    vm,
+                    host: c.host_id(host),
+                    network: c.inv.network(nic.network).id,
+                    mac: Mac(nic.mac),
+                })
+            }
+            Undo::Undefine { host } => Some(DriverCall::UndefineDomain { vm, host: c.host_id(host) }),
+            Undo::StopDomain { host } => Some(DriverCall::StopDomain { vm, host: c.host_id(host), forced: true }),
+            Undo::AbortMigration => {
+                let _ = self.cloud.finish_migration(vm, false);
+                None
+            }
+        }
+    }
+}
