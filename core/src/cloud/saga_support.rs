@@ -44,6 +44,13 @@ impl Cloud {
         self.set_state(i, VmState::Stopping);
     }
 
+    /// A stop that failed before the domain stopped: the VM is Running again.
+    pub fn revert_to_running(&mut self, i: VmIdx) {
+        if matches!(self.vm_at(i).charge, Charge::Used { .. }) {
+            self.set_state(i, VmState::Running);
+        }
+    }
+
     pub fn host_id(&self, h: HostIdx) -> HostId {
         self.inv.host(h).id
     }

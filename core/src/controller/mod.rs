@@ -21,6 +21,9 @@ use saga::{Mode, OnFailure, Saga, Step};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// Async job identifier (a UUID, as CloudStack's `jobid`).
+pub type JobId = uuid::Uuid;
+
 /// An API request the controller runs as an async job.
 #[derive(Clone, Debug, Serialize)]
 pub enum Request {
@@ -95,6 +98,7 @@ pub struct Controller {
     log: Vec<Event>,
     /// Disable to skip event logging (benchmarks).
     pub logging: bool,
+    internal_jobs: u64,
 }
 
 impl Controller {
@@ -113,6 +117,7 @@ impl Controller {
             out: Vec::new(),
             log: Vec::new(),
             logging: true,
+            internal_jobs: 0,
         }
     }
 
@@ -121,6 +126,10 @@ impl Controller {
     }
     pub fn job(&self, id: uuid::Uuid) -> Option<&Job> {
         self.jobs.iter().find(|j| j.id == id)
+    }
+    /// Jobs the controller started itself (expunge after `expunge.delay`).
+    pub fn internal_jobs(&self) -> u64 {
+        self.internal_jobs
     }
     pub fn in_flight(&self) -> usize {
         self.sagas.len()
@@ -209,8 +218,10 @@ impl Controller {
                 let st = self.cloud.vm_at(i).state;
                 let mut steps = match st {
                     VmState::Running => {
+                        // Not forced: if the domain cannot be stopped, the destroy
+                        // fails rather than orphan a running domain.
                         self.cloud.mark_stopping(i);
-                        stop_steps(true)
+                        stop_steps(false)
                     }
                     VmState::Stopped | VmState::Error | VmState::Shutdown => vec![],
                     _ => return Err(self.cloud.bad_state(i, "destroy")),
@@ -341,8 +352,11 @@ impl Controller {
             }
             Timer::Expunge(vm) => {
                 let Some(i) = self.cloud.vm_index(vm) else { return };
-                if self.cloud.vm_at(i).state == VmState::Destroyed && !self.sagas.values().any(|s| s.vm == vm) {
-                    let _ = self.submit(Request::Expunge { vm }, now);
+                if self.cloud.vm_at(i).state == VmState::Destroyed
+                    && !self.sagas.values().any(|s| s.vm == vm)
+                    && self.submit(Request::Expunge { vm }, now).is_ok()
+                {
+                    self.internal_jobs += 1;
                 }
             }
         }
@@ -414,12 +428,18 @@ impl Controller {
                     self.cloud.mark_error(i);
                 }
             }
-            OnFailure::Revert => {}
-            OnFailure::RetryExpunge => {
-                let every = self.cloud.settings.i64("expunge.interval", crate::settings::Scope::Global).max(1) as u64;
-                let vm = self.cloud.vm_at(i).id;
-                self.out.push(Effect::Timer { at: Millis(self.now.0 + every * 1000), timer: Timer::Expunge(vm) });
+            OnFailure::Revert | OnFailure::RetryExpunge => {
+                // A stop that never reached the host leaves the VM running.
+                if self.cloud.vm_at(i).state == VmState::Stopping {
+                    self.cloud.revert_to_running(i);
+                }
             }
+        }
+        // An expunge that failed part-way is retried after `expunge.interval`.
+        if self.cloud.vm_at(i).state == VmState::Destroyed {
+            let every = self.cloud.settings.i64("expunge.interval", crate::settings::Scope::Global).max(1) as u64;
+            let vm = self.cloud.vm_at(i).id;
+            self.out.push(Effect::Timer { at: Millis(self.now.0 + every * 1000), timer: Timer::Expunge(vm) });
         }
     }
 
@@ -460,7 +480,9 @@ impl Controller {
 }
 
 pub(crate) fn stop_steps(forced: bool) -> Vec<Step> {
-    vec![Step::StopDomain { forced }, Step::Undefine, Step::UnplugNic, Step::CommitStopped]
+    // Domains are transient (as CloudStack's KVM agent makes them): stopping one
+    // also removes its definition.
+    vec![Step::StopDomain { forced }, Step::UnplugNic, Step::CommitStopped]
 }
 
 fn describe_call(c: &Cloud, call: &DriverCall) -> String {
