@@ -1,1 +1,11 @@
-//! placeholder
+//! Stratus simulation: synthetic datacenters and workloads built on
+//! `stratus-core`, for benchmarks, load tests and demos. Everything here is
+//! deterministic (seeded `DetRng`, no OS randomness, no wall clock).
+
+pub mod backend;
+pub mod engine;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod synth;
+pub mod world;

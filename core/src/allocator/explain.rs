@@ -4,8 +4,9 @@
 use super::{PlacementRequest, Recorder, Reject, RenderCtx};
 use crate::cloud::Cloud;
 use crate::ids::*;
-use crate::inventory::StorageType;
+use crate::inventory::{Inventory, StorageType};
 use crate::units::Gib;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -83,15 +84,6 @@ impl VerdictLine {
             children: Vec::new(),
         }
     }
-    fn child(&mut self, kind: &'static str, id: String) -> &mut VerdictLine {
-        match self.children.iter().position(|c| c.kind == kind && c.id == id) {
-            Some(i) => &mut self.children[i],
-            None => {
-                self.children.push(VerdictLine::new(kind, id, String::new()));
-                self.children.last_mut().expect("just pushed")
-            }
-        }
-    }
     fn set(&mut self, name: &str, r: Option<Reject>, ctx: &RenderCtx<'_>, tags: Option<&crate::inventory::TagSet>) {
         self.name = name.to_string();
         match r {
@@ -140,64 +132,103 @@ impl Explanation {
         };
         let z = inv.zone(req.zone);
         let mut zone = VerdictLine::new("zone", z.id.to_string(), z.name.clone());
+        // Dense-index maps to each line's position (no searching by id string).
+        let mut pods: FxHashMap<PodIdx, usize> = FxHashMap::default();
+        let mut clusters: FxHashMap<ClusterIdx, (usize, usize)> = FxHashMap::default();
+        let mut hosts: FxHashMap<HostIdx, (usize, usize, usize)> = FxHashMap::default();
+        let mut pools: FxHashMap<(ClusterIdx, Option<HostIdx>, usize, PoolIdx), Vec<usize>> = FxHashMap::default();
+        fn pod_line(zone: &mut VerdictLine, pods: &mut FxHashMap<PodIdx, usize>, inv: &Inventory, p: PodIdx) -> usize {
+            *pods.entry(p).or_insert_with(|| {
+                let pod = inv.pod(p);
+                zone.children
+                    .push(VerdictLine::new("pod", pod.id.to_string(), pod.name.clone()));
+                zone.children.len() - 1
+            })
+        }
+        fn cluster_line(
+            zone: &mut VerdictLine,
+            pods: &mut FxHashMap<PodIdx, usize>,
+            clusters: &mut FxHashMap<ClusterIdx, (usize, usize)>,
+            inv: &Inventory,
+            cl: ClusterIdx,
+        ) -> (usize, usize) {
+            if let Some(x) = clusters.get(&cl) {
+                return *x;
+            }
+            let cluster = inv.cluster(cl);
+            let p = pod_line(zone, pods, inv, cluster.pod);
+            let list = &mut zone.children[p].children;
+            list.push(VerdictLine::new(
+                "cluster",
+                cluster.id.to_string(),
+                cluster.name.clone(),
+            ));
+            let x = (p, list.len() - 1);
+            clusters.insert(cl, x);
+            x
+        }
+        fn host_line(
+            zone: &mut VerdictLine,
+            pods: &mut FxHashMap<PodIdx, usize>,
+            clusters: &mut FxHashMap<ClusterIdx, (usize, usize)>,
+            hosts: &mut FxHashMap<HostIdx, (usize, usize, usize)>,
+            inv: &Inventory,
+            h: HostIdx,
+        ) -> (usize, usize, usize) {
+            if let Some(x) = hosts.get(&h) {
+                return *x;
+            }
+            let host = inv.host(h);
+            let (p, c) = cluster_line(zone, pods, clusters, inv, host.cluster);
+            let list = &mut zone.children[p].children[c].children;
+            list.push(VerdictLine::new("host", host.id.to_string(), host.name.clone()));
+            let x = (p, c, list.len() - 1);
+            hosts.insert(h, x);
+            x
+        }
         for ev in &trace.events {
             match *ev {
                 Event::Zone(_, r) => zone.set(&z.name, r, &ctx, None),
                 Event::Pod(p, r) => {
-                    let pod = inv.pod(p);
-                    zone.child("pod", pod.id.to_string()).set(&pod.name, r, &ctx, None);
+                    let i = pod_line(&mut zone, &mut pods, inv, p);
+                    zone.children[i].set(&inv.pod(p).name, r, &ctx, None);
                 }
                 Event::Cluster(cl, r) => {
-                    let cluster = inv.cluster(cl);
-                    let pod = inv.pod(cluster.pod);
-                    let pl = zone.child("pod", pod.id.to_string());
-                    if pl.name.is_empty() {
-                        pl.name = pod.name.clone();
-                    }
-                    pl.child("cluster", cluster.id.to_string())
-                        .set(&cluster.name, r, &ctx, None);
+                    let (p, c) = cluster_line(&mut zone, &mut pods, &mut clusters, inv, cl);
+                    zone.children[p].children[c].set(&inv.cluster(cl).name, r, &ctx, None);
                 }
                 Event::Host(h, r) => {
+                    let (p, c, i) = host_line(&mut zone, &mut pods, &mut clusters, &mut hosts, inv, h);
                     let host = inv.host(h);
-                    let cluster = inv.cluster(host.cluster);
-                    let pod = inv.pod(host.pod);
-                    let pl = zone.child("pod", pod.id.to_string());
-                    if pl.name.is_empty() {
-                        pl.name = pod.name.clone();
-                    }
-                    let cll = pl.child("cluster", cluster.id.to_string());
-                    if cll.name.is_empty() {
-                        cll.name = cluster.name.clone();
-                    }
-                    cll.child("host", host.id.to_string())
-                        .set(&host.name, r, &ctx, Some(&host.tags));
+                    zone.children[p].children[c].children[i].set(&host.name, r, &ctx, Some(&host.tags));
                 }
-                Event::Pool(cl, h, d, p, r) => {
-                    let cluster = inv.cluster(cl);
-                    let pod = inv.pod(cluster.pod);
-                    let pool = inv.pool(p);
-                    let pl = zone.child("pod", pod.id.to_string());
-                    if pl.name.is_empty() {
-                        pl.name = pod.name.clone();
-                    }
-                    let cll = pl.child("cluster", cluster.id.to_string());
-                    if cll.name.is_empty() {
-                        cll.name = cluster.name.clone();
-                    }
+                Event::Pool(cl, h, d, pidx, r) => {
+                    let pool = inv.pool(pidx);
                     let parent = match h {
                         Some(h) => {
-                            let host = inv.host(h);
-                            let hl = cll.child("host", host.id.to_string());
-                            if hl.name.is_empty() {
-                                hl.name = host.name.clone();
-                            }
-                            hl
+                            let (p, c, i) = host_line(&mut zone, &mut pods, &mut clusters, &mut hosts, inv, h);
+                            &mut zone.children[p].children[c].children[i]
                         }
-                        None => cll,
+                        None => {
+                            let (p, c) = cluster_line(&mut zone, &mut pods, &mut clusters, inv, cl);
+                            &mut zone.children[p].children[c]
+                        }
                     };
-                    let line = parent.child("pool", format!("{}#{}", pool.id, d));
+                    // A pool may be judged several times (once per cluster); keep the latest.
+                    let key = (cl, h, d, pidx);
+                    let pos = match pools.get(&key).and_then(|v| v.last()) {
+                        Some(&pos) if pos < parent.children.len() && parent.children[pos].kind == "pool" => pos,
+                        _ => {
+                            parent
+                                .children
+                                .push(VerdictLine::new("pool", pool.id.to_string(), pool.name.clone()));
+                            let pos = parent.children.len() - 1;
+                            pools.entry(key).or_default().push(pos);
+                            pos
+                        }
+                    };
+                    let line = &mut parent.children[pos];
                     line.set(&pool.name, r, &ctx, Some(&pool.tags));
-                    line.id = pool.id.to_string();
                     line.disk = ctx.disk_labels.get(d).copied();
                 }
             }
@@ -250,7 +281,7 @@ impl Explanation {
     }
 }
 
-fn mark_chosen(zone: &mut VerdictLine, host_id: &str, inv: &crate::inventory::Inventory, h: HostIdx) {
+fn mark_chosen(zone: &mut VerdictLine, host_id: &str, inv: &Inventory, h: HostIdx) {
     let host = inv.host(h);
     let pod_id = inv.pod(host.pod).id.to_string();
     let cl_id = inv.cluster(host.cluster).id.to_string();
@@ -297,6 +328,10 @@ fn describe(req: &PlacementRequest, c: &Cloud) -> String {
     s
 }
 
+/// Clusters with more hosts than this are summarised per reason in text
+/// (JSON always lists every host).
+const HOSTS_LISTED: usize = 12;
+
 fn render_line(line: &VerdictLine, depth: usize, out: &mut String) {
     let indent = "  ".repeat(depth);
     let disk = line.disk.map(|d| format!(" for {d}")).unwrap_or_default();
@@ -306,7 +341,38 @@ fn render_line(line: &VerdictLine, depth: usize, out: &mut String) {
         (_, None) => ": ok".to_string(),
     };
     let _ = writeln!(out, "{indent}{} {}{disk}{verdict}", line.kind, line.name);
-    for c in &line.children {
+    let hosts = line.children.iter().filter(|c| c.kind == "host").count();
+    if hosts <= HOSTS_LISTED {
+        for c in &line.children {
+            render_line(c, depth + 1, out);
+        }
+        return;
+    }
+    for c in line
+        .children
+        .iter()
+        .filter(|c| c.kind != "host" || c.verdict == Verdict::Chosen)
+    {
         render_line(c, depth + 1, out);
+    }
+    // Group the rejected hosts by reason code, with the first few as examples.
+    let mut groups: Vec<(&str, Vec<&VerdictLine>)> = Vec::new();
+    for c in line
+        .children
+        .iter()
+        .filter(|c| c.kind == "host" && c.verdict == Verdict::Rejected)
+    {
+        let code = c.code.unwrap_or("other");
+        match groups.iter_mut().find(|g| g.0 == code) {
+            Some(g) => g.1.push(c),
+            None => groups.push((code, vec![c])),
+        }
+    }
+    let inner = "  ".repeat(depth + 1);
+    for (code, members) in groups {
+        let _ = writeln!(out, "{inner}{} hosts rejected ({code}), for example:", members.len());
+        for c in members.iter().take(3) {
+            render_line(c, depth + 2, out);
+        }
     }
 }

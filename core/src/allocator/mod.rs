@@ -150,7 +150,7 @@ fn try_cluster<R: Recorder>(
     hosts.clear();
     match only_host {
         Some(h) => hosts.push(h),
-        None => planner::order_hosts(c, req, cl, rng, &mut hosts),
+        None => planner::order_hosts(c, req, cl, &mut hosts, &mut s.keys),
     }
     let random = only_host.is_none() && c.policy.global.algorithm.random_hosts();
     let mut found = None;

@@ -5,7 +5,6 @@ use crate::capacity::Compute;
 use crate::cloud::Cloud;
 use crate::ids::*;
 use crate::inventory::PlannerKind;
-use crate::rng::DetRng;
 use serde::Serialize;
 
 /// `vm.allocation.algorithm`.
@@ -155,8 +154,8 @@ pub(super) fn order_hosts(
     c: &Cloud,
     req: &PlacementRequest,
     cl: ClusterIdx,
-    _rng: &mut DetRng,
     out: &mut Vec<HostIdx>,
+    keys: &mut Vec<(f64, u32)>,
 ) {
     out.clear();
     out.extend_from_slice(&c.inv.cluster(cl).hosts);
@@ -167,11 +166,19 @@ pub(super) fn order_hosts(
         | Algorithm::FirstFit
         | Algorithm::UserConcentratedPodFirstFit => {}
         Algorithm::UserDispersing => {
-            out.sort_by_key(|h| (c.occupancy.host(req.account, *h), h.0));
+            // Keys computed once, not per comparison.
+            keys.clear();
+            keys.extend(out.iter().map(|h| (f64::from(c.occupancy.host(req.account, *h)), h.0)));
+            sort_by_key(keys);
+            out.clear();
+            out.extend(keys.iter().map(|k| HostIdx(k.1)));
         }
         Algorithm::FirstFitLeastConsumed => {
-            let key = |h: &HostIdx| g.order_by.key(&c.book.host[h.ix()]);
-            out.sort_by(|a, b| key(a).total_cmp(&key(b)).then(a.0.cmp(&b.0)));
+            keys.clear();
+            keys.extend(out.iter().map(|h| (g.order_by.key(&c.book.host[h.ix()]), h.0)));
+            sort_by_key(keys);
+            out.clear();
+            out.extend(keys.iter().map(|k| HostIdx(k.1)));
         }
     }
 }

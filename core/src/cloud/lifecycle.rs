@@ -152,7 +152,7 @@ impl Cloud {
                 ),
             ));
         }
-        if !spec.name.is_empty() && self.vms().any(|(_, v)| v.account == account && v.name == spec.name) {
+        if !spec.name.is_empty() && self.vm_names.contains_key(&(account, spec.name.clone())) {
             return Err(CoreError::Duplicate {
                 kind: "VM",
                 name: spec.name.clone(),
@@ -296,6 +296,7 @@ impl Cloud {
             state_since: now,
         };
         let vi = VmIdx(self.vms.insert(id, vm));
+        self.vm_names.insert((account, name.clone()), vi);
         let mut vols = vec![self.new_volume(
             vi,
             &format!("ROOT-{}", name),
@@ -583,6 +584,7 @@ impl Cloud {
         self.set_charge(i, Charge::None);
         let vm = self.vm_at(i);
         let (id, vols, groups) = (vm.id, vm.volumes.clone(), vm.affinity_groups.clone());
+        self.vm_names.remove(&(vm.account, vm.name.clone()));
         for v in vols {
             let vol = self.volume_at(v);
             let (vid, pool, size, physical) = (vol.id, vol.counts_on_pool(), vol.size_bytes, vol.physical_bytes);

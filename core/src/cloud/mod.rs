@@ -78,6 +78,8 @@ pub struct Cloud {
     pub(crate) volumes: Arena<VolumeId, Volume>,
     pub(crate) occupancy: Occupancy,
     pub(crate) group_members: Vec<Vec<VmIdx>>,
+    /// (account, VM name) → VM, for the per-account name uniqueness check.
+    pub(crate) vm_names: FxHashMap<(AccountIdx, String), VmIdx>,
     ids: DetRng,
     alloc_rng: DetRng,
     now: Millis,
@@ -121,6 +123,7 @@ impl Cloud {
             volumes: Arena::default(),
             occupancy: Occupancy::default(),
             group_members: Vec::new(),
+            vm_names: FxHashMap::default(),
             ids,
             alloc_rng: DetRng::child(seed, "allocator"),
             now: Millis(0),
@@ -131,6 +134,13 @@ impl Cloud {
             admin_account,
             expunged: 0,
         }
+    }
+
+    /// Pre-sizes the VM and volume tables (avoids rehash stalls when loading many VMs).
+    pub fn reserve_vms(&mut self, n: usize) {
+        self.vms.reserve(n);
+        self.volumes.reserve(n);
+        self.vm_names.reserve(n);
     }
 
     pub fn now(&self) -> Millis {

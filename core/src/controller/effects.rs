@@ -19,7 +19,11 @@ pub struct Mac(pub [u8; 6]);
 impl fmt::Display for Mac {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -37,17 +41,61 @@ pub struct DomainSpec {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "call")]
 pub enum DriverCall {
-    DefineDomain { vm: VmId, host: HostId, spec: DomainSpec },
-    UndefineDomain { vm: VmId, host: HostId },
-    StartDomain { vm: VmId, host: HostId },
-    StopDomain { vm: VmId, host: HostId, forced: bool },
-    RebootDomain { vm: VmId, host: HostId },
-    MigrateDomain { vm: VmId, from: HostId, to: HostId },
-    CopyTemplate { template: TemplateId, pool: PoolId, size_bytes: u64 },
-    CreateVolume { volume: VolumeId, pool: PoolId, size_bytes: u64, template: Option<TemplateId> },
-    DeleteVolume { volume: VolumeId, pool: PoolId },
-    PlugNic { vm: VmId, host: HostId, network: NetworkId, mac: Mac, ip: Ipv4Addr },
-    UnplugNic { vm: VmId, host: HostId, network: NetworkId, mac: Mac },
+    DefineDomain {
+        vm: VmId,
+        host: HostId,
+        spec: DomainSpec,
+    },
+    UndefineDomain {
+        vm: VmId,
+        host: HostId,
+    },
+    StartDomain {
+        vm: VmId,
+        host: HostId,
+    },
+    StopDomain {
+        vm: VmId,
+        host: HostId,
+        forced: bool,
+    },
+    RebootDomain {
+        vm: VmId,
+        host: HostId,
+    },
+    MigrateDomain {
+        vm: VmId,
+        from: HostId,
+        to: HostId,
+    },
+    CopyTemplate {
+        template: TemplateId,
+        pool: PoolId,
+        size_bytes: u64,
+    },
+    CreateVolume {
+        volume: VolumeId,
+        pool: PoolId,
+        size_bytes: u64,
+        template: Option<TemplateId>,
+    },
+    DeleteVolume {
+        volume: VolumeId,
+        pool: PoolId,
+    },
+    PlugNic {
+        vm: VmId,
+        host: HostId,
+        network: NetworkId,
+        mac: Mac,
+        ip: Ipv4Addr,
+    },
+    UnplugNic {
+        vm: VmId,
+        host: HostId,
+        network: NetworkId,
+        mac: Mac,
+    },
 }
 
 impl DriverCall {
@@ -100,9 +148,15 @@ pub enum DriverResult {
 /// What the controller asks the runtime to do.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Effect {
-    Call { op: OpId, call: DriverCall },
+    Call {
+        op: OpId,
+        call: DriverCall,
+    },
     /// Deliver `Input::Timer(timer)` at `at`.
-    Timer { at: Millis, timer: Timer },
+    Timer {
+        at: Millis,
+        timer: Timer,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

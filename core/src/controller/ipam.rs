@@ -18,7 +18,9 @@ impl Ipam {
         let base = u32::from(net.cidr.network());
         let count = net.cidr.host_count() as u32;
         let gw = u32::from(net.gateway);
-        let ip = (1..=count).map(|o| base + o).find(|ip| *ip != gw && !used.contains(ip))?;
+        let ip = (1..=count)
+            .map(|o| base + o)
+            .find(|ip| *ip != gw && !used.contains(ip))?;
         used.insert(ip);
         self.next_mac += 1;
         let m = self.next_mac.to_be_bytes();
@@ -37,6 +39,8 @@ impl Ipam {
 
     /// Every address in use, for invariant checks.
     pub fn all(&self) -> impl Iterator<Item = (NetworkIdx, Ipv4Addr)> + '_ {
-        self.used.iter().flat_map(|(n, s)| s.iter().map(move |ip| (*n, Ipv4Addr::from(*ip))))
+        self.used
+            .iter()
+            .flat_map(|(n, s)| s.iter().map(move |ip| (*n, Ipv4Addr::from(*ip))))
     }
 }

@@ -26,6 +26,7 @@ pub type JobId = uuid::Uuid;
 
 /// An API request the controller runs as an async job.
 #[derive(Clone, Debug, Serialize)]
+#[allow(clippy::large_enum_variant)] // built once per API call; boxing buys nothing
 pub enum Request {
     Deploy(DeploySpec),
     Start { vm: VmId, host: Option<HostId> },
@@ -146,7 +147,12 @@ impl Controller {
 
     pub(crate) fn event(&mut self, kind: &'static str, subject: impl Into<String>, detail: impl Into<String>) {
         if self.logging {
-            self.log.push(Event { t: self.now.0, kind, subject: subject.into(), detail: detail.into() });
+            self.log.push(Event {
+                t: self.now.0,
+                kind,
+                subject: subject.into(),
+                detail: detail.into(),
+            });
         }
     }
 
@@ -171,22 +177,26 @@ impl Controller {
             | Request::Expunge { vm }
             | Request::Migrate { vm, .. } => Some(*vm),
         };
-        if let Some(vm) = target {
-            if let Some(s) = self.sagas.values().find(|s| s.vm == vm) {
-                return Err(CoreError::InvalidState {
-                    entity: "VM",
-                    name: self.vm_label(vm),
-                    state: format!("busy with {}", s.kind),
-                    op: "run another job until it finishes",
-                });
-            }
+        if let Some(vm) = target
+            && let Some(s) = self.sagas.values().find(|s| s.vm == vm)
+        {
+            return Err(CoreError::InvalidState {
+                entity: "VM",
+                name: self.vm_label(vm),
+                state: format!("busy with {}", s.kind),
+                op: "run another job until it finishes",
+            });
         }
         let (command, vm, steps, on_failure) = match req {
             Request::Deploy(mut spec) => {
                 let start = spec.start;
                 spec.start = false;
                 let id = self.cloud.deploy_vm(spec)?;
-                let steps = if start { vec![Step::Reserve { host: None }] } else { vec![] };
+                let steps = if start {
+                    vec![Step::Reserve { host: None }]
+                } else {
+                    vec![]
+                };
                 ("deployVirtualMachine", id, steps, OnFailure::MarkError)
             }
             Request::Start { vm, host } => {
@@ -195,7 +205,12 @@ impl Controller {
                     return Err(self.cloud.bad_state(i, "start"));
                 }
                 let host = host.map(|h| self.cloud.host_idx(h)).transpose()?;
-                ("startVirtualMachine", vm, vec![Step::Reserve { host }], OnFailure::Revert)
+                (
+                    "startVirtualMachine",
+                    vm,
+                    vec![Step::Reserve { host }],
+                    OnFailure::Revert,
+                )
             }
             Request::Stop { vm, forced } => {
                 let i = self.cloud.vm_idx(vm)?;
@@ -238,7 +253,12 @@ impl Controller {
                 if self.cloud.vm_at(i).state != VmState::Destroyed {
                     return Err(self.cloud.bad_state(i, "expunge"));
                 }
-                ("expungeVirtualMachine", vm, self.expunge_steps(i), OnFailure::RetryExpunge)
+                (
+                    "expungeVirtualMachine",
+                    vm,
+                    self.expunge_steps(i),
+                    OnFailure::RetryExpunge,
+                )
             }
             Request::Migrate { vm, host } => {
                 let i = self.cloud.vm_idx(vm)?;
@@ -272,13 +292,17 @@ impl Controller {
         self.event("job.submit", name, command);
         let sid = self.next_saga;
         self.next_saga += 1;
-        self.sagas.insert(sid, Saga::new(sid, job, vm, command, steps, on_failure));
+        self.sagas
+            .insert(sid, Saga::new(sid, job, vm, command, steps, on_failure));
         self.drive(sid);
         Ok(job_id)
     }
 
     pub(crate) fn vm_label(&self, vm: VmId) -> String {
-        self.cloud.vm(vm).map(|v| v.name.clone()).unwrap_or_else(|| vm.to_string())
+        self.cloud
+            .vm(vm)
+            .map(|v| v.name.clone())
+            .unwrap_or_else(|| vm.to_string())
     }
 
     /// Steps that delete a destroyed VM's volumes and records.
@@ -302,9 +326,16 @@ impl Controller {
         self.next_op += 1;
         self.ops.insert(op, saga);
         let at = Millis(self.now.0 + op_timeout_ms(&call));
-        self.event("call", call.name(), format!("op {} {}", op.0, describe_call(&self.cloud, &call)));
+        self.event(
+            "call",
+            call.name(),
+            format!("op {} {}", op.0, describe_call(&self.cloud, &call)),
+        );
         self.out.push(Effect::Call { op, call });
-        self.out.push(Effect::Timer { at, timer: Timer::OpTimeout(op) });
+        self.out.push(Effect::Timer {
+            at,
+            timer: Timer::OpTimeout(op),
+        });
         op
     }
 
@@ -366,7 +397,11 @@ impl Controller {
     /// and every saga in flight unwinds from its persisted log.
     pub fn restart(&mut self, now: Millis) {
         self.tick(now);
-        self.event("restart", "management-server", format!("{} sagas in flight unwind", self.sagas.len()));
+        self.event(
+            "restart",
+            "management-server",
+            format!("{} sagas in flight unwind", self.sagas.len()),
+        );
         self.ops.clear();
         self.out.clear();
         self.parked.clear();
@@ -385,7 +420,11 @@ impl Controller {
             self.drive(sid);
         }
         // Re-arm expunge timers the restart forgot.
-        let delay = self.cloud.settings.i64("expunge.delay", crate::settings::Scope::Global).max(0) as u64;
+        let delay = self
+            .cloud
+            .settings
+            .i64("expunge.delay", crate::settings::Scope::Global)
+            .max(0) as u64;
         let destroyed: Vec<(VmId, Millis)> = self
             .cloud
             .vms()
@@ -394,7 +433,10 @@ impl Controller {
             .collect();
         for (vm, since) in destroyed {
             let at = Millis((since.0 + delay * 1000).max(self.now.0));
-            self.out.push(Effect::Timer { at, timer: Timer::Expunge(vm) });
+            self.out.push(Effect::Timer {
+                at,
+                timer: Timer::Expunge(vm),
+            });
         }
     }
 
@@ -410,7 +452,11 @@ impl Controller {
             }
             Some(err) => {
                 job.status = JobStatus::Failed;
-                job.error_code = Some(if err.starts_with("Unable to find a suitable") { 533 } else { 530 });
+                job.error_code = Some(if err.starts_with("Unable to find a suitable") {
+                    533
+                } else {
+                    530
+                });
                 let headline = err.lines().next().unwrap_or("").to_string();
                 job.error = Some(err);
                 self.event("job.fail", vm_name, format!("{}: {headline}", s.kind));
@@ -437,9 +483,16 @@ impl Controller {
         }
         // An expunge that failed part-way is retried after `expunge.interval`.
         if self.cloud.vm_at(i).state == VmState::Destroyed {
-            let every = self.cloud.settings.i64("expunge.interval", crate::settings::Scope::Global).max(1) as u64;
+            let every = self
+                .cloud
+                .settings
+                .i64("expunge.interval", crate::settings::Scope::Global)
+                .max(1) as u64;
             let vm = self.cloud.vm_at(i).id;
-            self.out.push(Effect::Timer { at: Millis(self.now.0 + every * 1000), timer: Timer::Expunge(vm) });
+            self.out.push(Effect::Timer {
+                at: Millis(self.now.0 + every * 1000),
+                timer: Timer::Expunge(vm),
+            });
         }
     }
 
@@ -486,9 +539,19 @@ pub(crate) fn stop_steps(forced: bool) -> Vec<Step> {
 }
 
 fn describe_call(c: &Cloud, call: &DriverCall) -> String {
-    let host = |h: HostId| c.inv.find_host(h).map(|i| c.inv.host(i).name.clone()).unwrap_or_default();
+    let host = |h: HostId| {
+        c.inv
+            .find_host(h)
+            .map(|i| c.inv.host(i).name.clone())
+            .unwrap_or_default()
+    };
     let vm = |v: VmId| c.vm(v).map(|x| x.name.clone()).unwrap_or_else(|| v.to_string());
-    let pool = |p: PoolId| c.inv.find_pool(p).map(|i| c.inv.pool(i).name.clone()).unwrap_or_default();
+    let pool = |p: PoolId| {
+        c.inv
+            .find_pool(p)
+            .map(|i| c.inv.pool(i).name.clone())
+            .unwrap_or_default()
+    };
     match call {
         DriverCall::DefineDomain { vm: v, host: h, .. }
         | DriverCall::UndefineDomain { vm: v, host: h }
@@ -500,7 +563,11 @@ fn describe_call(c: &Cloud, call: &DriverCall) -> String {
         DriverCall::MigrateDomain { vm: v, from, to } => format!("{} {} -> {}", vm(*v), host(*from), host(*to)),
         DriverCall::CopyTemplate { pool: p, .. } => format!("to {}", pool(*p)),
         DriverCall::CreateVolume { volume, pool: p, .. } | DriverCall::DeleteVolume { volume, pool: p } => {
-            format!("{} on {}", c.volume(*volume).map(|v| v.name.clone()).unwrap_or_default(), pool(*p))
+            format!(
+                "{} on {}",
+                c.volume(*volume).map(|v| v.name.clone()).unwrap_or_default(),
+                pool(*p)
+            )
         }
     }
 }

@@ -10,31 +10,73 @@ use std::collections::VecDeque;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Step {
     /// Plan and charge capacity, place new volumes (ledger).
-    Reserve { host: Option<HostIdx> },
-    CopyTemplate { pool: PoolIdx },
-    CreateVolume { volume: VolumeIdx },
+    Reserve {
+        host: Option<HostIdx>,
+    },
+    CopyTemplate {
+        pool: PoolIdx,
+    },
+    CreateVolume {
+        volume: VolumeIdx,
+    },
     AllocateNic,
     PlugNic,
     Define,
     StartDomain,
     CommitRunning,
-    StopDomain { forced: bool },
+    StopDomain {
+        forced: bool,
+    },
     Undefine,
     UnplugNic,
     CommitStopped,
     Reboot,
-    MigrateReserve { dest: Option<HostIdx> },
+    MigrateReserve {
+        dest: Option<HostIdx>,
+    },
     PlugNicDest,
     MigrateDomain,
     UnplugNicSource,
     CommitMigrated,
-    CommitDestroyed { expunge: bool },
-    DeleteVolume { volume: VolumeIdx },
+    CommitDestroyed {
+        expunge: bool,
+    },
+    DeleteVolume {
+        volume: VolumeIdx,
+    },
     ReleaseNic,
     CommitExpunged,
 }
 
 impl Step {
+    /// The step's name, for logs and errors (without internal indices).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Reserve { .. } => "Reserve",
+            Step::CopyTemplate { .. } => "CopyTemplate",
+            Step::CreateVolume { .. } => "CreateVolume",
+            Step::AllocateNic => "AllocateNic",
+            Step::PlugNic => "PlugNic",
+            Step::Define => "Define",
+            Step::StartDomain => "StartDomain",
+            Step::CommitRunning => "CommitRunning",
+            Step::StopDomain { .. } => "StopDomain",
+            Step::Undefine => "Undefine",
+            Step::UnplugNic => "UnplugNic",
+            Step::CommitStopped => "CommitStopped",
+            Step::Reboot => "Reboot",
+            Step::MigrateReserve { .. } => "MigrateReserve",
+            Step::PlugNicDest => "PlugNicDest",
+            Step::MigrateDomain => "MigrateDomain",
+            Step::UnplugNicSource => "UnplugNicSource",
+            Step::CommitMigrated => "CommitMigrated",
+            Step::CommitDestroyed { .. } => "CommitDestroyed",
+            Step::DeleteVolume { .. } => "DeleteVolume",
+            Step::ReleaseNic => "ReleaseNic",
+            Step::CommitExpunged => "CommitExpunged",
+        }
+    }
+
     /// Failures of these steps are logged and the saga carries on: there is no
     /// way back once a domain was stopped or a migration completed.
     pub fn tolerant(self) -> bool {
@@ -55,6 +97,20 @@ pub enum Undo {
     Undefine { host: HostIdx },
     StopDomain { host: HostIdx },
     AbortMigration,
+}
+
+impl Undo {
+    pub fn name(self) -> &'static str {
+        match self {
+            Undo::ReleaseStart => "ReleaseStart",
+            Undo::DeleteVolume { .. } => "DeleteVolume",
+            Undo::ReleaseNic => "ReleaseNic",
+            Undo::UnplugNic { .. } => "UnplugNic",
+            Undo::Undefine { .. } => "Undefine",
+            Undo::StopDomain { .. } => "StopDomain",
+            Undo::AbortMigration => "AbortMigration",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -90,7 +146,12 @@ pub struct Saga {
     pub parked: bool,
     pub failure: Option<String>,
     pub on_failure: OnFailure,
+    /// Failed attempts of the undo in flight (undo calls are retried).
+    pub undo_attempts: u32,
 }
+
+/// An undo call is tried this many times before its leftover is reported.
+pub const UNDO_ATTEMPTS: u32 = 3;
 
 impl Saga {
     pub fn new(id: u64, job: usize, vm: VmId, kind: &'static str, steps: Vec<Step>, on_failure: OnFailure) -> Saga {
@@ -106,6 +167,7 @@ impl Saga {
             parked: false,
             failure: None,
             on_failure,
+            undo_attempts: 0,
         }
     }
 }

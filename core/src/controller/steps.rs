@@ -66,7 +66,7 @@ impl Controller {
                     };
                     if let Some(call) = self.undo(sid, undo) {
                         let op = self.call(sid, call);
-                        self.saga_mut(sid).expect("live saga").pending = Some((op, None, None));
+                        self.saga_mut(sid).expect("live saga").pending = Some((op, None, Some(undo)));
                         return;
                     }
                 }
@@ -91,16 +91,31 @@ impl Controller {
             (Mode::Forward, Some(step), DriverResult::Failed(e)) => {
                 if step.tolerant() {
                     let name = self.vm_label(vm);
-                    self.event("tolerated", name, format!("{step:?} failed: {e}"));
+                    self.event("tolerated", name, format!("{} failed: {e}", step.name()));
                 } else {
                     let s = self.saga_mut(sid).expect("live saga");
                     s.mode = Mode::Unwinding;
-                    s.failure = Some(format!("{step:?} failed: {e}"));
+                    s.failure = Some(format!("{} failed: {e}", step.name()));
                 }
             }
             (_, _, DriverResult::Failed(e)) => {
                 let name = self.vm_label(vm);
-                self.event("undo.failed", name, e);
+                let s = self.saga_mut(sid).expect("live saga");
+                s.undo_attempts += 1;
+                if s.undo_attempts < super::saga::UNDO_ATTEMPTS {
+                    s.done.extend(undo);
+                    self.event("undo.retry", name, e);
+                } else {
+                    s.undo_attempts = 0;
+                    self.event(
+                        "undo.failed",
+                        name,
+                        format!("{e}; left behind after {} attempts", super::saga::UNDO_ATTEMPTS),
+                    );
+                }
+            }
+            (Mode::Unwinding, None, DriverResult::Ok) => {
+                self.saga_mut(sid).expect("live saga").undo_attempts = 0;
             }
             _ => {}
         }
@@ -142,7 +157,9 @@ impl Controller {
                             continue;
                         }
                         if volume.volume_type == VolumeType::Root {
-                            next.push(Step::CopyTemplate { pool: volume.pool.expect("placed") });
+                            next.push(Step::CopyTemplate {
+                                pool: volume.pool.expect("placed"),
+                            });
                         }
                         next.push(Step::CreateVolume { volume: vol });
                     }
@@ -166,7 +183,11 @@ impl Controller {
                     Some(Some(_)) => Act::Park(key),
                     None => {
                         let tpl = c.inv.template(t);
-                        let call = DriverCall::CopyTemplate { template: tpl.id, pool: c.pool_id(pool), size_bytes: tpl.size_bytes };
+                        let call = DriverCall::CopyTemplate {
+                            template: tpl.id,
+                            pool: c.pool_id(pool),
+                            size_bytes: tpl.size_bytes,
+                        };
                         Act::WaitCopy(call, key)
                     }
                 }
@@ -175,7 +196,12 @@ impl Controller {
                 let v = c.volume_at(volume);
                 let pool = v.pool.expect("placed by Reserve");
                 let template = (v.volume_type == VolumeType::Root).then(|| c.inv.template(c.vm_at(i).template).id);
-                let call = DriverCall::CreateVolume { volume: v.id, pool: c.pool_id(pool), size_bytes: v.size_bytes, template };
+                let call = DriverCall::CreateVolume {
+                    volume: v.id,
+                    pool: c.pool_id(pool),
+                    size_bytes: v.size_bytes,
+                    template,
+                };
                 Act::Wait(call, Some(Undo::DeleteVolume { volume, pool }))
             }
             Step::AllocateNic => {
@@ -218,7 +244,9 @@ impl Controller {
             }
             Step::Define => {
                 let v = c.vm_at(i);
-                let Some(host) = self.vm_host(i) else { return Act::Fail("no host".into()) };
+                let Some(host) = self.vm_host(i) else {
+                    return Act::Fail("no host".into());
+                };
                 let spec = DomainSpec {
                     name: v.name.clone(),
                     cpu: v.size.cpu_number,
@@ -232,13 +260,32 @@ impl Controller {
                             vol.pool.map(|p| (vol.id, c.pool_id(p)))
                         })
                         .collect(),
-                    nics: v.nic.iter().map(|n| (Mac(n.mac), c.inv.network(n.network).id)).collect(),
+                    nics: v
+                        .nic
+                        .iter()
+                        .map(|n| (Mac(n.mac), c.inv.network(n.network).id))
+                        .collect(),
                 };
-                Act::Wait(DriverCall::DefineDomain { vm, host: host_id(host), spec }, Some(Undo::Undefine { host }))
+                Act::Wait(
+                    DriverCall::DefineDomain {
+                        vm,
+                        host: host_id(host),
+                        spec,
+                    },
+                    Some(Undo::Undefine { host }),
+                )
             }
             Step::StartDomain => {
-                let Some(host) = self.vm_host(i) else { return Act::Fail("no host".into()) };
-                Act::Wait(DriverCall::StartDomain { vm, host: host_id(host) }, Some(Undo::StopDomain { host }))
+                let Some(host) = self.vm_host(i) else {
+                    return Act::Fail("no host".into());
+                };
+                Act::Wait(
+                    DriverCall::StartDomain {
+                        vm,
+                        host: host_id(host),
+                    },
+                    Some(Undo::StopDomain { host }),
+                )
             }
             Step::CommitRunning => {
                 self.cloud.finish_start(i, true);
@@ -246,7 +293,14 @@ impl Controller {
             }
             Step::StopDomain { forced } => match self.vm_host(i) {
                 None => Act::Done(None),
-                Some(h) => Act::Wait(DriverCall::StopDomain { vm, host: host_id(h), forced }, None),
+                Some(h) => Act::Wait(
+                    DriverCall::StopDomain {
+                        vm,
+                        host: host_id(h),
+                        forced,
+                    },
+                    None,
+                ),
             },
             Step::Undefine => match self.vm_host(i) {
                 None => Act::Done(None),
@@ -255,9 +309,15 @@ impl Controller {
             Step::UnplugNic | Step::UnplugNicSource => {
                 // While migrating, vm_host is the source: that is where the old port is.
                 let v = c.vm_at(i);
-                let (Some(nic), Some(h)) = (v.nic, self.vm_host(i)) else { return Act::Done(None) };
-                let call =
-                    DriverCall::UnplugNic { vm, host: host_id(h), network: c.inv.network(nic.network).id, mac: Mac(nic.mac) };
+                let (Some(nic), Some(h)) = (v.nic, self.vm_host(i)) else {
+                    return Act::Done(None);
+                };
+                let call = DriverCall::UnplugNic {
+                    vm,
+                    host: host_id(h),
+                    network: c.inv.network(nic.network).id,
+                    mac: Mac(nic.mac),
+                };
                 Act::Wait(call, None)
             }
             Step::CommitStopped => match self.cloud.stop_vm(vm, true) {
@@ -276,9 +336,14 @@ impl Controller {
                 }
             }
             Step::MigrateDomain => match c.vm_at(i).charge {
-                Charge::Migrating { from, to } => {
-                    Act::Wait(DriverCall::MigrateDomain { vm, from: host_id(from), to: host_id(to) }, None)
-                }
+                Charge::Migrating { from, to } => Act::Wait(
+                    DriverCall::MigrateDomain {
+                        vm,
+                        from: host_id(from),
+                        to: host_id(to),
+                    },
+                    None,
+                ),
                 _ => Act::Fail("not migrating".into()),
             },
             Step::CommitMigrated => match self.cloud.finish_migration(vm, true) {
@@ -295,10 +360,16 @@ impl Controller {
                             s.steps.push_front(st);
                         }
                     } else {
-                        let delay =
-                            self.cloud.settings.i64("expunge.delay", crate::settings::Scope::Global).max(0) as u64;
+                        let delay = self
+                            .cloud
+                            .settings
+                            .i64("expunge.delay", crate::settings::Scope::Global)
+                            .max(0) as u64;
                         let at = Millis(self.cloud.now().0 + delay * 1000);
-                        self.push_effect(Effect::Timer { at, timer: Timer::Expunge(vm) });
+                        self.push_effect(Effect::Timer {
+                            at,
+                            timer: Timer::Expunge(vm),
+                        });
                     }
                     Act::Done(None)
                 }
@@ -306,7 +377,13 @@ impl Controller {
             Step::DeleteVolume { volume } => {
                 let v = c.volume_at(volume);
                 match (v.created, v.pool) {
-                    (true, Some(p)) => Act::Wait(DriverCall::DeleteVolume { volume: v.id, pool: c.pool_id(p) }, None),
+                    (true, Some(p)) => Act::Wait(
+                        DriverCall::DeleteVolume {
+                            volume: v.id,
+                            pool: c.pool_id(p),
+                        },
+                        None,
+                    ),
                     _ => Act::Done(None),
                 }
             }
@@ -328,7 +405,7 @@ impl Controller {
         let vm = self.saga_mut(sid).expect("live saga").vm;
         let i = self.cloud.vm_index(vm)?;
         let name = self.vm_label(vm);
-        self.event("undo", name, format!("{undo:?}"));
+        self.event("undo", name, undo.name());
         let c = &self.cloud;
         match undo {
             Undo::ReleaseStart => {
@@ -368,8 +445,15 @@ impl Controller {
                     mac: Mac(nic.mac),
                 })
             }
-            Undo::Undefine { host } => Some(DriverCall::UndefineDomain { vm, host: c.host_id(host) }),
-            Undo::StopDomain { host } => Some(DriverCall::StopDomain { vm, host: c.host_id(host), forced: true }),
+            Undo::Undefine { host } => Some(DriverCall::UndefineDomain {
+                vm,
+                host: c.host_id(host),
+            }),
+            Undo::StopDomain { host } => Some(DriverCall::StopDomain {
+                vm,
+                host: c.host_id(host),
+                forced: true,
+            }),
             Undo::AbortMigration => {
                 let _ = self.cloud.finish_migration(vm, false);
                 None

@@ -88,7 +88,9 @@ pub struct Inventory {
     pod_map: FxHashMap<PodId, PodIdx>,
     cluster_map: FxHashMap<ClusterId, ClusterIdx>,
     host_map: FxHashMap<HostId, HostIdx>,
+    host_names: FxHashMap<(ZoneIdx, String), HostIdx>,
     pool_map: FxHashMap<PoolId, PoolIdx>,
+    pool_names: FxHashMap<(ZoneIdx, String), PoolIdx>,
     store_map: FxHashMap<ImageStoreId, ImageStoreIdx>,
     so_map: FxHashMap<ServiceOfferingId, ServiceOfferingIdx>,
     do_map: FxHashMap<DiskOfferingId, DiskOfferingIdx>,
@@ -319,11 +321,12 @@ impl Inventory {
                 ),
             ));
         }
-        if self.hosts.iter().any(|o| o.name == h.name && o.zone == h.zone) {
+        if self.host_names.contains_key(&(h.zone, h.name.clone())) {
             return Err(dup("host", &h.name, &format!("zone {}", self.zone(h.zone).name)));
         }
         let i = HostIdx(self.hosts.len() as u32);
         self.host_map.insert(h.id, i);
+        self.host_names.insert((h.zone, h.name.clone()), i);
         self.clusters[h.cluster.ix()].hosts.push(i);
         self.hosts.push(h);
         self.host_local_pools.push(Vec::new());
@@ -365,7 +368,7 @@ impl Inventory {
             }
             PoolScope::Zone => {}
         }
-        if self.pools.iter().any(|o| o.name == p.name && o.zone == p.zone) {
+        if self.pool_names.contains_key(&(p.zone, p.name.clone())) {
             return Err(dup(
                 "storage pool",
                 &p.name,
@@ -374,6 +377,7 @@ impl Inventory {
         }
         let i = PoolIdx(self.pools.len() as u32);
         self.pool_map.insert(p.id, i);
+        self.pool_names.insert((p.zone, p.name.clone()), i);
         match p.scope {
             PoolScope::Cluster(c) => self.cluster_pools[c.ix()].push(i),
             PoolScope::Zone => {
@@ -385,11 +389,22 @@ impl Inventory {
             }
             PoolScope::Host(h) => self.host_local_pools[h.ix()].push(i),
         }
+        let scope = p.scope;
+        let zone = p.zone;
         self.pools.push(p);
         // Keep cluster-scope pools ahead of zone-scope ones (allocator order).
-        for list in &mut self.cluster_pools {
-            let pools = &self.pools;
-            list.sort_by_key(|p| (pools[p.ix()].scope == PoolScope::Zone, p.0));
+        let pools = &self.pools;
+        let key = |p: &PoolIdx| (pools[p.ix()].scope == PoolScope::Zone, p.0);
+        match scope {
+            PoolScope::Cluster(c) => self.cluster_pools[c.ix()].sort_by_key(key),
+            PoolScope::Zone => {
+                for (ci, list) in self.cluster_pools.iter_mut().enumerate() {
+                    if self.clusters[ci].zone == zone {
+                        list.sort_by_key(key);
+                    }
+                }
+            }
+            PoolScope::Host(_) => {}
         }
         Ok(i)
     }

@@ -1,0 +1,116 @@
+//! Driver traits: the only way out of the core. The controller speaks the
+//! `DriverCall` vocabulary; a runtime hands each call to `execute`, which
+//! dispatches to the compute, storage, network or fencing driver of the
+//! backend. The simulated datacenter (`stratus-sim`) implements these traits;
+//! the real KVM backend (libvirt, Open vSwitch, NFS) will implement the same.
+
+use async_trait::async_trait;
+use std::net::Ipv4Addr;
+use stratus_core::controller::effects::{DomainSpec, DriverCall, DriverResult, Mac};
+use stratus_core::ids::*;
+
+/// A domain as the hypervisor reports it (VM sync).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainReport {
+    pub vm: VmId,
+    pub running: bool,
+}
+
+/// What a host says about itself when it connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostFacts {
+    pub cpu_cores: u32,
+    pub cpu_mhz: u32,
+    pub memory_bytes: u64,
+    pub hypervisor_version: String,
+}
+
+pub type DriverOutcome = Result<(), String>;
+
+#[async_trait]
+pub trait ComputeDriver: Send + Sync {
+    async fn define_domain(&self, host: HostId, vm: VmId, spec: &DomainSpec) -> DriverOutcome;
+    async fn undefine_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
+    async fn start_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
+    async fn stop_domain(&self, host: HostId, vm: VmId, forced: bool) -> DriverOutcome;
+    async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
+    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome;
+    async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, String>;
+    async fn host_facts(&self, host: HostId) -> Result<HostFacts, String>;
+}
+
+#[async_trait]
+pub trait StorageDriver: Send + Sync {
+    async fn copy_template(&self, pool: PoolId, template: TemplateId, size_bytes: u64) -> DriverOutcome;
+    async fn create_volume(
+        &self,
+        pool: PoolId,
+        volume: VolumeId,
+        size_bytes: u64,
+        template: Option<TemplateId>,
+    ) -> DriverOutcome;
+    async fn delete_volume(&self, pool: PoolId, volume: VolumeId) -> DriverOutcome;
+    /// Renews `host`'s heartbeat lease on a shared pool (issue: HA fencing).
+    async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome;
+}
+
+#[async_trait]
+pub trait NetworkDriver: Send + Sync {
+    async fn plug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac, ip: Ipv4Addr) -> DriverOutcome;
+    async fn unplug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac) -> DriverOutcome;
+}
+
+#[async_trait]
+pub trait FenceDriver: Send + Sync {
+    /// Powers a host off (IPMI, PDU, or a simulated switch). Ok means proven off.
+    async fn power_off(&self, host: HostId) -> DriverOutcome;
+}
+
+/// One backend: a driver for each concern.
+pub struct Drivers<'a> {
+    pub compute: &'a dyn ComputeDriver,
+    pub storage: &'a dyn StorageDriver,
+    pub network: &'a dyn NetworkDriver,
+}
+
+impl std::fmt::Debug for Drivers<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Drivers")
+    }
+}
+
+/// Executes one call of the controller against a backend.
+pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
+    let r = match call {
+        DriverCall::DefineDomain { vm, host, spec } => d.compute.define_domain(*host, *vm, spec).await,
+        DriverCall::UndefineDomain { vm, host } => d.compute.undefine_domain(*host, *vm).await,
+        DriverCall::StartDomain { vm, host } => d.compute.start_domain(*host, *vm).await,
+        DriverCall::StopDomain { vm, host, forced } => d.compute.stop_domain(*host, *vm, *forced).await,
+        DriverCall::RebootDomain { vm, host } => d.compute.reboot_domain(*host, *vm).await,
+        DriverCall::MigrateDomain { vm, from, to } => d.compute.migrate_domain(*from, *to, *vm).await,
+        DriverCall::CopyTemplate {
+            template,
+            pool,
+            size_bytes,
+        } => d.storage.copy_template(*pool, *template, *size_bytes).await,
+        DriverCall::CreateVolume {
+            volume,
+            pool,
+            size_bytes,
+            template,
+        } => d.storage.create_volume(*pool, *volume, *size_bytes, *template).await,
+        DriverCall::DeleteVolume { volume, pool } => d.storage.delete_volume(*pool, *volume).await,
+        DriverCall::PlugNic {
+            vm,
+            host,
+            network,
+            mac,
+            ip,
+        } => d.network.plug_nic(*host, *vm, *network, *mac, *ip).await,
+        DriverCall::UnplugNic { vm, host, network, mac } => d.network.unplug_nic(*host, *vm, *network, *mac).await,
+    };
+    match r {
+        Ok(()) => DriverResult::Ok,
+        Err(e) => DriverResult::Failed(e),
+    }
+}

@@ -1,0 +1,163 @@
+//! The simulated datacenter behind the async driver traits, so anything that
+//! drives real hosts (the server's runtime, the host agent) can drive it too.
+//! Calls execute against the same `World` the discrete-event engine uses; an
+//! unreachable host answers with an error instead of silence.
+
+use crate::world::{Outcome, World};
+use async_trait::async_trait;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+use stratus_core::controller::effects::{DomainSpec, DriverCall, DriverResult, Mac};
+use stratus_core::ids::*;
+use stratus_drivers::*;
+
+#[derive(Debug)]
+pub struct SimBackend {
+    pub world: Mutex<World>,
+}
+
+impl SimBackend {
+    pub fn new(world: World) -> SimBackend {
+        SimBackend {
+            world: Mutex::new(world),
+        }
+    }
+
+    fn run(&self, call: DriverCall) -> DriverOutcome {
+        let mut w = self.world.lock().expect("world lock");
+        match w.execute(&call, 0) {
+            Outcome::Reply {
+                result: DriverResult::Ok,
+                ..
+            } => Ok(()),
+            Outcome::Reply {
+                result: DriverResult::Failed(e),
+                ..
+            } => Err(e),
+            Outcome::Silence => Err(format!("{}: no answer from the host", call.name())),
+        }
+    }
+
+    fn host(&self, host: HostId) -> Result<(), String> {
+        let w = self.world.lock().expect("world lock");
+        match w.hosts.get(&host) {
+            Some(h) if h.reachable() => Ok(()),
+            Some(h) => Err(format!("host {} does not answer", h.name)),
+            None => Err("unknown host".into()),
+        }
+    }
+}
+
+#[async_trait]
+impl ComputeDriver for SimBackend {
+    async fn define_domain(&self, host: HostId, vm: VmId, spec: &DomainSpec) -> DriverOutcome {
+        self.run(DriverCall::DefineDomain {
+            vm,
+            host,
+            spec: spec.clone(),
+        })
+    }
+    async fn undefine_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
+        self.run(DriverCall::UndefineDomain { vm, host })
+    }
+    async fn start_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
+        self.run(DriverCall::StartDomain { vm, host })
+    }
+    async fn stop_domain(&self, host: HostId, vm: VmId, forced: bool) -> DriverOutcome {
+        self.run(DriverCall::StopDomain { vm, host, forced })
+    }
+    async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
+        self.run(DriverCall::RebootDomain { vm, host })
+    }
+    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome {
+        self.run(DriverCall::MigrateDomain { vm, from, to })
+    }
+    async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, String> {
+        self.host(host)?;
+        let w = self.world.lock().expect("world lock");
+        Ok(w.hosts[&host]
+            .domains
+            .iter()
+            .map(|(vm, d)| DomainReport {
+                vm: *vm,
+                running: d.running,
+            })
+            .collect())
+    }
+    async fn host_facts(&self, host: HostId) -> Result<HostFacts, String> {
+        self.host(host)?;
+        let w = self.world.lock().expect("world lock");
+        let (cpu_cores, cpu_mhz, memory_bytes) = w.hosts[&host].facts;
+        Ok(HostFacts {
+            cpu_cores,
+            cpu_mhz,
+            memory_bytes,
+            hypervisor_version: "simulated".into(),
+        })
+    }
+}
+
+#[async_trait]
+impl StorageDriver for SimBackend {
+    async fn copy_template(&self, pool: PoolId, template: TemplateId, size_bytes: u64) -> DriverOutcome {
+        self.run(DriverCall::CopyTemplate {
+            template,
+            pool,
+            size_bytes,
+        })
+    }
+    async fn create_volume(
+        &self,
+        pool: PoolId,
+        volume: VolumeId,
+        size_bytes: u64,
+        template: Option<TemplateId>,
+    ) -> DriverOutcome {
+        self.run(DriverCall::CreateVolume {
+            volume,
+            pool,
+            size_bytes,
+            template,
+        })
+    }
+    async fn delete_volume(&self, pool: PoolId, volume: VolumeId) -> DriverOutcome {
+        self.run(DriverCall::DeleteVolume { volume, pool })
+    }
+    async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome {
+        self.host(host)?;
+        let w = self.world.lock().expect("world lock");
+        match w.pools.get(&pool) {
+            Some(p) if !p.down => Ok(()),
+            Some(p) => Err(format!("storage pool {} is unavailable", p.name)),
+            None => Err("unknown storage pool".into()),
+        }
+    }
+}
+
+#[async_trait]
+impl NetworkDriver for SimBackend {
+    async fn plug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac, ip: Ipv4Addr) -> DriverOutcome {
+        self.run(DriverCall::PlugNic {
+            vm,
+            host,
+            network,
+            mac,
+            ip,
+        })
+    }
+    async fn unplug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac) -> DriverOutcome {
+        self.run(DriverCall::UnplugNic { vm, host, network, mac })
+    }
+}
+
+#[async_trait]
+impl FenceDriver for SimBackend {
+    async fn power_off(&self, host: HostId) -> DriverOutcome {
+        let mut w = self.world.lock().expect("world lock");
+        if !w.hosts.contains_key(&host) {
+            return Err("unknown host".into());
+        }
+        w.crash_host(host);
+        Ok(())
+    }
+}

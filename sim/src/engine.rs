@@ -1,0 +1,328 @@
+//! The discrete-event engine: a virtual clock and an ordered event queue drive
+//! the controller and the simulated world directly, with no async runtime.
+//! Same inputs and seed ⇒ byte-identical event log.
+
+use crate::world::{Outcome, World};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use stratus_core::controller::effects::{DriverResult, Effect, OpId, Timer};
+use stratus_core::controller::{Controller, Event, Request};
+use stratus_core::units::Millis;
+
+/// Something that happens at a simulated time.
+#[derive(Clone, Debug)]
+pub enum Ev {
+    Result {
+        op: OpId,
+        result: DriverResult,
+    },
+    Timer(Timer),
+    /// Hook for the scenario runner (workload, faults); `u64` is its own tag.
+    Script(u64),
+    ManagementUp,
+}
+
+/// When the full (O(n)) audit runs; the cheap checks run after every event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditEvery {
+    Event,
+    Events(u64),
+}
+
+pub struct Engine {
+    pub ctl: Controller,
+    pub world: World,
+    queue: BTreeMap<(u64, u64), Ev>,
+    seq: u64,
+    pub now: u64,
+    pub ms_down_until: Option<u64>,
+    hasher: Sha256,
+    pub log_file: Option<Box<dyn Write>>,
+    pub events: u64,
+    pub violations: Vec<String>,
+    pub audit_every: AuditEvery,
+    pub submitted_jobs: u64,
+    pub deployed_vms: u64,
+    pub refused_requests: u64,
+    /// Keeps (a bounded number of) log lines in memory, for golden tests.
+    pub keep_log: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("now", &self.now)
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl Engine {
+    pub fn new(ctl: Controller, world: World) -> Engine {
+        let hosts = ctl.cloud.inv.hosts.len() as u64;
+        Engine {
+            ctl,
+            world,
+            queue: BTreeMap::new(),
+            seq: 0,
+            now: 0,
+            ms_down_until: None,
+            hasher: Sha256::new(),
+            log_file: None,
+            events: 0,
+            violations: Vec::new(),
+            audit_every: if hosts <= 200 {
+                AuditEvery::Event
+            } else {
+                AuditEvery::Events(hosts * 10)
+            },
+            submitted_jobs: 0,
+            deployed_vms: 0,
+            refused_requests: 0,
+            keep_log: None,
+        }
+    }
+
+    pub fn schedule(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((at.max(self.now), self.seq), ev);
+    }
+
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn next_time(&self) -> Option<u64> {
+        self.queue.keys().next().map(|k| k.0)
+    }
+
+    pub fn log_sha256(&self) -> String {
+        let digest = self.hasher.clone().finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Writes one line to the event log (hash, optional file, optional memory).
+    pub fn log(&mut self, kind: &'static str, subject: &str, detail: &str) {
+        let e = Event {
+            t: self.now,
+            kind,
+            subject: subject.to_string(),
+            detail: detail.to_string(),
+        };
+        self.write_event(&e);
+    }
+
+    fn write_event(&mut self, e: &Event) {
+        let line = serde_json::to_string(e).expect("events serialize");
+        self.hasher.update(line.as_bytes());
+        self.hasher.update(b"\n");
+        if let Some(f) = self.log_file.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+        if let Some(k) = self.keep_log.as_mut() {
+            k.push(line);
+        }
+    }
+
+    /// Submits an API request now. Refused while the management server is down.
+    pub fn submit(&mut self, req: Request) -> Result<stratus_core::controller::JobId, String> {
+        if self.ms_down_until.is_some() {
+            self.refused_requests += 1;
+            return Err("management server is down".into());
+        }
+        let is_deploy = matches!(req, Request::Deploy(_));
+        let r = self.ctl.submit(req, Millis(self.now));
+        self.after_controller();
+        match r {
+            Ok(job) => {
+                self.submitted_jobs += 1;
+                if is_deploy {
+                    self.deployed_vms += 1;
+                }
+                Ok(job)
+            }
+            Err(e) => {
+                self.refused_requests += 1;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Executes the controller's effects and copies its log.
+    pub fn after_controller(&mut self) {
+        for e in self.ctl.take_log() {
+            self.write_event(&e);
+        }
+        for eff in self.ctl.take_effects() {
+            match eff {
+                Effect::Call { op, call } => match self.world.execute(&call, self.now) {
+                    Outcome::Reply { at, result } => self.schedule(at, Ev::Result { op, result }),
+                    Outcome::Silence => {}
+                },
+                Effect::Timer { at, timer } => self.schedule(at.0, Ev::Timer(timer)),
+            }
+        }
+    }
+
+    /// Pops and handles the next event at or before `until`. Returns the script
+    /// tag when the event belongs to the runner.
+    pub fn step(&mut self, until: u64) -> Option<Option<u64>> {
+        let (&key, _) = self.queue.iter().next()?;
+        if key.0 > until {
+            return None;
+        }
+        let ev = self.queue.remove(&key).expect("just seen");
+        self.now = key.0;
+        self.events += 1;
+        let mut script = None;
+        let down = self.ms_down_until.is_some();
+        match ev {
+            Ev::Result { op, result } if !down => {
+                self.ctl.on_result(op, result, Millis(self.now));
+                self.after_controller();
+            }
+            Ev::Timer(t) if !down => {
+                self.ctl.on_timer(t, Millis(self.now));
+                self.after_controller();
+            }
+            Ev::Result { .. } | Ev::Timer(_) => {} // lost while the management server is down
+            Ev::ManagementUp => {
+                self.ms_down_until = None;
+                self.ctl.restart(Millis(self.now));
+                self.after_controller();
+            }
+            Ev::Script(tag) => script = Some(tag),
+        }
+        self.check_cheap();
+        let full = match self.audit_every {
+            AuditEvery::Event => true,
+            AuditEvery::Events(n) => self.events.is_multiple_of(n.max(1)),
+        };
+        if full {
+            self.check_full();
+        }
+        Some(script)
+    }
+
+    /// Runs the engine alone (no script) until nothing is in flight or `until`.
+    pub fn run_quiet(&mut self, until: u64) {
+        while self.ctl.in_flight() > 0 {
+            if self.step(until).is_none() {
+                break;
+            }
+        }
+    }
+
+    /// Checks cheap enough for every event.
+    pub fn check_cheap(&mut self) {
+        for vm in std::mem::take(&mut self.world.duplicates) {
+            let name = self
+                .ctl
+                .cloud
+                .vm(vm)
+                .map(|v| v.name.clone())
+                .unwrap_or_else(|| vm.to_string());
+            self.violation(format!("VM {name} runs on two hosts at once"));
+        }
+        let c = &self.ctl.cloud;
+        if c.vm_count() as u64 + c.expunged_count() != self.deployed_vms {
+            let msg = format!(
+                "VM records lost: {} deployed, {} live + {} expunged",
+                self.deployed_vms,
+                c.vm_count(),
+                c.expunged_count()
+            );
+            self.violation(msg);
+        }
+        if self.ctl.jobs().len() as u64 != self.submitted_jobs + self.internal_jobs() {
+            let msg = format!(
+                "job records lost: {} submitted, {} recorded",
+                self.submitted_jobs,
+                self.ctl.jobs().len()
+            );
+            self.violation(msg);
+        }
+    }
+
+    /// Jobs the controller started itself (expunge timers).
+    fn internal_jobs(&self) -> u64 {
+        self.ctl.internal_jobs()
+    }
+
+    /// The O(n) checks: capacity, volumes, addresses.
+    pub fn check_full(&mut self) {
+        let report = self.ctl.cloud.audit();
+        for v in report.violations {
+            self.violation(v);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut with_nic = 0usize;
+        let mut twice = Vec::new();
+        for (_, vm) in self.ctl.cloud.vms() {
+            if let Some(nic) = vm.nic {
+                with_nic += 1;
+                if !seen.insert((nic.network, nic.ip)) {
+                    twice.push(format!("IP {} given twice (VM {})", nic.ip, vm.name));
+                }
+            }
+        }
+        for msg in twice {
+            self.violation(msg);
+        }
+        let in_ipam = self.ctl.ipam.all().count();
+        if in_ipam != with_nic {
+            self.violation(format!("{in_ipam} addresses allocated but {with_nic} VMs hold one"));
+        }
+    }
+
+    fn violation(&mut self, msg: String) {
+        if self.violations.len() < 1000 && !self.violations.contains(&msg) {
+            self.log("invariant.violated", "checker", &msg);
+            self.violations.push(msg);
+        }
+    }
+
+    /// Domains and volumes the world holds that the ledger does not know about.
+    pub fn leaks(&self) -> Vec<String> {
+        let c = &self.ctl.cloud;
+        let mut out = Vec::new();
+        for (hid, h) in &self.world.hosts {
+            for vm in h.domains.keys() {
+                let known = c.vm(*vm).is_some_and(|v| {
+                    v.host.map(|x| c.host_id(x)) == Some(*hid)
+                        || matches!(v.charge, stratus_core::vm::Charge::Migrating { .. })
+                });
+                if !known {
+                    out.push(format!("domain {vm} on host {} is unknown to the ledger", h.name));
+                }
+            }
+        }
+        for (hid, h) in &self.world.hosts {
+            for (vm, mac) in &h.ports {
+                let known = c.vm(*vm).is_some_and(|v| {
+                    v.nic.is_some_and(|n| n.mac == mac.0)
+                        && (v.host.map(|x| c.host_id(x)) == Some(*hid)
+                            || matches!(v.charge, stratus_core::vm::Charge::Migrating { .. }))
+                });
+                if !known {
+                    out.push(format!(
+                        "port {mac} of VM {vm} on host {} is unknown to the ledger",
+                        h.name
+                    ));
+                }
+            }
+        }
+        for (pid, p) in &self.world.pools {
+            for v in &p.volumes {
+                let known = c
+                    .volume(*v)
+                    .is_some_and(|vol| vol.created && vol.pool.map(|x| c.pool_id(x)) == Some(*pid));
+                if !known {
+                    out.push(format!("volume {v} on pool {} is unknown to the ledger", p.name));
+                }
+            }
+        }
+        out
+    }
+}

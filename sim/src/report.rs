@@ -1,0 +1,201 @@
+//! The summary of a scenario run, as JSON and as text.
+
+use crate::runner::{ExpectResult, Runner};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use stratus_core::controller::JobStatus;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterLine {
+    pub cluster: String,
+    pub cpu_allocated: f64,
+    pub memory_allocated: f64,
+    pub running_vms: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FailureLine {
+    pub command: String,
+    pub reason: String,
+    pub count: usize,
+    /// The full error of the first such failure (capacity refusals explain themselves).
+    pub first_detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub events: u64,
+    pub sim_seconds: f64,
+    pub wall_seconds: f64,
+    pub event_log_sha256: String,
+    pub invariant_violations: Vec<String>,
+    pub expectations: Vec<ExpectResult>,
+    pub expectations_failed: usize,
+    pub vms_by_state: BTreeMap<String, usize>,
+    pub jobs_submitted: usize,
+    pub jobs_succeeded: usize,
+    pub jobs_failed: usize,
+    pub jobs_pending: usize,
+    pub requests_refused: u64,
+    pub clusters: Vec<ClusterLine>,
+    pub failures: Vec<FailureLine>,
+    pub leaks: Vec<String>,
+}
+
+impl RunReport {
+    pub fn build(r: &Runner, scenario: &str, seed: u64, wall_seconds: f64) -> RunReport {
+        let e = &r.engine;
+        let c = &e.ctl.cloud;
+        let mut vms_by_state = BTreeMap::new();
+        for (_, v) in c.vms() {
+            *vms_by_state.entry(v.state.to_string()).or_insert(0) += 1;
+        }
+        if c.expunged_count() > 0 {
+            vms_by_state.insert("Expunged".into(), c.expunged_count() as usize);
+        }
+        let jobs = e.ctl.jobs();
+        let count = |s: JobStatus| jobs.iter().filter(|j| j.status == s).count();
+        let clusters = c
+            .inv
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(i, cl)| ClusterLine {
+                cluster: cl.name.clone(),
+                cpu_allocated: round3(c.book.cluster[i].cpu.fraction_with(0)),
+                memory_allocated: round3(c.book.cluster[i].mem.fraction_with(0)),
+                running_vms: cl.hosts.iter().map(|h| c.book.host_guests[h.ix()]).sum(),
+            })
+            .collect();
+        let mut failures: BTreeMap<(String, String), FailureLine> = BTreeMap::new();
+        for j in e.ctl.failed_jobs() {
+            let full = j.error.clone().unwrap_or_default();
+            let reason = full.lines().next().unwrap_or("").to_string();
+            // Group refusals by their cause, not the VM name in the headline.
+            let key_reason = reason.split(" for VM ").next().unwrap_or(&reason).to_string();
+            failures
+                .entry((j.command.to_string(), key_reason))
+                .and_modify(|f| f.count += 1)
+                .or_insert(FailureLine {
+                    command: j.command.to_string(),
+                    reason,
+                    count: 1,
+                    first_detail: full,
+                });
+        }
+        let mut failures: Vec<FailureLine> = failures.into_values().collect();
+        failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
+        let expectations = r.expectations();
+        RunReport {
+            scenario: scenario.to_string(),
+            seed,
+            events: e.events,
+            sim_seconds: e.now as f64 / 1000.0,
+            wall_seconds,
+            event_log_sha256: e.log_sha256(),
+            invariant_violations: e.violations.clone(),
+            expectations_failed: expectations.iter().filter(|x| !x.ok).count(),
+            expectations,
+            vms_by_state,
+            jobs_submitted: jobs.len(),
+            jobs_succeeded: count(JobStatus::Succeeded),
+            jobs_failed: count(JobStatus::Failed),
+            jobs_pending: count(JobStatus::Pending),
+            requests_refused: e.refused_requests,
+            clusters,
+            failures,
+            leaks: e.leaks(),
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.invariant_violations.is_empty() && self.expectations_failed == 0
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "scenario {} (seed {}): {} events, {:.0} s simulated in {:.2} s wall",
+            self.scenario, self.seed, self.events, self.sim_seconds, self.wall_seconds
+        );
+        let _ = writeln!(s, "event log sha256 {}", self.event_log_sha256);
+        let states: Vec<String> = self.vms_by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(
+            s,
+            "VMs: {}",
+            if states.is_empty() {
+                "none".into()
+            } else {
+                states.join(", ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "jobs: {} submitted, {} succeeded, {} failed, {} pending; {} requests refused",
+            self.jobs_submitted, self.jobs_succeeded, self.jobs_failed, self.jobs_pending, self.requests_refused
+        );
+        let _ = writeln!(s, "capacity (allocated fraction):");
+        for c in self.clusters.iter().take(20) {
+            let _ = writeln!(
+                s,
+                "  cluster {:<12} cpu {:>5.1}%  memory {:>5.1}%  {} VMs",
+                c.cluster,
+                c.cpu_allocated * 100.0,
+                c.memory_allocated * 100.0,
+                c.running_vms
+            );
+        }
+        if self.clusters.len() > 20 {
+            let _ = writeln!(s, "  ... {} more clusters", self.clusters.len() - 20);
+        }
+        if !self.failures.is_empty() {
+            let _ = writeln!(s, "failed operations:");
+            for f in self.failures.iter().take(10) {
+                let _ = writeln!(s, "  {} x{}: {}", f.command, f.count, f.reason);
+            }
+            if let Some(first) = self.failures.iter().find(|f| f.first_detail.lines().count() > 1) {
+                let _ = writeln!(s, "first refusal explained:");
+                for line in first.first_detail.lines().take(30) {
+                    let _ = writeln!(s, "  {line}");
+                }
+            }
+        }
+        if !self.leaks.is_empty() {
+            let _ = writeln!(s, "left behind on hosts/storage ({}):", self.leaks.len());
+            for l in self.leaks.iter().take(10) {
+                let _ = writeln!(s, "  {l}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "invariants: {}",
+            if self.invariant_violations.is_empty() {
+                "all held".to_string()
+            } else {
+                format!("{} VIOLATED", self.invariant_violations.len())
+            }
+        );
+        for v in self.invariant_violations.iter().take(20) {
+            let _ = writeln!(s, "  {v}");
+        }
+        for x in &self.expectations {
+            let _ = writeln!(
+                s,
+                "expect {}: {} ({})",
+                x.expectation,
+                if x.ok { "ok" } else { "FAILED" },
+                x.detail
+            );
+        }
+        let _ = writeln!(s, "{}", if self.passed() { "PASS" } else { "FAIL" });
+        s
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,490 @@
+//! The scenario file format (TOML), as typed data. Documented in
+//! scenarios/README.md; a JSON schema is generated from these types.
+//!
+//! Durations are strings like "90s", "15m", "2h", "1d" (see `Duration`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A simulated-time duration written as `"<number><unit>"`, unit in ms|s|m|h|d.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Duration {
+    pub ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub scenario: Meta,
+    /// Global settings by CloudStack name, e.g. "vm.allocation.algorithm" = "firstfit".
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, SettingValue>")]
+    pub settings: BTreeMap<String, toml::Value>,
+    pub zones: Vec<ZoneDef>,
+    pub offerings: Vec<OfferingDef>,
+    #[serde(default)]
+    pub disk_offerings: Vec<DiskOfferingDef>,
+    pub templates: Vec<TemplateDef>,
+    #[serde(default)]
+    pub accounts: Vec<AccountDef>,
+    #[serde(default)]
+    pub workload: Vec<WorkloadDef>,
+    #[serde(default)]
+    pub faults: FaultsDef,
+    #[serde(default)]
+    pub latency: LatencyDef,
+    #[serde(default)]
+    pub expect: Vec<Expectation>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated time the run lasts.
+    pub duration: Duration,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneDef {
+    pub name: String,
+    #[serde(default = "default_network_type")]
+    pub network_type: String,
+    #[serde(default = "default_dns")]
+    pub dns1: String,
+    #[serde(default = "default_dns")]
+    pub internal_dns1: String,
+    #[serde(default)]
+    pub guest_cidr: Option<String>,
+    #[serde(default = "yes")]
+    pub local_storage_enabled: bool,
+    pub pods: Vec<PodDef>,
+    /// Zone-wide primary storage.
+    #[serde(default)]
+    pub pools: Vec<PoolDef>,
+    #[serde(default)]
+    pub image_stores: Vec<ImageStoreDef>,
+    #[serde(default)]
+    pub networks: Vec<NetworkDef>,
+}
+
+fn default_network_type() -> String {
+    "Advanced".into()
+}
+fn default_dns() -> String {
+    "192.0.2.53".into()
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodDef {
+    pub name: String,
+    pub gateway: String,
+    pub netmask: String,
+    pub start_ip: String,
+    pub end_ip: String,
+    pub clusters: Vec<ClusterDef>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterDef {
+    pub name: String,
+    #[serde(default = "default_hypervisor")]
+    pub hypervisor: String,
+    /// Host groups: `count` hosts of one shape named `<prefix><n>`.
+    pub hosts: Vec<HostGroupDef>,
+    /// Cluster-wide primary storage.
+    #[serde(default)]
+    pub pools: Vec<PoolDef>,
+    /// Cluster-scope settings, e.g. "cpu.overprovisioning.factor" = 2.0.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, SettingValue>")]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+fn default_hypervisor() -> String {
+    "KVM".into()
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostGroupDef {
+    /// Hosts are named `<prefix><n>`: n counts from 1 and continues across
+    /// groups that share a prefix, in file order (so `prefix = "kvm"` in two
+    /// clusters of 4 hosts gives kvm1..kvm4 and kvm5..kvm8).
+    pub prefix: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    pub cores: u32,
+    pub mhz: u32,
+    pub memory_gib: u64,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Size of a host-local pool per host, GiB (0 = none).
+    #[serde(default)]
+    pub local_storage_gib: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolDef {
+    pub name: String,
+    /// "nfs" | "gluster"
+    #[serde(default = "default_pool_type")]
+    pub r#type: String,
+    pub capacity_gib: u64,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn default_pool_type() -> String {
+    "nfs".into()
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageStoreDef {
+    pub name: String,
+    pub url: String,
+    pub capacity_gib: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDef {
+    pub name: String,
+    pub cidr: String,
+    /// Owner account; absent = shared network.
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferingDef {
+    pub name: String,
+    pub cpu: u32,
+    pub mhz: u32,
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub ha: bool,
+    /// "shared" | "local"
+    #[serde(default = "default_storage")]
+    pub storage: String,
+    #[serde(default)]
+    pub host_tags: Vec<String>,
+    #[serde(default)]
+    pub storage_tags: Vec<String>,
+    /// "FirstFitPlanner" | "UserDispersingPlanner" | "UserConcentratedPodPlanner"
+    #[serde(default)]
+    pub planner: Option<String>,
+}
+
+fn default_storage() -> String {
+    "shared".into()
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiskOfferingDef {
+    pub name: String,
+    pub size_gib: u64,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDef {
+    pub name: String,
+    pub size_gib: u64,
+    #[serde(default = "default_format")]
+    pub format: String,
+    #[serde(default = "default_os")]
+    pub os_type: String,
+    #[serde(default = "default_hypervisor")]
+    pub hypervisor: String,
+}
+
+fn default_format() -> String {
+    "QCOW2".into()
+}
+fn default_os() -> String {
+    "Other Linux (64-bit)".into()
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDef {
+    pub name: String,
+}
+
+/// A stream of VMs for one account.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadDef {
+    pub account: String,
+    /// Zone name; defaults to the first zone.
+    #[serde(default)]
+    pub zone: Option<String>,
+    pub offering: String,
+    pub template: String,
+    #[serde(default)]
+    pub disk_offering: Option<String>,
+    #[serde(default)]
+    pub network: Option<String>,
+    pub arrival: Arrival,
+    #[serde(default)]
+    pub lifetime: Lifetime,
+    /// Per running VM, operations per simulated hour.
+    #[serde(default)]
+    pub ops_per_hour: OpMix,
+    /// Deploy with startvm=false.
+    #[serde(default)]
+    pub start_stopped: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrival {
+    /// `count` VMs at time `at` (a burst).
+    Burst {
+        count: u32,
+        #[serde(default)]
+        at: Option<Duration>,
+    },
+    /// `count` VMs evenly spread over `over`.
+    Ramp { count: u32, over: Duration },
+    /// Poisson arrivals at `per_hour` until the end (or `max` VMs).
+    Poisson {
+        per_hour: f64,
+        #[serde(default)]
+        max: Option<u32>,
+    },
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Lifetime {
+    /// Never destroyed.
+    #[default]
+    Forever,
+    /// Exponentially distributed lifetime with this mean; destroyed with expunge.
+    Exponential { mean: Duration },
+    /// Fixed lifetime.
+    Fixed { after: Duration },
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpMix {
+    #[serde(default)]
+    pub stop_start: f64,
+    #[serde(default)]
+    pub reboot: f64,
+    #[serde(default)]
+    pub migrate: f64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsDef {
+    #[serde(default)]
+    pub scheduled: Vec<ScheduledFault>,
+    #[serde(default)]
+    pub random: RandomFaults,
+}
+
+/// A fault at a point in simulated time: `at` plus the fault's own fields.
+///
+/// Deserialized by hand (below): serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`, which would refuse every field of the fault.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ScheduledFault {
+    pub at: Duration,
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+impl<'de> Deserialize<'de> for ScheduledFault {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let at = table.remove("at").ok_or_else(|| D::Error::missing_field("at"))?;
+        let at = Duration::deserialize(at).map_err(|e| D::Error::custom(e.message()))?;
+        let fault = Fault::deserialize(toml::Value::Table(table)).map_err(|e| D::Error::custom(e.message()))?;
+        Ok(ScheduledFault { at, fault })
+    }
+}
+
+/// A fault; `host`/`pool` are names from the topology.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// The host powers off: its domains are gone; it comes back after `for` if given.
+    HostCrash {
+        host: String,
+        #[serde(default, rename = "for")]
+        duration: Option<Duration>,
+    },
+    /// The host stops answering; its domains keep running.
+    HostHang {
+        host: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// Management cannot reach the host (nor the host management).
+    Partition {
+        host: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// The pool fails every operation.
+    StorageOutage {
+        pool: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// The next `count` migrations fail.
+    MigrationFailure {
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Every driver operation fails with this probability for a while.
+    OpFailureRate {
+        rate: f64,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// The management server crashes and restarts after `downtime`.
+    ManagementRestart { downtime: Duration },
+}
+
+/// Random faults, drawn from the seed, as rates per simulated day.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RandomFaults {
+    #[serde(default)]
+    pub host_crash_per_day: f64,
+    #[serde(default)]
+    pub host_hang_per_day: f64,
+    #[serde(default)]
+    pub partition_per_day: f64,
+    #[serde(default)]
+    pub storage_outage_per_day: f64,
+    #[serde(default)]
+    pub migration_failure_per_day: f64,
+    #[serde(default)]
+    pub management_restart_per_day: f64,
+    /// Probability that any single driver operation fails.
+    #[serde(default)]
+    pub op_failure_rate: f64,
+    /// How long random outages last (default "5m").
+    #[serde(default)]
+    pub outage: Option<Duration>,
+}
+
+/// Operation latencies of the simulated drivers (each a uniform range).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyDef {
+    #[serde(default = "lat_start")]
+    pub start: (Duration, Duration),
+    #[serde(default = "lat_stop")]
+    pub stop: (Duration, Duration),
+    #[serde(default = "lat_volume")]
+    pub create_volume: (Duration, Duration),
+    #[serde(default = "lat_copy")]
+    pub copy_template: (Duration, Duration),
+    #[serde(default = "lat_migrate")]
+    pub migrate: (Duration, Duration),
+    #[serde(default = "lat_small")]
+    pub other: (Duration, Duration),
+}
+
+fn d(ms: u64) -> Duration {
+    Duration { ms }
+}
+fn lat_start() -> (Duration, Duration) {
+    (d(2_000), d(8_000))
+}
+fn lat_stop() -> (Duration, Duration) {
+    (d(1_000), d(5_000))
+}
+fn lat_volume() -> (Duration, Duration) {
+    (d(500), d(2_000))
+}
+fn lat_copy() -> (Duration, Duration) {
+    (d(20_000), d(60_000))
+}
+fn lat_migrate() -> (Duration, Duration) {
+    (d(5_000), d(30_000))
+}
+fn lat_small() -> (Duration, Duration) {
+    (d(50), d(500))
+}
+
+impl Default for LatencyDef {
+    fn default() -> Self {
+        LatencyDef {
+            start: lat_start(),
+            stop: lat_stop(),
+            create_volume: lat_volume(),
+            copy_template: lat_copy(),
+            migrate: lat_migrate(),
+            other: lat_small(),
+        }
+    }
+}
+
+/// An assertion checked at the end of the run (invariants are always checked).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// No deploy fails.
+    NoFailedDeploys,
+    /// At most `max` deploys fail.
+    MaxFailedDeploys { max: u64 },
+    /// At least `min` VMs are Running at the end.
+    MinRunningVms { min: u64 },
+    /// A cluster's allocated fraction of `resource` ("cpu" | "memory") at the end is below `below`.
+    ClusterAllocatedBelow {
+        cluster: String,
+        resource: String,
+        below: f64,
+    },
+    /// Every VM that should run is Running at the end.
+    AllVmsRunning,
+}
+
+/// Schema of a setting value: TOML string, number or boolean, validated
+/// against the setting's kind. Dotted keys written without quotes make nested
+/// tables; they are joined back into the dotted setting name.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+enum SettingValue {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    Nested(BTreeMap<String, SettingValue>),
+}

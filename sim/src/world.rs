@@ -1,0 +1,321 @@
+//! The simulated datacenter: hosts with their domains and NIC ports, storage
+//! pools with volumes and template copies, and the faults that break them. It
+//! executes the controller's driver calls and decides when (and whether) each
+//! answer comes back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use stratus_core::controller::effects::{DriverCall, DriverResult, Mac};
+use stratus_core::ids::*;
+use stratus_core::rng::DetRng;
+
+#[derive(Clone, Debug, Default)]
+pub struct SimDomain {
+    pub running: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SimHost {
+    pub name: String,
+    /// Facts the host reports: cores, MHz per core, memory bytes.
+    pub facts: (u32, u32, u64),
+    /// Powered off (crashed): no domains, no answers.
+    pub crashed: bool,
+    /// Alive but not answering; domains keep running.
+    pub hung: bool,
+    /// Cut off from the management server.
+    pub partitioned: bool,
+    pub domains: BTreeMap<VmId, SimDomain>,
+    pub ports: BTreeSet<(VmId, Mac)>,
+    /// Answers from one host come back in the order the calls were sent.
+    pub last_reply: u64,
+}
+
+impl SimHost {
+    pub fn reachable(&self) -> bool {
+        !self.crashed && !self.hung && !self.partitioned
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SimPool {
+    pub name: String,
+    pub down: bool,
+    pub volumes: BTreeSet<VolumeId>,
+    pub templates: BTreeSet<TemplateId>,
+}
+
+/// Operation latencies in ms, each a uniform [lo, hi] range.
+#[derive(Clone, Copy, Debug)]
+pub struct Latencies {
+    pub start: (u64, u64),
+    pub stop: (u64, u64),
+    pub create_volume: (u64, u64),
+    pub copy_template: (u64, u64),
+    pub migrate: (u64, u64),
+    pub other: (u64, u64),
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies {
+            start: (2_000, 8_000),
+            stop: (1_000, 5_000),
+            create_volume: (500, 2_000),
+            copy_template: (20_000, 60_000),
+            migrate: (5_000, 30_000),
+            other: (50, 500),
+        }
+    }
+}
+
+/// What happens to a call: an answer at a time, or silence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Reply { at: u64, result: DriverResult },
+    Silence,
+}
+
+#[derive(Clone, Debug)]
+pub struct World {
+    pub hosts: BTreeMap<HostId, SimHost>,
+    pub pools: BTreeMap<PoolId, SimPool>,
+    pub latency: Latencies,
+    /// The next this-many migrations fail.
+    pub migration_failures: u32,
+    /// Every call fails with this probability until `op_failure_until`.
+    pub op_failure_rate: f64,
+    pub op_failure_until: u64,
+    /// Scripted failures: fail the n-th call of a kind (0-based), for saga tests.
+    pub fail_nth: BTreeMap<&'static str, BTreeSet<u64>>,
+    pub calls_by_kind: BTreeMap<&'static str, u64>,
+    /// How many domains run for each VM, across all hosts.
+    pub running_copies: BTreeMap<VmId, u32>,
+    /// VMs seen running twice at once since the last drain (an invariant breach).
+    pub duplicates: Vec<VmId>,
+    rng: DetRng,
+}
+
+impl World {
+    pub fn new(seed: u64) -> World {
+        World {
+            hosts: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            latency: Latencies::default(),
+            migration_failures: 0,
+            op_failure_rate: 0.0,
+            op_failure_until: 0,
+            fail_nth: BTreeMap::new(),
+            calls_by_kind: BTreeMap::new(),
+            running_copies: BTreeMap::new(),
+            duplicates: Vec::new(),
+            rng: DetRng::child(seed, "world"),
+        }
+    }
+
+    /// Mirrors the inventory of a cloud (every host and pool, empty).
+    pub fn from_cloud(cloud: &stratus_core::Cloud, seed: u64) -> World {
+        let mut w = World::new(seed);
+        for h in &cloud.inv.hosts {
+            w.hosts.insert(
+                h.id,
+                SimHost {
+                    name: h.name.clone(),
+                    facts: (h.cpu_cores, h.cpu_mhz_per_core, h.memory_bytes),
+                    ..Default::default()
+                },
+            );
+        }
+        for p in &cloud.inv.pools {
+            w.pools.insert(
+                p.id,
+                SimPool {
+                    name: p.name.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+        w
+    }
+
+    fn draw(&mut self, (lo, hi): (u64, u64)) -> u64 {
+        if hi <= lo {
+            lo
+        } else {
+            lo + self.rng.below((hi - lo + 1) as usize) as u64
+        }
+    }
+
+    fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
+        let Some(h) = self.hosts.get_mut(&host) else { return };
+        let Some(d) = h.domains.get_mut(&vm) else { return };
+        if d.running == running {
+            return;
+        }
+        d.running = running;
+        let c = self.running_copies.entry(vm).or_insert(0);
+        if running {
+            *c += 1;
+            if *c > 1 {
+                self.duplicates.push(vm);
+            }
+        } else {
+            *c -= 1;
+            if *c == 0 {
+                self.running_copies.remove(&vm);
+            }
+        }
+    }
+
+    /// Executes a call sent at `now`.
+    pub fn execute(&mut self, call: &DriverCall, now: u64) -> Outcome {
+        let kind = call.name();
+        let n = self.calls_by_kind.entry(kind).or_insert(0);
+        let nth = *n;
+        *n += 1;
+        if let Some(h) = call.host() {
+            match self.hosts.get(&h) {
+                Some(host) if host.reachable() => {}
+                _ => return Outcome::Silence,
+            }
+        }
+        let lat = match call {
+            DriverCall::StartDomain { .. } | DriverCall::RebootDomain { .. } => self.latency.start,
+            DriverCall::StopDomain { .. } => self.latency.stop,
+            DriverCall::CreateVolume { .. } => self.latency.create_volume,
+            DriverCall::CopyTemplate { .. } => self.latency.copy_template,
+            DriverCall::MigrateDomain { .. } => self.latency.migrate,
+            _ => self.latency.other,
+        };
+        let mut at = now + self.draw(lat).max(1);
+        if let Some(h) = call.host().and_then(|h| self.hosts.get_mut(&h)) {
+            at = at.max(h.last_reply + 1);
+            h.last_reply = at;
+        }
+        let injected = self.fail_nth.get(kind).is_some_and(|s| s.contains(&nth))
+            || (now < self.op_failure_until && self.op_failure_rate > 0.0 && self.rng.unit() < self.op_failure_rate);
+        let result = if injected {
+            Err("injected failure".to_string())
+        } else {
+            self.apply(call)
+        };
+        Outcome::Reply {
+            at,
+            result: result.map_or_else(DriverResult::Failed, |_| DriverResult::Ok),
+        }
+    }
+
+    fn pool_up(&self, p: PoolId) -> Result<&SimPool, String> {
+        match self.pools.get(&p) {
+            None => Err("unknown storage pool".into()),
+            Some(pool) if pool.down => Err(format!("storage pool {} is unavailable", pool.name)),
+            Some(pool) => Ok(pool),
+        }
+    }
+
+    fn apply(&mut self, call: &DriverCall) -> Result<(), String> {
+        match call {
+            DriverCall::DefineDomain { vm, host, spec } => {
+                for (v, p) in &spec.disks {
+                    if !self.pool_up(*p)?.volumes.contains(v) {
+                        return Err(format!("disk {v} not found on its pool"));
+                    }
+                }
+                self.hosts
+                    .get_mut(host)
+                    .expect("checked")
+                    .domains
+                    .entry(*vm)
+                    .or_default();
+                Ok(())
+            }
+            DriverCall::UndefineDomain { vm, host } => {
+                let h = self.hosts.get_mut(host).expect("checked");
+                if h.domains.get(vm).is_some_and(|d| d.running) {
+                    return Err("domain is running".into());
+                }
+                h.domains.remove(vm);
+                Ok(())
+            }
+            DriverCall::StartDomain { vm, host } => {
+                if !self.hosts[host].domains.contains_key(vm) {
+                    return Err("domain not defined".into());
+                }
+                self.set_running(*vm, *host, true);
+                Ok(())
+            }
+            DriverCall::StopDomain { vm, host, .. } => {
+                // Transient domains: stopping removes the definition too.
+                self.set_running(*vm, *host, false);
+                self.hosts.get_mut(host).expect("checked").domains.remove(vm);
+                Ok(())
+            }
+            DriverCall::RebootDomain { vm, host } => match self.hosts[host].domains.get(vm) {
+                Some(d) if d.running => Ok(()),
+                _ => Err("domain is not running".into()),
+            },
+            DriverCall::MigrateDomain { vm, from, to } => {
+                if self.migration_failures > 0 {
+                    self.migration_failures -= 1;
+                    return Err("migration failed: injected".into());
+                }
+                if !self.hosts.get(to).is_some_and(|h| h.reachable()) {
+                    return Err("destination host unreachable".into());
+                }
+                if !self.hosts[from].domains.get(vm).is_some_and(|d| d.running) {
+                    return Err("domain is not running on the source".into());
+                }
+                self.set_running(*vm, *from, false);
+                self.hosts.get_mut(from).expect("checked").domains.remove(vm);
+                self.hosts.get_mut(to).expect("checked").domains.entry(*vm).or_default();
+                self.set_running(*vm, *to, true);
+                Ok(())
+            }
+            DriverCall::CopyTemplate { template, pool, .. } => {
+                self.pool_up(*pool)?;
+                self.pools.get_mut(pool).expect("checked").templates.insert(*template);
+                Ok(())
+            }
+            DriverCall::CreateVolume {
+                volume, pool, template, ..
+            } => {
+                let p = self.pool_up(*pool)?;
+                if let Some(t) = template
+                    && !p.templates.contains(t)
+                {
+                    return Err("template is not on the pool".into());
+                }
+                self.pools.get_mut(pool).expect("checked").volumes.insert(*volume);
+                Ok(())
+            }
+            DriverCall::DeleteVolume { volume, pool } => {
+                self.pool_up(*pool)?;
+                self.pools.get_mut(pool).expect("checked").volumes.remove(volume);
+                Ok(())
+            }
+            DriverCall::PlugNic { vm, host, mac, .. } => {
+                self.hosts.get_mut(host).expect("checked").ports.insert((*vm, *mac));
+                Ok(())
+            }
+            DriverCall::UnplugNic { vm, host, mac, .. } => {
+                self.hosts.get_mut(host).expect("checked").ports.remove(&(*vm, *mac));
+                Ok(())
+            }
+        }
+    }
+
+    /// A host powers off: every domain on it is gone.
+    pub fn crash_host(&mut self, h: HostId) {
+        let vms: Vec<VmId> = self.hosts[&h].domains.keys().copied().collect();
+        for vm in vms {
+            self.set_running(vm, h, false);
+        }
+        let host = self.hosts.get_mut(&h).expect("known host");
+        host.crashed = true;
+        host.domains.clear();
+        host.ports.clear();
+    }
+
+    pub fn total_running(&self) -> usize {
+        self.running_copies.len()
+    }
+}

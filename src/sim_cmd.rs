@@ -1,0 +1,128 @@
+//! `stratus sim ...`: scenario runs on the simulated datacenter.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufWriter, IsTerminal};
+use std::path::PathBuf;
+use std::time::Instant;
+use stratus_sim::report::RunReport;
+use stratus_sim::runner::{RunOptions, Runner};
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Run a scenario and print a summary; exits non-zero if an invariant or expectation fails.
+    Run {
+        /// The scenario file (see scenarios/README.md).
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the event log as JSON lines to this file.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Print one JSON object instead of the text summary.
+        #[arg(long)]
+        json: bool,
+        /// Run twice and fail if the two event logs differ.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Run the full capacity/records audit after every event, whatever the size.
+        #[arg(long)]
+        paranoid: bool,
+    },
+}
+
+pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
+    match cmd {
+        SimCommand::Run {
+            scenario,
+            seed,
+            events,
+            json,
+            check_determinism,
+            paranoid,
+        } => {
+            let report = run_once(&scenario, seed, events.as_ref(), paranoid, !json)?;
+            let mut ok = report.passed();
+            let mut determinism = None;
+            if check_determinism {
+                let again = run_once(&scenario, seed, None, paranoid, false)?;
+                let same = again.event_log_sha256 == report.event_log_sha256 && again.events == report.events;
+                determinism = Some(same);
+                ok &= same;
+            }
+            if json {
+                let mut v = serde_json::to_value(&report)?;
+                if let Some(same) = determinism {
+                    v["deterministic"] = serde_json::Value::Bool(same);
+                }
+                println!("{}", serde_json::to_string(&v)?);
+            } else {
+                print!("{}", report.to_text());
+                if let Some(same) = determinism {
+                    println!(
+                        "determinism: {}",
+                        if same {
+                            "two runs, identical event logs"
+                        } else {
+                            "EVENT LOGS DIFFER"
+                        }
+                    );
+                }
+            }
+            if !ok {
+                bail!("scenario {} failed", scenario.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_once(
+    path: &std::path::Path,
+    seed: Option<u64>,
+    events: Option<&PathBuf>,
+    paranoid: bool,
+    show_progress: bool,
+) -> anyhow::Result<RunReport> {
+    let (scenario, built) = stratus_sim::scenario::load_and_build(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let name = scenario.scenario.name.clone();
+    let seed = seed.unwrap_or(scenario.scenario.seed);
+    let opts = RunOptions {
+        seed: Some(seed),
+        audit_every_event: paranoid,
+        keep_log: false,
+    };
+    let start = Instant::now();
+    let mut runner = Runner::new(scenario, built.cloud, &opts);
+    if let Some(p) = events {
+        let f = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+        runner.engine.log_file = Some(Box::new(BufWriter::new(f)));
+    }
+    let bar = if show_progress && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(runner.end.max(1));
+        b.set_style(
+            ProgressStyle::with_template("{spinner} simulated {msg} [{bar:40}] {percent}%").expect("valid template"),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let t0 = Instant::now();
+    let mut progress = |now: u64, end: u64| {
+        // Only show the bar for runs that take over a second.
+        if t0.elapsed().as_secs_f64() > 1.0 || now >= end {
+            bar.set_position(now);
+            bar.set_message(format!("{:.0}s", now as f64 / 1000.0));
+        }
+    };
+    runner.run(&mut progress);
+    bar.finish_and_clear();
+    if let Some(mut f) = runner.engine.log_file.take() {
+        f.flush()?;
+    }
+    Ok(RunReport::build(&runner, &name, seed, start.elapsed().as_secs_f64()))
+}
+
+use std::io::Write;
