@@ -18,3 +18,4 @@ pub mod vm;
 
 pub use cloud::Cloud;
 pub use error::{CoreError, CoreResult};
+pub use uuid;

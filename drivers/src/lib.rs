@@ -35,6 +35,8 @@ pub trait ComputeDriver: Send + Sync {
     async fn stop_domain(&self, host: HostId, vm: VmId, forced: bool) -> DriverOutcome;
     async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
     async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome;
+    async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome;
+    async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome;
     async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, String>;
     async fn host_facts(&self, host: HostId) -> Result<HostFacts, String>;
 }
@@ -88,6 +90,8 @@ pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
         DriverCall::StopDomain { vm, host, forced } => d.compute.stop_domain(*host, *vm, *forced).await,
         DriverCall::RebootDomain { vm, host } => d.compute.reboot_domain(*host, *vm).await,
         DriverCall::MigrateDomain { vm, from, to } => d.compute.migrate_domain(*from, *to, *vm).await,
+        DriverCall::AttachDisk { vm, host, volume, pool } => d.compute.attach_disk(*host, *vm, *volume, *pool).await,
+        DriverCall::DetachDisk { vm, host, volume } => d.compute.detach_disk(*host, *vm, *volume).await,
         DriverCall::CopyTemplate {
             template,
             pool,

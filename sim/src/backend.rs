@@ -72,6 +72,12 @@ impl ComputeDriver for SimBackend {
     async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome {
         self.run(DriverCall::MigrateDomain { vm, from, to })
     }
+    async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome {
+        self.run(DriverCall::AttachDisk { vm, host, volume, pool })
+    }
+    async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome {
+        self.run(DriverCall::DetachDisk { vm, host, volume })
+    }
     async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, String> {
         self.host(host)?;
         let w = self.world.lock().expect("world lock");

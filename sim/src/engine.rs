@@ -154,12 +154,22 @@ impl Engine {
         for e in self.ctl.take_log() {
             self.write_event(&e);
         }
+        // A call the world will answer never needs its timeout: the answer comes
+        // first (or is lost with a management restart, which forgets the call).
+        let mut answered: Option<OpId> = None;
         for eff in self.ctl.take_effects() {
             match eff {
                 Effect::Call { op, call } => match self.world.execute(&call, self.now) {
-                    Outcome::Reply { at, result } => self.schedule(at, Ev::Result { op, result }),
+                    Outcome::Reply { at, result } => {
+                        answered = Some(op);
+                        self.schedule(at, Ev::Result { op, result })
+                    }
                     Outcome::Silence => {}
                 },
+                Effect::Timer {
+                    timer: Timer::OpTimeout(op),
+                    ..
+                } if answered == Some(op) => {}
                 Effect::Timer { at, timer } => self.schedule(at.0, Ev::Timer(timer)),
             }
         }

@@ -11,6 +11,7 @@ use stratus_core::rng::DetRng;
 #[derive(Clone, Debug, Default)]
 pub struct SimDomain {
     pub running: bool,
+    pub disks: BTreeSet<VolumeId>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -220,12 +221,14 @@ impl World {
                         return Err(format!("disk {v} not found on its pool"));
                     }
                 }
-                self.hosts
+                let d = self
+                    .hosts
                     .get_mut(host)
                     .expect("checked")
                     .domains
                     .entry(*vm)
                     .or_default();
+                d.disks = spec.disks.iter().map(|(v, _)| *v).collect();
                 Ok(())
             }
             DriverCall::UndefineDomain { vm, host } => {
@@ -265,8 +268,14 @@ impl World {
                     return Err("domain is not running on the source".into());
                 }
                 self.set_running(*vm, *from, false);
-                self.hosts.get_mut(from).expect("checked").domains.remove(vm);
-                self.hosts.get_mut(to).expect("checked").domains.entry(*vm).or_default();
+                let d = self
+                    .hosts
+                    .get_mut(from)
+                    .expect("checked")
+                    .domains
+                    .remove(vm)
+                    .unwrap_or_default();
+                self.hosts.get_mut(to).expect("checked").domains.insert(*vm, d);
                 self.set_running(*vm, *to, true);
                 Ok(())
             }
@@ -289,7 +298,32 @@ impl World {
             }
             DriverCall::DeleteVolume { volume, pool } => {
                 self.pool_up(*pool)?;
+                if self
+                    .hosts
+                    .values()
+                    .any(|h| h.domains.values().any(|d| d.disks.contains(volume)))
+                {
+                    return Err("volume is in use by a domain".into());
+                }
                 self.pools.get_mut(pool).expect("checked").volumes.remove(volume);
+                Ok(())
+            }
+            DriverCall::AttachDisk { vm, host, volume, pool } => {
+                if !self.pool_up(*pool)?.volumes.contains(volume) {
+                    return Err("volume not found on its pool".into());
+                }
+                match self.hosts.get_mut(host).expect("checked").domains.get_mut(vm) {
+                    Some(d) => {
+                        d.disks.insert(*volume);
+                        Ok(())
+                    }
+                    None => Err("domain not found".into()),
+                }
+            }
+            DriverCall::DetachDisk { vm, host, volume } => {
+                if let Some(d) = self.hosts.get_mut(host).expect("checked").domains.get_mut(vm) {
+                    d.disks.remove(volume);
+                }
                 Ok(())
             }
             DriverCall::PlugNic { vm, host, mac, .. } => {

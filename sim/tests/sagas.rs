@@ -381,3 +381,150 @@ fn addresses_are_never_given_twice_and_run_out_cleanly() {
     }
     assert_clean(&mut e, "after exhausting the network");
 }
+
+fn create_volume(e: &mut Engine, ids: &Ids, name: &str) -> VolumeId {
+    let job = e
+        .submit(Request::CreateVolume {
+            name: name.into(),
+            account: ids.account,
+            zone: ids.zone,
+            disk_offering: ids.disk,
+            size_gib: None,
+        })
+        .unwrap();
+    run(e);
+    e.ctl.job(job).unwrap().volume.unwrap()
+}
+
+fn attached_to_running(e: &mut Engine, ids: &Ids) -> Option<VmId> {
+    let vm = running_vm(e, ids)?;
+    let v = create_volume(e, ids, "extra");
+    let job = e.submit(Request::AttachVolume { volume: v, vm }).unwrap();
+    run(e);
+    assert_eq!(
+        e.ctl.job(job).unwrap().status,
+        JobStatus::Succeeded,
+        "{:?}",
+        e.ctl.job(job).unwrap().error
+    );
+    Some(vm)
+}
+
+fn extra_volume(e: &Engine) -> VolumeId {
+    e.ctl
+        .cloud
+        .volumes()
+        .find(|(_, v)| v.name == "extra")
+        .map(|(_, v)| v.id)
+        .unwrap()
+}
+
+#[test]
+fn attach_to_a_running_vm_unwinds_at_every_step() {
+    let setup = |e: &mut Engine, ids: &Ids| {
+        let vm = running_vm(e, ids);
+        create_volume(e, ids, "extra");
+        vm
+    };
+    let cases = check_saga(
+        "attach",
+        &setup,
+        &|_, vm| Request::AttachVolume {
+            volume: VolumeId(uuid_of_extra()),
+            vm: vm.unwrap(),
+        },
+        &|kind, status, state, e| {
+            assert_eq!(status, JobStatus::Failed, "failing {kind}");
+            assert_eq!(state, Some(VmState::Running));
+            let v = e.ctl.cloud.volume(extra_volume(e)).unwrap();
+            assert!(
+                v.vm.is_none() && !v.created && v.pool.is_none(),
+                "the volume is back to detached and unplaced"
+            );
+        },
+    );
+    // CreateVolume, AttachDisk.
+    assert_eq!(cases, 2);
+}
+
+/// Volume ids are deterministic for a fixed lab: find the one `setup` creates.
+fn uuid_of_extra() -> stratus_core::uuid::Uuid {
+    let (mut e, ids) = lab();
+    running_vm(&mut e, &ids);
+    create_volume(&mut e, &ids, "extra").as_uuid()
+}
+
+#[test]
+fn detach_from_a_running_vm_keeps_it_attached_on_failure() {
+    let cases = check_saga(
+        "detach",
+        &attached_to_running,
+        &|_, _| Request::DetachVolume {
+            volume: VolumeId(uuid_of_extra()),
+        },
+        &|kind, status, _, e| {
+            assert_eq!(status, JobStatus::Failed, "failing {kind}");
+            assert!(e.ctl.cloud.volume(extra_volume(e)).unwrap().vm.is_some());
+        },
+    );
+    assert_eq!(cases, 1);
+}
+
+#[test]
+fn volumes_attach_detach_and_delete_cleanly() {
+    let (mut e, ids) = lab();
+    let vm = attached_to_running(&mut e, &ids).unwrap();
+    let v = extra_volume(&e);
+    assert!(e.ctl.cloud.volume(v).unwrap().created);
+    // Deleting an attached volume is refused and changes nothing.
+    let err = e.submit(Request::DeleteVolume { volume: v }).unwrap_err();
+    assert!(err.contains("attached; detach it first"), "{err}");
+    e.submit(Request::DetachVolume { volume: v }).unwrap();
+    run(&mut e);
+    assert!(e.ctl.cloud.volume(v).unwrap().vm.is_none());
+    // Attach to the stopped VM: recorded now, used at the next start.
+    e.submit(Request::Stop { vm, forced: false }).unwrap();
+    run(&mut e);
+    e.submit(Request::AttachVolume { volume: v, vm }).unwrap();
+    run(&mut e);
+    e.submit(Request::Start { vm, host: None }).unwrap();
+    run(&mut e);
+    assert_eq!(e.ctl.cloud.vm(vm).unwrap().state, VmState::Running);
+    assert_eq!(e.ctl.cloud.vm(vm).unwrap().volumes.len(), 3);
+    assert_clean(&mut e, "after reattach");
+    // Detach, delete: gone from storage and the ledger.
+    e.submit(Request::DetachVolume { volume: v }).unwrap();
+    run(&mut e);
+    let job = e.submit(Request::DeleteVolume { volume: v }).unwrap();
+    run(&mut e);
+    assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Succeeded);
+    assert!(e.ctl.cloud.volume(v).is_none());
+    assert_clean(&mut e, "after delete");
+}
+
+#[test]
+fn change_offering_needs_a_stopped_vm() {
+    let (mut e, ids) = lab();
+    let vm = running_vm(&mut e, &ids).unwrap();
+    let err = e
+        .submit(Request::ChangeOffering {
+            vm,
+            offering: ids.offering,
+            cpu: None,
+            memory_mb: None,
+        })
+        .unwrap_err();
+    assert!(err.contains("is Running; cannot change service offering"), "{err}");
+    e.submit(Request::Stop { vm, forced: false }).unwrap();
+    run(&mut e);
+    let job = e
+        .submit(Request::ChangeOffering {
+            vm,
+            offering: ids.offering,
+            cpu: None,
+            memory_mb: None,
+        })
+        .unwrap();
+    run(&mut e);
+    assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Succeeded);
+}

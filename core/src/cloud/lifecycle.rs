@@ -5,7 +5,7 @@ use super::{Cloud, DeploySpec};
 use crate::allocator::{DiskNeed, Placement, PlacementRequest};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
-use crate::inventory::{DiskSize, StorageType, TemplateZoneState};
+use crate::inventory::{StorageType, TemplateZoneState};
 use crate::units::GIB;
 use crate::vm::*;
 
@@ -192,44 +192,7 @@ impl Cloud {
                 }
                 None
             }
-            Some(d) => {
-                let di = self.inv.find_disk_offering(d).ok_or_else(|| CoreError::NotFound {
-                    kind: "disk offering",
-                    id: d.to_string(),
-                })?;
-                let off = self.inv.disk_offering(di);
-                let bytes = match (off.size, spec.data_disk_gib) {
-                    (DiskSize::Fixed(b), None) => b,
-                    (DiskSize::Fixed(_), Some(_)) => {
-                        return Err(CoreError::invalid(
-                            "size",
-                            format!("disk offering {} has a fixed size", off.name),
-                        ));
-                    }
-                    (DiskSize::Custom { .. }, None) => {
-                        return Err(CoreError::invalid(
-                            "size",
-                            format!("disk offering {} is customized; give size", off.name),
-                        ));
-                    }
-                    (DiskSize::Custom { min_bytes, max_bytes }, Some(g)) => {
-                        let b = g * GIB;
-                        if b < min_bytes || b > max_bytes {
-                            return Err(CoreError::invalid(
-                                "size",
-                                format!(
-                                    "{g} GiB is outside {}..{} GiB of disk offering {}",
-                                    min_bytes / GIB,
-                                    max_bytes / GIB,
-                                    off.name
-                                ),
-                            ));
-                        }
-                        b
-                    }
-                };
-                Some((di, bytes, off.storage_tags.clone(), off.storage_type))
-            }
+            Some(d) => Some(self.resolve_disk(d, spec.data_disk_gib)?),
         };
         let host = spec.host.map(|h| self.host_idx(h)).transpose()?;
         let mut groups = Vec::new();
@@ -298,7 +261,7 @@ impl Cloud {
         let vi = VmIdx(self.vms.insert(id, vm));
         self.vm_names.insert((account, name.clone()), vi);
         let mut vols = vec![self.new_volume(
-            vi,
+            Some(vi),
             &format!("ROOT-{}", name),
             VolumeType::Root,
             root_size,
@@ -310,7 +273,7 @@ impl Cloud {
         )];
         if let Some((di, bytes, tags, st)) = data {
             vols.push(self.new_volume(
-                vi,
+                Some(vi),
                 &format!("DATA-{}", name),
                 VolumeType::DataDisk,
                 bytes,
@@ -332,41 +295,6 @@ impl Cloud {
             return Err(e);
         }
         Ok(id)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn new_volume(
-        &mut self,
-        vm: VmIdx,
-        name: &str,
-        t: VolumeType,
-        size: u64,
-        tags: crate::inventory::TagSet,
-        st: StorageType,
-        d: Option<DiskOfferingIdx>,
-        account: AccountIdx,
-        zone: ZoneIdx,
-    ) -> VolumeIdx {
-        let id = VolumeId(self.new_uuid());
-        VolumeIdx(self.volumes.insert(
-            id,
-            Volume {
-                id,
-                name: name.to_string(),
-                vm: Some(vm),
-                volume_type: t,
-                size_bytes: size,
-                storage_tags: tags,
-                storage_type: st,
-                disk_offering: d,
-                pool: None,
-                physical_bytes: 0,
-                created: false,
-                state: VolumeState::Allocated,
-                account,
-                zone,
-            },
-        ))
     }
 
     /// The placement request for starting (or migrating) a VM.

@@ -9,6 +9,7 @@ mod policy;
 mod saga_support;
 mod specs;
 mod views;
+mod volumes;
 
 pub use audit::AuditReport;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};

@@ -83,6 +83,17 @@ pub enum DriverCall {
         volume: VolumeId,
         pool: PoolId,
     },
+    AttachDisk {
+        vm: VmId,
+        host: HostId,
+        volume: VolumeId,
+        pool: PoolId,
+    },
+    DetachDisk {
+        vm: VmId,
+        host: HostId,
+        volume: VolumeId,
+    },
     PlugNic {
         vm: VmId,
         host: HostId,
@@ -107,6 +118,8 @@ impl DriverCall {
             | DriverCall::StartDomain { host, .. }
             | DriverCall::StopDomain { host, .. }
             | DriverCall::RebootDomain { host, .. }
+            | DriverCall::AttachDisk { host, .. }
+            | DriverCall::DetachDisk { host, .. }
             | DriverCall::PlugNic { host, .. }
             | DriverCall::UnplugNic { host, .. } => Some(*host),
             DriverCall::MigrateDomain { from, .. } => Some(*from),
@@ -132,6 +145,8 @@ impl DriverCall {
             DriverCall::CopyTemplate { .. } => "CopyTemplate",
             DriverCall::CreateVolume { .. } => "CreateVolume",
             DriverCall::DeleteVolume { .. } => "DeleteVolume",
+            DriverCall::AttachDisk { .. } => "AttachDisk",
+            DriverCall::DetachDisk { .. } => "DetachDisk",
             DriverCall::PlugNic { .. } => "PlugNic",
             DriverCall::UnplugNic { .. } => "UnplugNic",
         }

@@ -7,10 +7,11 @@ pub mod effects;
 pub mod ipam;
 pub mod saga;
 mod steps;
+mod submit;
 
 use crate::Cloud;
 use crate::cloud::DeploySpec;
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreError;
 use crate::ids::*;
 use crate::inventory::TemplateZoneState;
 use crate::units::Millis;
@@ -29,13 +30,55 @@ pub type JobId = uuid::Uuid;
 #[allow(clippy::large_enum_variant)] // built once per API call; boxing buys nothing
 pub enum Request {
     Deploy(DeploySpec),
-    Start { vm: VmId, host: Option<HostId> },
-    Stop { vm: VmId, forced: bool },
-    Reboot { vm: VmId },
-    Destroy { vm: VmId, expunge: bool },
-    Recover { vm: VmId },
-    Expunge { vm: VmId },
-    Migrate { vm: VmId, host: Option<HostId> },
+    Start {
+        vm: VmId,
+        host: Option<HostId>,
+    },
+    Stop {
+        vm: VmId,
+        forced: bool,
+    },
+    Reboot {
+        vm: VmId,
+    },
+    Destroy {
+        vm: VmId,
+        expunge: bool,
+    },
+    Recover {
+        vm: VmId,
+    },
+    Expunge {
+        vm: VmId,
+    },
+    Migrate {
+        vm: VmId,
+        host: Option<HostId>,
+    },
+    /// changeServiceForVirtualMachine (VM stopped).
+    ChangeOffering {
+        vm: VmId,
+        offering: ServiceOfferingId,
+        cpu: Option<u32>,
+        memory_mb: Option<u64>,
+    },
+    CreateVolume {
+        name: String,
+        account: AccountId,
+        zone: ZoneId,
+        disk_offering: DiskOfferingId,
+        size_gib: Option<u64>,
+    },
+    AttachVolume {
+        volume: VolumeId,
+        vm: VmId,
+    },
+    DetachVolume {
+        volume: VolumeId,
+    },
+    DeleteVolume {
+        volume: VolumeId,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -51,6 +94,7 @@ pub struct Job {
     pub id: uuid::Uuid,
     pub command: &'static str,
     pub vm: Option<VmId>,
+    pub volume: Option<VolumeId>,
     pub status: JobStatus,
     pub error: Option<String>,
     /// CloudStack error code of a failure (533 capacity, 530 otherwise).
@@ -156,146 +200,23 @@ impl Controller {
         }
     }
 
-    fn tick(&mut self, now: Millis) {
+    pub(crate) fn tick(&mut self, now: Millis) {
         if now > self.now {
             self.now = now;
         }
         self.cloud.advance_to(self.now);
     }
 
-    /// Validates a request synchronously (errors change nothing) and starts its job.
-    pub fn submit(&mut self, req: Request, now: Millis) -> CoreResult<uuid::Uuid> {
-        self.tick(now);
-        // Jobs on one VM run one at a time (CloudStack queues them; we refuse).
-        let target = match &req {
-            Request::Deploy(_) => None,
-            Request::Start { vm, .. }
-            | Request::Stop { vm, .. }
-            | Request::Reboot { vm }
-            | Request::Destroy { vm, .. }
-            | Request::Recover { vm }
-            | Request::Expunge { vm }
-            | Request::Migrate { vm, .. } => Some(*vm),
-        };
-        if let Some(vm) = target
-            && let Some(s) = self.sagas.values().find(|s| s.vm == vm)
-        {
-            return Err(CoreError::InvalidState {
-                entity: "VM",
-                name: self.vm_label(vm),
-                state: format!("busy with {}", s.kind),
-                op: "run another job until it finishes",
-            });
+    pub(crate) fn saga_label(&self, s: &Saga) -> String {
+        match (s.vm, self.jobs[s.job].volume) {
+            (Some(vm), _) => self.vm_label(vm),
+            (None, Some(v)) => self
+                .cloud
+                .volume(v)
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| v.to_string()),
+            (None, None) => "-".into(),
         }
-        let (command, vm, steps, on_failure) = match req {
-            Request::Deploy(mut spec) => {
-                let start = spec.start;
-                spec.start = false;
-                let id = self.cloud.deploy_vm(spec)?;
-                let steps = if start {
-                    vec![Step::Reserve { host: None }]
-                } else {
-                    vec![]
-                };
-                ("deployVirtualMachine", id, steps, OnFailure::MarkError)
-            }
-            Request::Start { vm, host } => {
-                let i = self.cloud.vm_idx(vm)?;
-                if self.cloud.vm_at(i).state != VmState::Stopped {
-                    return Err(self.cloud.bad_state(i, "start"));
-                }
-                let host = host.map(|h| self.cloud.host_idx(h)).transpose()?;
-                (
-                    "startVirtualMachine",
-                    vm,
-                    vec![Step::Reserve { host }],
-                    OnFailure::Revert,
-                )
-            }
-            Request::Stop { vm, forced } => {
-                let i = self.cloud.vm_idx(vm)?;
-                let st = self.cloud.vm_at(i).state;
-                if !(st == VmState::Running || forced && matches!(st, VmState::Error | VmState::Unknown)) {
-                    return Err(self.cloud.bad_state(i, "stop"));
-                }
-                self.cloud.mark_stopping(i);
-                ("stopVirtualMachine", vm, stop_steps(forced), OnFailure::Revert)
-            }
-            Request::Reboot { vm } => {
-                let i = self.cloud.vm_idx(vm)?;
-                if self.cloud.vm_at(i).state != VmState::Running {
-                    return Err(self.cloud.bad_state(i, "reboot"));
-                }
-                ("rebootVirtualMachine", vm, vec![Step::Reboot], OnFailure::Revert)
-            }
-            Request::Destroy { vm, expunge } => {
-                let i = self.cloud.vm_idx(vm)?;
-                let st = self.cloud.vm_at(i).state;
-                let mut steps = match st {
-                    VmState::Running => {
-                        // Not forced: if the domain cannot be stopped, the destroy
-                        // fails rather than orphan a running domain.
-                        self.cloud.mark_stopping(i);
-                        stop_steps(false)
-                    }
-                    VmState::Stopped | VmState::Error | VmState::Shutdown => vec![],
-                    _ => return Err(self.cloud.bad_state(i, "destroy")),
-                };
-                steps.push(Step::CommitDestroyed { expunge });
-                ("destroyVirtualMachine", vm, steps, OnFailure::Revert)
-            }
-            Request::Recover { vm } => {
-                self.cloud.recover_vm(vm)?;
-                ("recoverVirtualMachine", vm, vec![], OnFailure::Revert)
-            }
-            Request::Expunge { vm } => {
-                let i = self.cloud.vm_idx(vm)?;
-                if self.cloud.vm_at(i).state != VmState::Destroyed {
-                    return Err(self.cloud.bad_state(i, "expunge"));
-                }
-                (
-                    "expungeVirtualMachine",
-                    vm,
-                    self.expunge_steps(i),
-                    OnFailure::RetryExpunge,
-                )
-            }
-            Request::Migrate { vm, host } => {
-                let i = self.cloud.vm_idx(vm)?;
-                if self.cloud.vm_at(i).state != VmState::Running {
-                    return Err(self.cloud.bad_state(i, "migrate"));
-                }
-                let dest = host.map(|h| self.cloud.host_idx(h)).transpose()?;
-                let steps = vec![
-                    Step::MigrateReserve { dest },
-                    Step::PlugNicDest,
-                    Step::MigrateDomain,
-                    Step::UnplugNicSource,
-                    Step::CommitMigrated,
-                ];
-                ("migrateVirtualMachine", vm, steps, OnFailure::Revert)
-            }
-        };
-        let job_id = self.cloud.new_uuid();
-        self.jobs.push(Job {
-            id: job_id,
-            command,
-            vm: Some(vm),
-            status: JobStatus::Pending,
-            error: None,
-            error_code: None,
-            created: self.now,
-            completed: None,
-        });
-        let job = self.jobs.len() - 1;
-        let name = self.vm_label(vm);
-        self.event("job.submit", name, command);
-        let sid = self.next_saga;
-        self.next_saga += 1;
-        self.sagas
-            .insert(sid, Saga::new(sid, job, vm, command, steps, on_failure));
-        self.drive(sid);
-        Ok(job_id)
     }
 
     pub(crate) fn vm_label(&self, vm: VmId) -> String {
@@ -384,7 +305,7 @@ impl Controller {
             Timer::Expunge(vm) => {
                 let Some(i) = self.cloud.vm_index(vm) else { return };
                 if self.cloud.vm_at(i).state == VmState::Destroyed
-                    && !self.sagas.values().any(|s| s.vm == vm)
+                    && !self.sagas.values().any(|s| s.vm == Some(vm))
                     && self.submit(Request::Expunge { vm }, now).is_ok()
                 {
                     self.internal_jobs += 1;
@@ -442,7 +363,7 @@ impl Controller {
 
     pub(crate) fn finish(&mut self, sid: u64) {
         let Some(s) = self.sagas.remove(&sid) else { return };
-        let vm_name = self.vm_label(s.vm);
+        let vm_name = self.saga_label(&s);
         let job = &mut self.jobs[s.job];
         job.completed = Some(self.now);
         match s.failure {
@@ -460,7 +381,7 @@ impl Controller {
                 let headline = err.lines().next().unwrap_or("").to_string();
                 job.error = Some(err);
                 self.event("job.fail", vm_name, format!("{}: {headline}", s.kind));
-                if let Some(i) = self.cloud.vm_index(s.vm) {
+                if let Some(i) = s.vm.and_then(|vm| self.cloud.vm_index(vm)) {
                     self.after_failure(i, s.on_failure);
                 }
             }
@@ -560,6 +481,13 @@ fn describe_call(c: &Cloud, call: &DriverCall) -> String {
         | DriverCall::RebootDomain { vm: v, host: h }
         | DriverCall::PlugNic { vm: v, host: h, .. }
         | DriverCall::UnplugNic { vm: v, host: h, .. } => format!("{} on {}", vm(*v), host(*h)),
+        DriverCall::AttachDisk {
+            vm: v, host: h, volume, ..
+        }
+        | DriverCall::DetachDisk { vm: v, host: h, volume } => {
+            let vol = c.volume(*volume).map(|x| x.name.clone()).unwrap_or_default();
+            format!("{vol} to {} on {}", vm(*v), host(*h))
+        }
         DriverCall::MigrateDomain { vm: v, from, to } => format!("{} {} -> {}", vm(*v), host(*from), host(*to)),
         DriverCall::CopyTemplate { pool: p, .. } => format!("to {}", pool(*p)),
         DriverCall::CreateVolume { volume, pool: p, .. } | DriverCall::DeleteVolume { volume, pool: p } => {

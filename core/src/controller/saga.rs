@@ -46,6 +46,29 @@ pub enum Step {
     },
     ReleaseNic,
     CommitExpunged,
+    /// Storage-only placement of a data volume for the VM's host (ledger).
+    PlaceVolume {
+        volume: VolumeIdx,
+    },
+    AttachDisk {
+        volume: VolumeIdx,
+    },
+    CommitAttach {
+        volume: VolumeIdx,
+    },
+    DetachDisk {
+        volume: VolumeIdx,
+    },
+    CommitDetach {
+        volume: VolumeIdx,
+    },
+    /// Deletes a detached volume from storage (if created).
+    RemoveVolume {
+        volume: VolumeIdx,
+    },
+    CommitRemoveVolume {
+        volume: VolumeIdx,
+    },
 }
 
 impl Step {
@@ -74,6 +97,13 @@ impl Step {
             Step::DeleteVolume { .. } => "DeleteVolume",
             Step::ReleaseNic => "ReleaseNic",
             Step::CommitExpunged => "CommitExpunged",
+            Step::PlaceVolume { .. } => "PlaceVolume",
+            Step::AttachDisk { .. } => "AttachDisk",
+            Step::CommitAttach { .. } => "CommitAttach",
+            Step::DetachDisk { .. } => "DetachDisk",
+            Step::CommitDetach { .. } => "CommitDetach",
+            Step::RemoveVolume { .. } => "RemoveVolume",
+            Step::CommitRemoveVolume { .. } => "CommitRemoveVolume",
         }
     }
 
@@ -97,6 +127,8 @@ pub enum Undo {
     Undefine { host: HostIdx },
     StopDomain { host: HostIdx },
     AbortMigration,
+    UnplaceVolume { volume: VolumeIdx },
+    DetachDisk { volume: VolumeIdx, host: HostIdx },
 }
 
 impl Undo {
@@ -109,6 +141,8 @@ impl Undo {
             Undo::Undefine { .. } => "Undefine",
             Undo::StopDomain { .. } => "StopDomain",
             Undo::AbortMigration => "AbortMigration",
+            Undo::UnplaceVolume { .. } => "UnplaceVolume",
+            Undo::DetachDisk { .. } => "DetachDisk",
         }
     }
 }
@@ -134,7 +168,8 @@ pub enum OnFailure {
 pub struct Saga {
     pub id: u64,
     pub job: usize,
-    pub vm: VmId,
+    /// The VM the saga works on (volume-only sagas have none).
+    pub vm: Option<VmId>,
     pub kind: &'static str,
     pub steps: VecDeque<Step>,
     pub done: Vec<Undo>,
@@ -154,7 +189,14 @@ pub struct Saga {
 pub const UNDO_ATTEMPTS: u32 = 3;
 
 impl Saga {
-    pub fn new(id: u64, job: usize, vm: VmId, kind: &'static str, steps: Vec<Step>, on_failure: OnFailure) -> Saga {
+    pub fn new(
+        id: u64,
+        job: usize,
+        vm: Option<VmId>,
+        kind: &'static str,
+        steps: Vec<Step>,
+        on_failure: OnFailure,
+    ) -> Saga {
         Saga {
             id,
             job,

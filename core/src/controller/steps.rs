@@ -82,16 +82,18 @@ impl Controller {
         }
         let (_, step, undo) = s.pending.take().expect("checked");
         let mode = s.mode;
-        let vm = s.vm;
+        let label = {
+            let s = self.sagas.get(&sid).expect("live saga");
+            self.saga_label(s)
+        };
         match (mode, step, result) {
             (Mode::Forward, Some(step), DriverResult::Ok) => {
-                self.after_ok(vm, step);
+                self.after_ok(step);
                 self.saga_mut(sid).expect("live saga").done.extend(undo);
             }
             (Mode::Forward, Some(step), DriverResult::Failed(e)) => {
                 if step.tolerant() {
-                    let name = self.vm_label(vm);
-                    self.event("tolerated", name, format!("{} failed: {e}", step.name()));
+                    self.event("tolerated", label, format!("{} failed: {e}", step.name()));
                 } else {
                     let s = self.saga_mut(sid).expect("live saga");
                     s.mode = Mode::Unwinding;
@@ -99,7 +101,7 @@ impl Controller {
                 }
             }
             (_, _, DriverResult::Failed(e)) => {
-                let name = self.vm_label(vm);
+                let name = label;
                 let s = self.saga_mut(sid).expect("live saga");
                 s.undo_attempts += 1;
                 if s.undo_attempts < super::saga::UNDO_ATTEMPTS {
@@ -122,13 +124,14 @@ impl Controller {
         self.drive(sid);
     }
 
-    fn after_ok(&mut self, vm: VmId, step: Step) {
+    fn after_ok(&mut self, step: Step) {
         match step {
             Step::CreateVolume { volume } => self.cloud.set_volume_created(volume, true),
-            Step::DeleteVolume { volume } => self.cloud.set_volume_created(volume, false),
+            Step::DeleteVolume { volume } | Step::RemoveVolume { volume } => {
+                self.cloud.set_volume_created(volume, false)
+            }
             _ => {}
         }
-        let _ = vm;
     }
 
     fn vm_host(&self, i: VmIdx) -> Option<HostIdx> {
@@ -139,8 +142,29 @@ impl Controller {
     }
 
     fn act(&mut self, sid: u64, step: Step) -> Act {
-        let vm = self.saga_mut(sid).expect("live saga").vm;
-        let Some(i) = self.cloud.vm_index(vm) else {
+        // Volume-only steps need no VM.
+        match step {
+            Step::RemoveVolume { volume } => {
+                let v = self.cloud.volume_at(volume);
+                return match (v.created, v.pool) {
+                    (true, Some(p)) => Act::Wait(
+                        DriverCall::DeleteVolume {
+                            volume: v.id,
+                            pool: self.cloud.pool_id(p),
+                        },
+                        None,
+                    ),
+                    _ => Act::Done(None),
+                };
+            }
+            Step::CommitRemoveVolume { volume } => {
+                self.cloud.remove_volume(volume);
+                return Act::Done(None);
+            }
+            _ => {}
+        }
+        let vm_id = self.saga_mut(sid).expect("live saga").vm;
+        let Some((vm, i)) = vm_id.and_then(|vm| self.cloud.vm_index(vm).map(|i| (vm, i))) else {
             return Act::Fail("the VM no longer exists".into());
         };
         let c = &self.cloud;
@@ -398,11 +422,77 @@ impl Controller {
                 Ok(()) => Act::Done(None),
                 Err(e) => Act::Fail(e.to_string()),
             },
+            Step::PlaceVolume { volume } => self.place_volume_for(i, volume),
+            Step::AttachDisk { volume } => {
+                let v = c.volume_at(volume);
+                let (Some(h), Some(p)) = (self.vm_host(i), v.pool) else {
+                    return Act::Fail("the VM has no host or the volume no pool".into());
+                };
+                let call = DriverCall::AttachDisk {
+                    vm,
+                    host: host_id(h),
+                    volume: v.id,
+                    pool: c.pool_id(p),
+                };
+                Act::Wait(call, Some(Undo::DetachDisk { volume, host: h }))
+            }
+            Step::CommitAttach { volume } => {
+                self.cloud.commit_attach(volume, i);
+                Act::Done(None)
+            }
+            Step::DetachDisk { volume } => match self.vm_host(i) {
+                None => Act::Fail("the VM has no host".into()),
+                Some(h) => Act::Wait(
+                    DriverCall::DetachDisk {
+                        vm,
+                        host: host_id(h),
+                        volume: c.volume_at(volume).id,
+                    },
+                    None,
+                ),
+            },
+            Step::CommitDetach { volume } => {
+                self.cloud.commit_detach(volume);
+                Act::Done(None)
+            }
+            Step::RemoveVolume { .. } | Step::CommitRemoveVolume { .. } => unreachable!("handled above"),
+        }
+    }
+
+    /// Places a data volume on a pool the VM's host reaches: a storage-only
+    /// placement (zero compute) pinned to that host, so pool filters and
+    /// explanations are the allocator's.
+    fn place_volume_for(&mut self, i: VmIdx, volume: VolumeIdx) -> Act {
+        let Some(h) = self.vm_host(i) else {
+            return Act::Fail("the VM has no host".into());
+        };
+        let vm = self.cloud.vm_at(i);
+        let vol = self.cloud.volume_at(volume);
+        let size = crate::vm::VmSize {
+            cpu_number: 0,
+            cpu_speed_mhz: 0,
+            memory_mb: 0,
+        };
+        let mut req = crate::allocator::PlacementRequest::new(vol.name.clone(), vm.account, vm.zone, size);
+        req.vm = Some(i);
+        req.explicit_host = Some(h);
+        req.new_disks.push(crate::allocator::DiskNeed {
+            label: "DATA",
+            size_bytes: vol.size_bytes,
+            tags: vol.storage_tags.clone(),
+            storage_type: vol.storage_type,
+        });
+        match self.cloud.place(&req) {
+            Err(x) => Act::Fail(x.to_text()),
+            Ok(p) => {
+                self.cloud.place_volume(volume, p.pools[0]);
+                Act::Done(Some(Undo::UnplaceVolume { volume }))
+            }
         }
     }
 
     fn undo(&mut self, sid: u64, undo: Undo) -> Option<DriverCall> {
-        let vm = self.saga_mut(sid).expect("live saga").vm;
+        let vm = self.saga_mut(sid).expect("live saga").vm?;
         let i = self.cloud.vm_index(vm)?;
         let name = self.vm_label(vm);
         self.event("undo", name, undo.name());
@@ -453,6 +543,17 @@ impl Controller {
                 vm,
                 host: c.host_id(host),
                 forced: true,
+            }),
+            Undo::UnplaceVolume { volume } => {
+                if !c.volume_at(volume).created {
+                    self.cloud.unplace_volume(volume);
+                }
+                None
+            }
+            Undo::DetachDisk { volume, host } => Some(DriverCall::DetachDisk {
+                vm,
+                host: c.host_id(host),
+                volume: c.volume_at(volume).id,
             }),
             Undo::AbortMigration => {
                 let _ = self.cloud.finish_migration(vm, false);

@@ -1,0 +1,268 @@
+//! Turning API requests into jobs: synchronous validation (a refused request
+//! changes nothing), then the saga that does the work.
+
+use super::saga::{OnFailure, Saga, Step};
+use super::{Controller, Job, JobStatus, Request, stop_steps};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::*;
+use crate::units::Millis;
+use crate::vm::VmState;
+
+/// What a request becomes: the job's command, its VM and volume, the saga.
+struct Plan {
+    command: &'static str,
+    vm: Option<VmId>,
+    volume: Option<VolumeId>,
+    steps: Vec<Step>,
+    on_failure: OnFailure,
+}
+
+fn plan(command: &'static str, vm: VmId, steps: Vec<Step>, on_failure: OnFailure) -> Plan {
+    Plan {
+        command,
+        vm: Some(vm),
+        volume: None,
+        steps,
+        on_failure,
+    }
+}
+
+impl Controller {
+    /// Validates a request synchronously (errors change nothing) and starts its job.
+    pub fn submit(&mut self, req: Request, now: Millis) -> CoreResult<super::JobId> {
+        self.tick(now);
+        // Jobs on one VM (or volume) run one at a time (CloudStack queues them; we refuse).
+        if let Some(vm) = self.target_vm(&req)? {
+            self.ensure_idle(vm)?;
+        }
+        let p = self.plan(req)?;
+        let job_id = self.cloud.new_uuid();
+        self.jobs.push(Job {
+            id: job_id,
+            command: p.command,
+            vm: p.vm,
+            volume: p.volume,
+            status: JobStatus::Pending,
+            error: None,
+            error_code: None,
+            created: self.now,
+            completed: None,
+        });
+        let job = self.jobs.len() - 1;
+        let sid = self.next_saga;
+        self.next_saga += 1;
+        let saga = Saga::new(sid, job, p.vm, p.command, p.steps, p.on_failure);
+        let name = self.saga_label(&saga);
+        self.event("job.submit", name, p.command);
+        self.sagas.insert(sid, saga);
+        self.drive(sid);
+        Ok(job_id)
+    }
+
+    /// The VM a request works on, if any (volumes map to their VM).
+    fn target_vm(&self, req: &Request) -> CoreResult<Option<VmId>> {
+        Ok(match req {
+            Request::Deploy(_) | Request::CreateVolume { .. } | Request::DeleteVolume { .. } => None,
+            Request::Start { vm, .. }
+            | Request::Stop { vm, .. }
+            | Request::Reboot { vm }
+            | Request::Destroy { vm, .. }
+            | Request::Recover { vm }
+            | Request::Expunge { vm }
+            | Request::Migrate { vm, .. }
+            | Request::ChangeOffering { vm, .. }
+            | Request::AttachVolume { vm, .. } => Some(*vm),
+            Request::DetachVolume { volume } => {
+                let (_, i) = self.cloud.check_detach(*volume)?;
+                Some(self.cloud.vm_at(i).id)
+            }
+        })
+    }
+
+    fn ensure_idle(&self, vm: VmId) -> CoreResult<()> {
+        match self.sagas.values().find(|s| s.vm == Some(vm)) {
+            None => Ok(()),
+            Some(s) => Err(CoreError::InvalidState {
+                entity: "VM",
+                name: self.vm_label(vm),
+                state: format!("busy with {}", s.kind),
+                op: "run another job until it finishes",
+            }),
+        }
+    }
+
+    fn plan(&mut self, req: Request) -> CoreResult<Plan> {
+        Ok(match req {
+            Request::Deploy(mut spec) => {
+                let start = spec.start;
+                spec.start = false;
+                let id = self.cloud.deploy_vm(spec)?;
+                let steps = if start {
+                    vec![Step::Reserve { host: None }]
+                } else {
+                    vec![]
+                };
+                plan("deployVirtualMachine", id, steps, OnFailure::MarkError)
+            }
+            Request::Start { vm, host } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Stopped {
+                    return Err(self.cloud.bad_state(i, "start"));
+                }
+                let host = host.map(|h| self.cloud.host_idx(h)).transpose()?;
+                plan(
+                    "startVirtualMachine",
+                    vm,
+                    vec![Step::Reserve { host }],
+                    OnFailure::Revert,
+                )
+            }
+            Request::Stop { vm, forced } => {
+                let i = self.cloud.vm_idx(vm)?;
+                let st = self.cloud.vm_at(i).state;
+                if !(st == VmState::Running || forced && matches!(st, VmState::Error | VmState::Unknown)) {
+                    return Err(self.cloud.bad_state(i, "stop"));
+                }
+                self.cloud.mark_stopping(i);
+                plan("stopVirtualMachine", vm, stop_steps(forced), OnFailure::Revert)
+            }
+            Request::Reboot { vm } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Running {
+                    return Err(self.cloud.bad_state(i, "reboot"));
+                }
+                plan("rebootVirtualMachine", vm, vec![Step::Reboot], OnFailure::Revert)
+            }
+            Request::Destroy { vm, expunge } => {
+                let i = self.cloud.vm_idx(vm)?;
+                let mut steps = match self.cloud.vm_at(i).state {
+                    VmState::Running => {
+                        // Not forced: if the domain cannot be stopped, the destroy
+                        // fails rather than orphan a running domain.
+                        self.cloud.mark_stopping(i);
+                        stop_steps(false)
+                    }
+                    VmState::Stopped | VmState::Error | VmState::Shutdown => vec![],
+                    _ => return Err(self.cloud.bad_state(i, "destroy")),
+                };
+                steps.push(Step::CommitDestroyed { expunge });
+                plan("destroyVirtualMachine", vm, steps, OnFailure::Revert)
+            }
+            Request::Recover { vm } => {
+                self.cloud.recover_vm(vm)?;
+                plan("recoverVirtualMachine", vm, vec![], OnFailure::Revert)
+            }
+            Request::Expunge { vm } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Destroyed {
+                    return Err(self.cloud.bad_state(i, "expunge"));
+                }
+                plan(
+                    "expungeVirtualMachine",
+                    vm,
+                    self.expunge_steps(i),
+                    OnFailure::RetryExpunge,
+                )
+            }
+            Request::Migrate { vm, host } => {
+                let i = self.cloud.vm_idx(vm)?;
+                if self.cloud.vm_at(i).state != VmState::Running {
+                    return Err(self.cloud.bad_state(i, "migrate"));
+                }
+                let dest = host.map(|h| self.cloud.host_idx(h)).transpose()?;
+                let steps = vec![
+                    Step::MigrateReserve { dest },
+                    Step::PlugNicDest,
+                    Step::MigrateDomain,
+                    Step::UnplugNicSource,
+                    Step::CommitMigrated,
+                ];
+                plan("migrateVirtualMachine", vm, steps, OnFailure::Revert)
+            }
+            Request::ChangeOffering {
+                vm,
+                offering,
+                cpu,
+                memory_mb,
+            } => {
+                self.cloud.change_offering(vm, offering, cpu, memory_mb)?;
+                plan("changeServiceForVirtualMachine", vm, vec![], OnFailure::Revert)
+            }
+            Request::CreateVolume {
+                name,
+                account,
+                zone,
+                disk_offering,
+                size_gib,
+            } => {
+                let id = self
+                    .cloud
+                    .create_volume(&name, account, zone, disk_offering, size_gib)?;
+                Plan {
+                    command: "createVolume",
+                    vm: None,
+                    volume: Some(id),
+                    steps: vec![],
+                    on_failure: OnFailure::Revert,
+                }
+            }
+            Request::AttachVolume { volume, vm } => {
+                let (v, i) = self.cloud.check_attach(volume, vm)?;
+                let steps = if self.cloud.vm_at(i).state == VmState::Running {
+                    let mut steps = Vec::new();
+                    if self.cloud.volume_at(v).pool.is_none() {
+                        steps.push(Step::PlaceVolume { volume: v });
+                    }
+                    if !self.cloud.volume_at(v).created {
+                        steps.push(Step::CreateVolume { volume: v });
+                    }
+                    steps.extend([Step::AttachDisk { volume: v }, Step::CommitAttach { volume: v }]);
+                    steps
+                } else {
+                    vec![Step::CommitAttach { volume: v }]
+                };
+                Plan {
+                    command: "attachVolume",
+                    vm: Some(vm),
+                    volume: Some(volume),
+                    steps,
+                    on_failure: OnFailure::Revert,
+                }
+            }
+            Request::DetachVolume { volume } => {
+                let (v, i) = self.cloud.check_detach(volume)?;
+                let vm = self.cloud.vm_at(i).id;
+                let steps = if self.cloud.vm_at(i).state == VmState::Running {
+                    vec![Step::DetachDisk { volume: v }, Step::CommitDetach { volume: v }]
+                } else {
+                    vec![Step::CommitDetach { volume: v }]
+                };
+                Plan {
+                    command: "detachVolume",
+                    vm: Some(vm),
+                    volume: Some(volume),
+                    steps,
+                    on_failure: OnFailure::Revert,
+                }
+            }
+            Request::DeleteVolume { volume } => {
+                let v = self.cloud.check_delete_volume(volume)?;
+                if self
+                    .sagas
+                    .values()
+                    .any(|s| s.steps.iter().any(|st| *st == Step::RemoveVolume { volume: v }))
+                {
+                    return Err(CoreError::invalid("id", "the volume is already being deleted"));
+                }
+                let steps = vec![Step::RemoveVolume { volume: v }, Step::CommitRemoveVolume { volume: v }];
+                Plan {
+                    command: "deleteVolume",
+                    vm: None,
+                    volume: Some(volume),
+                    steps,
+                    on_failure: OnFailure::Revert,
+                }
+            }
+        })
+    }
+}
