@@ -94,6 +94,20 @@ pub enum DriverCall {
         host: HostId,
         volume: VolumeId,
     },
+    /// Reads `host`'s heartbeat lease on a shared pool (storage side).
+    CheckLease {
+        host: HostId,
+        pool: PoolId,
+    },
+    /// Asks `from` whether it can reach `target` (neighbour check).
+    PingNeighbour {
+        from: HostId,
+        target: HostId,
+    },
+    /// Powers a host off out of band (IPMI/PDU): Ok means proven off.
+    PowerOff {
+        host: HostId,
+    },
     PlugNic {
         vm: VmId,
         host: HostId,
@@ -121,6 +135,7 @@ impl DriverCall {
             | DriverCall::AttachDisk { host, .. }
             | DriverCall::DetachDisk { host, .. }
             | DriverCall::PlugNic { host, .. }
+            | DriverCall::PingNeighbour { from: host, .. }
             | DriverCall::UnplugNic { host, .. } => Some(*host),
             DriverCall::MigrateDomain { from, .. } => Some(*from),
             _ => None,
@@ -148,6 +163,9 @@ impl DriverCall {
             DriverCall::AttachDisk { .. } => "AttachDisk",
             DriverCall::DetachDisk { .. } => "DetachDisk",
             DriverCall::PlugNic { .. } => "PlugNic",
+            DriverCall::CheckLease { .. } => "CheckLease",
+            DriverCall::PingNeighbour { .. } => "PingNeighbour",
+            DriverCall::PowerOff { .. } => "PowerOff",
             DriverCall::UnplugNic { .. } => "UnplugNic",
         }
     }
@@ -158,6 +176,10 @@ impl DriverCall {
 pub enum DriverResult {
     Ok,
     Failed(String),
+    /// Answer to `CheckLease`: when the lease was last renewed (ms), if ever.
+    Lease { renewed_at: Option<u64> },
+    /// Answer to `PingNeighbour`.
+    Reachable(bool),
 }
 
 /// What the controller asks the runtime to do.

@@ -292,21 +292,48 @@ pub const REGISTRY: &[SettingDef] = &[
         Global,
         "HA restart attempts",
     ),
+    // Stratus' defaults differ from CloudStack's (60 s and 2.5) so that a host
+    // crash is detected within 15 s and HA VMs run again within 30 s; fencing
+    // (not the timeout) is what keeps the short timeout safe.
     def(
         "ping.interval",
         "Advanced",
-        "60",
+        "3",
         Int { min: 1, max: 3600 },
         Global,
-        "Seconds between host agent pings",
+        "Seconds between host agent pings and storage lease renewals",
     ),
     def(
         "ping.timeout",
         "Advanced",
-        "2.5",
+        "2",
         Float { min: 1.0, max: 100.0 },
         Global,
-        "Multiplier of ping.interval after which a silent host is late",
+        "Multiplier of ping.interval after which a silent host is late (Alert) and investigated",
+    ),
+    def(
+        "ha.lease.timeout",
+        "Advanced",
+        "9",
+        Int { min: 2, max: 3600 },
+        Global,
+        "Seconds after which a host that cannot renew its storage lease stops its own VMs; a lease stale for this plus two ping intervals proves the host fenced",
+    ),
+    def(
+        "host.maintenance.retries",
+        "Advanced",
+        "20",
+        Int { min: 0, max: 1000 },
+        Global,
+        "Migration attempts per VM while preparing a host for maintenance",
+    ),
+    def(
+        "maintenance.parallel.migrations",
+        "Advanced",
+        "2",
+        Int { min: 1, max: 100 },
+        Global,
+        "Live migrations run at once when evacuating a host (a Stratus setting)",
     ),
     def(
         "expunge.delay",
