@@ -365,11 +365,17 @@ impl Cloud {
     /// First half of a start: plans, charges the host, places new volumes and
     /// enters Starting. `finish_start` completes or rolls back.
     pub fn begin_start(&mut self, i: VmIdx, host: Option<HostIdx>) -> CoreResult<Placement> {
+        self.begin_start_mode(i, host, false)
+    }
+
+    /// `begin_start`, optionally as an HA restart (`ha.tag` hosts only, no last host).
+    pub fn begin_start_mode(&mut self, i: VmIdx, host: Option<HostIdx>, ha: bool) -> CoreResult<Placement> {
         if self.vm_at(i).state != VmState::Stopped {
             return Err(self.bad_state(i, "start"));
         }
         let mut req = self.request_for(i);
         req.explicit_host = host;
+        req.ha_restart = ha;
         let placement = self.place(&req).map_err(CoreError::InsufficientCapacity)?;
         self.set_charge(i, Charge::Used { host: placement.host });
         let vols = self.vm_at(i).volumes.clone();

@@ -44,6 +44,24 @@ impl Cloud {
         self.set_state(i, VmState::Stopping);
     }
 
+    /// The VM runs nowhere any more (its host was fenced, or its domain vanished):
+    /// Stopped, holding nothing.
+    pub fn vm_lost(&mut self, i: VmIdx) {
+        self.set_charge(i, Charge::None);
+        let vm = self.vms.get_mut(i.0).expect("live vm");
+        if vm.host.is_some() {
+            vm.last_host = vm.host.take();
+        }
+        self.set_state(i, VmState::Stopped);
+    }
+
+    /// Drops a stopped VM's reservation (its host is gone).
+    pub fn release_reservation(&mut self, i: VmIdx) {
+        if let Charge::Reserved { .. } = self.vm_at(i).charge {
+            self.set_charge(i, Charge::None);
+        }
+    }
+
     /// A stop that failed before the domain stopped: the VM is Running again.
     pub fn revert_to_running(&mut self, i: VmIdx) {
         if matches!(self.vm_at(i).charge, Charge::Used { .. }) {

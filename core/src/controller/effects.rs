@@ -177,7 +177,9 @@ pub enum DriverResult {
     Ok,
     Failed(String),
     /// Answer to `CheckLease`: when the lease was last renewed (ms), if ever.
-    Lease { renewed_at: Option<u64> },
+    Lease {
+        renewed_at: Option<u64>,
+    },
     /// Answer to `PingNeighbour`.
     Reachable(bool),
 }
@@ -202,4 +204,6 @@ pub enum Timer {
     OpTimeout(OpId),
     /// Expunge a destroyed VM once `expunge.delay` passed.
     Expunge(VmId),
+    /// The periodic reconciler: host checks, HA retries, maintenance (every `ping.interval`).
+    Tick,
 }

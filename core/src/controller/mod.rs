@@ -4,7 +4,10 @@
 //! server) executes the effects and feeds the results back.
 
 pub mod effects;
+pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, Sign};
+mod hosts;
 pub mod ipam;
+pub mod maintenance;
 pub mod saga;
 mod steps;
 mod submit;
@@ -135,6 +138,17 @@ pub struct Controller {
     sagas: BTreeMap<u64, Saga>,
     ops: BTreeMap<OpId, u64>,
     copies: BTreeMap<(TemplateIdx, PoolIdx), Copy_>,
+    copy_ops: BTreeMap<OpId, (TemplateIdx, PoolIdx)>,
+    /// Host investigations and fencing calls in flight.
+    probe_ops: BTreeMap<OpId, (HostIdx, hosts::Probe)>,
+    /// Per host: pings, evidence, investigation, fencing.
+    pub(crate) health: Vec<hosts::HostHealth>,
+    /// HA restarts waiting or in progress, by VM.
+    pub(crate) ha: BTreeMap<VmId, hosts::HaWork>,
+    /// HA outcomes, for reports: (VM, host lost, lost at, recovered at).
+    pub ha_log: Vec<hosts::HaOutcome>,
+    pub(crate) evacuations: maintenance::Evacuations,
+    pub(crate) rolling: maintenance::Rollings,
     parked: BTreeMap<(TemplateIdx, PoolIdx), Vec<u64>>,
     next_op: u64,
     next_saga: u64,
@@ -155,6 +169,13 @@ impl Controller {
             sagas: BTreeMap::new(),
             ops: BTreeMap::new(),
             copies: BTreeMap::new(),
+            copy_ops: BTreeMap::new(),
+            probe_ops: BTreeMap::new(),
+            health: Vec::new(),
+            ha: BTreeMap::new(),
+            ha_log: Vec::new(),
+            evacuations: Default::default(),
+            rolling: Default::default(),
             parked: BTreeMap::new(),
             next_op: 0,
             next_saga: 0,
@@ -260,9 +281,31 @@ impl Controller {
         op
     }
 
+    /// Issues a call that no saga waits for (probes), with its timeout.
+    pub(crate) fn call_untracked(&mut self, call: DriverCall) -> OpId {
+        let op = OpId(self.next_op);
+        self.next_op += 1;
+        let at = Millis(self.now.0 + op_timeout_ms(&call));
+        self.event(
+            "call",
+            call.name(),
+            format!("op {} {}", op.0, describe_call(&self.cloud, &call)),
+        );
+        self.out.push(Effect::Call { op, call });
+        self.out.push(Effect::Timer {
+            at,
+            timer: Timer::OpTimeout(op),
+        });
+        op
+    }
+
     /// A driver answered.
     pub fn on_result(&mut self, op: OpId, result: DriverResult, now: Millis) {
         self.tick(now);
+        if self.probe_ops.contains_key(&op) {
+            self.probe_result(op, result);
+            return;
+        }
         let Some(sid) = self.ops.remove(&op) else {
             return; // late answer to a call that timed out or predates a restart
         };
@@ -270,14 +313,11 @@ impl Controller {
             self.event("result", format!("op {}", op.0), format!("failed: {e}"));
         }
         // Template copies are shared: settle them for every waiting saga.
-        if let Some((&key, _)) = self.copies.iter().find(|(_, c)| **c == Copy_::InProgress(op)) {
-            match &result {
-                DriverResult::Ok => {
-                    self.copies.insert(key, Copy_::Ready);
-                }
-                DriverResult::Failed(_) => {
-                    self.copies.remove(&key);
-                }
+        if let Some(key) = self.copy_ops.remove(&op) {
+            if result == DriverResult::Ok {
+                self.copies.insert(key, Copy_::Ready);
+            } else {
+                self.copies.remove(&key);
             }
             for waiter in self.parked.remove(&key).unwrap_or_default() {
                 if let Some(s) = self.sagas.get_mut(&waiter) {
@@ -297,11 +337,12 @@ impl Controller {
         self.tick(now);
         match timer {
             Timer::OpTimeout(op) => {
-                if self.ops.contains_key(&op) {
+                if self.ops.contains_key(&op) || self.probe_ops.contains_key(&op) {
                     self.event("timeout", format!("op {}", op.0), "no answer");
                     self.on_result(op, DriverResult::Failed("timed out waiting for the host".into()), now);
                 }
             }
+            Timer::Tick => self.on_tick(),
             Timer::Expunge(vm) => {
                 let Some(i) = self.cloud.vm_index(vm) else { return };
                 if self.cloud.vm_at(i).state == VmState::Destroyed
@@ -324,7 +365,10 @@ impl Controller {
             format!("{} sagas in flight unwind", self.sagas.len()),
         );
         self.ops.clear();
+        self.probe_ops.clear();
+        self.copy_ops.clear();
         self.out.clear();
+        self.after_restart_hosts();
         self.parked.clear();
         self.copies.retain(|_, c| *c == Copy_::Ready);
         let ids: Vec<u64> = self.sagas.keys().copied().collect();
@@ -370,6 +414,9 @@ impl Controller {
             None => {
                 job.status = JobStatus::Succeeded;
                 self.event("job.done", vm_name, s.kind);
+                if let (Some(vm), "haRestartVirtualMachine") = (s.vm, s.kind) {
+                    self.ha_succeeded(vm);
+                }
             }
             Some(err) => {
                 job.status = JobStatus::Failed;
@@ -383,6 +430,12 @@ impl Controller {
                 self.event("job.fail", vm_name, format!("{}: {headline}", s.kind));
                 if let Some(i) = s.vm.and_then(|vm| self.cloud.vm_index(vm)) {
                     self.after_failure(i, s.on_failure);
+                }
+                let error = self.jobs[s.job].error.clone().unwrap_or_default();
+                match (s.vm, s.kind) {
+                    (Some(vm), "haRestartVirtualMachine") => self.ha_failed(vm, &error),
+                    (Some(vm), "migrateVirtualMachine") => self.evacuation_failed(vm, &error),
+                    _ => {}
                 }
             }
         }
@@ -441,6 +494,7 @@ impl Controller {
     }
     pub(crate) fn set_copy_in_progress(&mut self, key: (TemplateIdx, PoolIdx), op: OpId) {
         self.copies.insert(key, Copy_::InProgress(op));
+        self.copy_ops.insert(op, key);
     }
     pub(crate) fn saga_mut(&mut self, sid: u64) -> Option<&mut Saga> {
         self.sagas.get_mut(&sid)
@@ -481,6 +535,9 @@ fn describe_call(c: &Cloud, call: &DriverCall) -> String {
         | DriverCall::RebootDomain { vm: v, host: h }
         | DriverCall::PlugNic { vm: v, host: h, .. }
         | DriverCall::UnplugNic { vm: v, host: h, .. } => format!("{} on {}", vm(*v), host(*h)),
+        DriverCall::CheckLease { host: h, pool: p } => format!("of {} on {}", host(*h), pool(*p)),
+        DriverCall::PingNeighbour { from, target } => format!("{} -> {}", host(*from), host(*target)),
+        DriverCall::PowerOff { host: h } => host(*h),
         DriverCall::AttachDisk {
             vm: v, host: h, volume, ..
         }

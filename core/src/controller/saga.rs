@@ -12,6 +12,8 @@ pub enum Step {
     /// Plan and charge capacity, place new volumes (ledger).
     Reserve {
         host: Option<HostIdx>,
+        /// An HA restart: the allocator honours `ha.tag` hosts.
+        ha: bool,
     },
     CopyTemplate {
         pool: PoolIdx,

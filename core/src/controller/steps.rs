@@ -170,7 +170,7 @@ impl Controller {
         let c = &self.cloud;
         let host_id = |h: HostIdx| c.host_id(h);
         match step {
-            Step::Reserve { host } => match self.cloud.begin_start(i, host) {
+            Step::Reserve { host, ha } => match self.cloud.begin_start_mode(i, host, ha) {
                 Err(e) => Act::Fail(self.error(e)),
                 Ok(_) => {
                     let v = self.cloud.vm_at(i);

@@ -59,6 +59,33 @@ impl Controller {
         Ok(job_id)
     }
 
+    /// Starts an HA restart of a stopped VM (placement in HA mode).
+    pub(crate) fn submit_ha_restart(&mut self, vm: VmId) -> CoreResult<super::JobId> {
+        let job_id = self.cloud.new_uuid();
+        self.jobs.push(Job {
+            id: job_id,
+            command: "haRestartVirtualMachine",
+            vm: Some(vm),
+            volume: None,
+            status: JobStatus::Pending,
+            error: None,
+            error_code: None,
+            created: self.now,
+            completed: None,
+        });
+        self.internal_jobs += 1;
+        let job = self.jobs.len() - 1;
+        let sid = self.next_saga;
+        self.next_saga += 1;
+        let steps = vec![Step::Reserve { host: None, ha: true }];
+        let saga = Saga::new(sid, job, Some(vm), "haRestartVirtualMachine", steps, OnFailure::Revert);
+        let name = self.vm_label(vm);
+        self.event("job.submit", name, "haRestartVirtualMachine");
+        self.sagas.insert(sid, saga);
+        self.drive(sid);
+        Ok(job_id)
+    }
+
     /// The VM a request works on, if any (volumes map to their VM).
     fn target_vm(&self, req: &Request) -> CoreResult<Option<VmId>> {
         Ok(match req {
@@ -98,7 +125,7 @@ impl Controller {
                 spec.start = false;
                 let id = self.cloud.deploy_vm(spec)?;
                 let steps = if start {
-                    vec![Step::Reserve { host: None }]
+                    vec![Step::Reserve { host: None, ha: false }]
                 } else {
                     vec![]
                 };
@@ -113,7 +140,7 @@ impl Controller {
                 plan(
                     "startVirtualMachine",
                     vm,
-                    vec![Step::Reserve { host }],
+                    vec![Step::Reserve { host, ha: false }],
                     OnFailure::Revert,
                 )
             }

@@ -1,0 +1,648 @@
+//! Host health, investigation, fencing and VM HA.
+//!
+//! A host that misses pings for `ping.interval × ping.timeout` goes **Alert** and
+//! is investigated: its storage lease on every shared pool and up to two
+//! neighbours. Any sign of life (a fresh lease, a neighbour that reaches it)
+//! makes it **Disconnected**: link lost, host alive, its VMs are *not*
+//! restarted. Only evidence of death makes it **Down**, and its VMs are
+//! restarted elsewhere **only after fencing is proven**: its lease stale for
+//! `ha.lease.timeout` plus two ping intervals (a host that cannot renew its
+//! lease stops its own VMs after `ha.lease.timeout`), or the fence driver
+//! powered it off. Every answer is kept as evidence on the host.
+
+use super::Controller;
+use super::effects::{DriverCall, DriverResult, Effect, OpId, Timer};
+use crate::ids::*;
+use crate::inventory::{HostStatus, PoolScope};
+use crate::settings::Scope;
+use crate::units::Millis;
+use crate::vm::{Charge, VmState, VolumeType};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Probe {
+    Lease(PoolIdx),
+    Neighbour(HostIdx),
+    PowerOff,
+    /// Stopping a stray copy of a VM found running where it should not be.
+    StrayStop(VmId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sign {
+    Alive,
+    Dead,
+    Unknown,
+}
+
+/// One answer about a host, kept so an operator can see why it is in its state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub at: Millis,
+    pub source: String,
+    pub sign: Sign,
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum FenceProof {
+    /// The lease was stale for this long (ms): the host has stopped its VMs.
+    LeaseExpired {
+        stale_ms: u64,
+    },
+    PoweredOff,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HostHealth {
+    pub last_ping: Option<Millis>,
+    pub evidence: VecDeque<Evidence>,
+    /// Probes in flight and the tallies so far.
+    pending: u32,
+    alive: u32,
+    dead: u32,
+    /// Oldest lease age seen in this round (ms), when every readable lease is stale.
+    min_lease_age: Option<u64>,
+    any_lease_readable: bool,
+    pub down_since: Option<Millis>,
+    pub fenced: Option<FenceProof>,
+    power_off_tried: bool,
+}
+
+const EVIDENCE_KEPT: usize = 32;
+
+/// A VM waiting for (or in) an HA restart.
+#[derive(Clone, Debug, Serialize)]
+pub struct HaWork {
+    pub since: Millis,
+    pub lost_host: Option<HostIdx>,
+    pub attempts: u32,
+    pub next_at: Millis,
+}
+
+/// How an HA restart ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HaOutcome {
+    pub vm: VmId,
+    pub lost_at: Millis,
+    pub recovered_at: Option<Millis>,
+    pub reason: String,
+}
+
+impl Controller {
+    fn ms_setting(&self, name: &str) -> u64 {
+        (self.cloud.settings.f64(name, Scope::Global) * 1000.0) as u64
+    }
+    pub(crate) fn ping_interval_ms(&self) -> u64 {
+        self.ms_setting("ping.interval").max(1)
+    }
+    fn late_after_ms(&self) -> u64 {
+        (self.ping_interval_ms() as f64 * self.cloud.settings.f64("ping.timeout", Scope::Global)) as u64
+    }
+    /// A lease younger than this is a sign of life.
+    fn lease_fresh_ms(&self) -> u64 {
+        2 * self.ping_interval_ms()
+    }
+    /// A lease older than this proves the host stopped its VMs.
+    pub fn fence_proof_ms(&self) -> u64 {
+        self.ms_setting("ha.lease.timeout") + 2 * self.ping_interval_ms()
+    }
+
+    fn health_mut(&mut self, h: HostIdx) -> &mut HostHealth {
+        if self.health.len() <= h.ix() {
+            self.health
+                .resize_with(self.cloud.inv.hosts.len().max(h.ix() + 1), HostHealth::default);
+        }
+        &mut self.health[h.ix()]
+    }
+
+    pub fn host_health(&self, h: HostIdx) -> Option<&HostHealth> {
+        self.health.get(h.ix())
+    }
+
+    fn evidence(&mut self, h: HostIdx, source: String, sign: Sign, detail: String) {
+        let at = self.now;
+        let name = self.cloud.inv.host(h).name.clone();
+        self.event("evidence", name, format!("{source}: {sign:?}: {detail}"));
+        let hh = self.health_mut(h);
+        hh.evidence.push_back(Evidence {
+            at,
+            source,
+            sign,
+            detail,
+        });
+        while hh.evidence.len() > EVIDENCE_KEPT {
+            hh.evidence.pop_front();
+        }
+    }
+
+    fn set_status(&mut self, h: HostIdx, status: HostStatus, why: &str) {
+        let host = self.cloud.inv.host_mut(h);
+        if host.status == status {
+            return;
+        }
+        let from = host.status;
+        host.status = status;
+        let name = host.name.clone();
+        self.event("host.state", name, format!("{from} -> {status}: {why}"));
+    }
+
+    /// Starts the periodic reconciler; every host counts as just pinged.
+    pub fn start(&mut self, now: Millis) {
+        self.tick(now);
+        for h in 0..self.cloud.inv.hosts.len() {
+            self.health_mut(HostIdx(h as u32)).last_ping = Some(now);
+        }
+        let at = Millis(now.0 + self.ping_interval_ms());
+        self.push_effect(Effect::Timer { at, timer: Timer::Tick });
+    }
+
+    pub(crate) fn after_restart_hosts(&mut self) {
+        let now = self.now;
+        for hh in &mut self.health {
+            hh.last_ping = Some(now);
+            hh.pending = 0;
+        }
+    }
+
+    /// Hosts that pinged now.
+    pub fn on_pings(&mut self, hosts: &[HostId], now: Millis) {
+        self.tick(now);
+        for id in hosts {
+            let Some(h) = self.cloud.inv.find_host(*id) else {
+                continue;
+            };
+            self.health_mut(h).last_ping = Some(now);
+            let status = self.cloud.inv.host(h).status;
+            if matches!(status, HostStatus::Alert | HostStatus::Disconnected | HostStatus::Down) {
+                self.evidence(h, "ping".into(), Sign::Alive, "pings resumed".into());
+                let hh = self.health_mut(h);
+                hh.down_since = None;
+                hh.fenced = None;
+                hh.power_off_tried = false;
+                self.set_status(h, HostStatus::Up, "pings resumed");
+            }
+        }
+    }
+
+    /// The periodic reconciler.
+    pub(crate) fn on_tick(&mut self) {
+        let now = self.now;
+        let late = self.late_after_ms();
+        for i in 0..self.cloud.inv.hosts.len() {
+            let h = HostIdx(i as u32);
+            let status = self.cloud.inv.host(h).status;
+            let last = self.health_mut(h).last_ping.unwrap_or(now);
+            let silent = now.0.saturating_sub(last.0);
+            match status {
+                HostStatus::Up if silent > late => {
+                    self.evidence(
+                        h,
+                        "ping".into(),
+                        Sign::Dead,
+                        format!(
+                            "no ping for {:.1} s (late after {:.1} s)",
+                            silent as f64 / 1e3,
+                            late as f64 / 1e3
+                        ),
+                    );
+                    self.set_status(h, HostStatus::Alert, "missed pings; investigating");
+                    self.investigate(h);
+                }
+                HostStatus::Alert | HostStatus::Disconnected if self.health_mut(h).pending == 0 => self.investigate(h),
+                HostStatus::Down => {
+                    if self.health_mut(h).fenced.is_some() {
+                        self.recover_vms_of(h);
+                    } else if self.health_mut(h).pending == 0 {
+                        self.investigate(h);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.ha_tick();
+        self.maintenance_tick();
+        let at = Millis(now.0 + self.ping_interval_ms());
+        self.push_effect(Effect::Timer { at, timer: Timer::Tick });
+    }
+
+    fn probe(&mut self, h: HostIdx, probe: Probe, call: DriverCall) {
+        let op = self.call_untracked(call);
+        self.probe_ops.insert(op, (h, probe));
+        if !matches!(probe, Probe::StrayStop(_)) {
+            self.health_mut(h).pending += 1;
+        }
+    }
+
+    /// Asks storage and neighbours about a silent host.
+    fn investigate(&mut self, h: HostIdx) {
+        let host = self.cloud.inv.host(h);
+        let (hid, cl) = (host.id, host.cluster);
+        let pools: Vec<PoolIdx> = self.cloud.inv.cluster_pools[cl.ix()]
+            .iter()
+            .copied()
+            .filter(|p| !matches!(self.cloud.inv.pool(*p).scope, PoolScope::Host(_)))
+            .collect();
+        let neighbours: Vec<HostIdx> = self
+            .cloud
+            .inv
+            .cluster(cl)
+            .hosts
+            .iter()
+            .copied()
+            .filter(|n| *n != h && self.cloud.inv.host(*n).status == HostStatus::Up)
+            .take(2)
+            .collect();
+        let hh = self.health_mut(h);
+        hh.alive = 0;
+        hh.dead = 0;
+        hh.min_lease_age = None;
+        hh.any_lease_readable = false;
+        for p in pools {
+            let pool = self.cloud.pool_id(p);
+            self.probe(h, Probe::Lease(p), DriverCall::CheckLease { host: hid, pool });
+        }
+        for n in neighbours {
+            let from = self.cloud.host_id(n);
+            self.probe(h, Probe::Neighbour(n), DriverCall::PingNeighbour { from, target: hid });
+        }
+        if self.health_mut(h).pending == 0 {
+            self.evidence(
+                h,
+                "investigation".into(),
+                Sign::Unknown,
+                "no shared pool and no neighbour to ask".into(),
+            );
+        }
+    }
+
+    pub(crate) fn probe_result(&mut self, op: OpId, result: DriverResult) {
+        let Some((h, probe)) = self.probe_ops.remove(&op) else {
+            return;
+        };
+        let now = self.now;
+        if let Probe::StrayStop(vm) = probe {
+            let name = self.vm_label(vm);
+            let host = self.cloud.inv.host(h).name.clone();
+            self.event("vm.stray", name, format!("stray copy on {host} stopped: {result:?}"));
+            return;
+        }
+        let fresh = self.lease_fresh_ms();
+        let (source, sign, detail) = match (probe, &result) {
+            (Probe::Lease(p), DriverResult::Lease { renewed_at }) => {
+                let pool = self.cloud.inv.pool(p).name.clone();
+                let age = renewed_at.map(|t| now.0.saturating_sub(t));
+                let hh = self.health_mut(h);
+                hh.any_lease_readable = true;
+                let a = age.unwrap_or(u64::MAX);
+                hh.min_lease_age = Some(hh.min_lease_age.map_or(a, |m| m.min(a)));
+                match age {
+                    Some(a) if a <= fresh => (
+                        format!("lease:{pool}"),
+                        Sign::Alive,
+                        format!("renewed {:.1} s ago", a as f64 / 1e3),
+                    ),
+                    Some(a) => (
+                        format!("lease:{pool}"),
+                        Sign::Dead,
+                        format!("not renewed for {:.1} s", a as f64 / 1e3),
+                    ),
+                    None => (format!("lease:{pool}"), Sign::Dead, "never renewed".into()),
+                }
+            }
+            (Probe::Lease(p), other) => (
+                format!("lease:{}", self.cloud.inv.pool(p).name),
+                Sign::Unknown,
+                format!("unreadable: {}", describe(other)),
+            ),
+            (Probe::Neighbour(n), DriverResult::Reachable(r)) => {
+                let name = self.cloud.inv.host(n).name.clone();
+                if *r {
+                    (format!("neighbour:{name}"), Sign::Alive, "reaches it".into())
+                } else {
+                    (format!("neighbour:{name}"), Sign::Dead, "cannot reach it".into())
+                }
+            }
+            (Probe::Neighbour(n), other) => (
+                format!("neighbour:{}", self.cloud.inv.host(n).name),
+                Sign::Unknown,
+                describe(other),
+            ),
+            (Probe::PowerOff, DriverResult::Ok) => {
+                self.health_mut(h).fenced = Some(FenceProof::PoweredOff);
+                ("fence".into(), Sign::Dead, "powered off by the fence driver".into())
+            }
+            (Probe::PowerOff, other) => (
+                "fence".into(),
+                Sign::Unknown,
+                format!("power-off failed: {}", describe(other)),
+            ),
+            (Probe::StrayStop(_), _) => unreachable!("handled above"),
+        };
+        self.evidence(h, source, sign, detail);
+        let hh = self.health_mut(h);
+        match sign {
+            Sign::Alive => hh.alive += 1,
+            Sign::Dead => hh.dead += 1,
+            Sign::Unknown => {}
+        }
+        hh.pending = hh.pending.saturating_sub(1);
+        if hh.pending == 0 {
+            self.conclude(h);
+        }
+    }
+
+    /// All probes answered: decide Disconnected, Down, fenced.
+    fn conclude(&mut self, h: HostIdx) {
+        let proof = self.fence_proof_ms();
+        let status = self.cloud.inv.host(h).status;
+        let hh = self.health_mut(h).clone();
+        if hh.fenced.is_some() {
+            self.fenced(h);
+            return;
+        }
+        // Every readable lease stale past the deadline: the host stopped its VMs.
+        if hh.any_lease_readable && hh.min_lease_age.is_some_and(|a| a >= proof) {
+            self.health_mut(h).fenced = Some(FenceProof::LeaseExpired {
+                stale_ms: hh.min_lease_age.unwrap_or(0),
+            });
+            if status != HostStatus::Down {
+                self.mark_down(h, "lease expired");
+            }
+            self.fenced(h);
+            return;
+        }
+        if hh.alive > 0 {
+            if status != HostStatus::Down {
+                self.set_status(
+                    h,
+                    HostStatus::Disconnected,
+                    "link lost but the host is alive (fresh lease or neighbour); VMs not restarted",
+                );
+            }
+            return;
+        }
+        if hh.dead == 0 {
+            // Only unknowns: nothing proves death. Stay put and ask again.
+            return;
+        }
+        if status != HostStatus::Down {
+            self.mark_down(h, "no sign of life");
+        }
+        // Down but not yet proven fenced: wait for the lease, or power it off
+        // when no lease can tell.
+        if !hh.any_lease_readable && !hh.power_off_tried {
+            self.health_mut(h).power_off_tried = true;
+            let id = self.cloud.host_id(h);
+            self.probe(h, Probe::PowerOff, DriverCall::PowerOff { host: id });
+        } else if !hh.any_lease_readable {
+            let name = self.cloud.inv.host(h).name.clone();
+            self.event("alert", name, "cannot prove the host is fenced (no readable lease, power-off failed): its VMs are not restarted; retrying");
+        }
+    }
+
+    fn mark_down(&mut self, h: HostIdx, why: &str) {
+        let now = self.now;
+        self.health_mut(h).down_since = Some(now);
+        self.set_status(h, HostStatus::Down, why);
+    }
+
+    fn fenced(&mut self, h: HostIdx) {
+        let name = self.cloud.inv.host(h).name.clone();
+        let proof = self.health_mut(h).fenced;
+        self.event("host.fenced", name, format!("{proof:?}"));
+        self.recover_vms_of(h);
+    }
+
+    /// The host is proven fenced: its VMs are not running. Restart the HA ones.
+    fn recover_vms_of(&mut self, h: HostIdx) {
+        let lost: Vec<VmIdx> = self
+            .cloud
+            .vms()
+            .filter(|(_, v)| match v.charge {
+                Charge::Used { host } | Charge::Reserved { host, .. } => host == h,
+                Charge::Migrating { from, .. } => from == h,
+                Charge::None => false,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let since = self.health_mut(h).down_since.unwrap_or(self.now);
+        for i in lost {
+            let vm = self.cloud.vm_at(i).id;
+            if self.sagas.values().any(|s| s.vm == Some(vm)) {
+                continue; // its saga times out and unwinds first; next tick
+            }
+            if let Charge::Reserved { .. } = self.cloud.vm_at(i).charge {
+                self.cloud.release_reservation(i);
+                continue;
+            }
+            self.vm_lost(i, Some(h), since, "its host was fenced");
+        }
+    }
+
+    /// A VM that is no longer running anywhere: Stopped, and HA-restarted if it may be.
+    pub(crate) fn vm_lost(&mut self, i: VmIdx, host: Option<HostIdx>, since: Millis, why: &str) {
+        self.cloud.vm_lost(i);
+        let vm = self.cloud.vm_at(i);
+        let (id, name) = (vm.id, vm.name.clone());
+        let force = host.is_some_and(|h| {
+            let cl = self.cloud.inv.host(h).cluster;
+            self.cloud
+                .settings
+                .bool("force.ha", Scope::Cluster(self.cloud.inv.cluster(cl).id))
+        });
+        let local_root = vm.volumes.iter().any(|v| {
+            let vol = self.cloud.volume_at(*v);
+            vol.volume_type == VolumeType::Root && vol.pool.is_some_and(|p| self.cloud.inv.pool(p).is_local())
+        });
+        if !(vm.ha_enabled || force) {
+            self.event("vm.stopped", name, format!("{why}; not HA-enabled: left Stopped"));
+        } else if local_root {
+            self.event(
+                "ha.skip",
+                name.clone(),
+                format!("{why}; not restarted: root volume on host-local storage"),
+            );
+            self.ha_log.push(HaOutcome {
+                vm: id,
+                lost_at: since,
+                recovered_at: None,
+                reason: "root volume on host-local storage".into(),
+            });
+        } else {
+            self.event("ha.scheduled", name, why.to_string());
+            self.ha.insert(
+                id,
+                HaWork {
+                    since,
+                    lost_host: host,
+                    attempts: 0,
+                    next_at: self.now,
+                },
+            );
+            self.ha_tick();
+        }
+    }
+
+    /// Starts due HA restarts.
+    fn ha_tick(&mut self) {
+        let now = self.now;
+        let due: Vec<VmId> = self
+            .ha
+            .iter()
+            .filter(|(vm, w)| w.next_at <= now && !self.sagas.values().any(|s| s.vm == Some(**vm)))
+            .map(|(vm, _)| *vm)
+            .collect();
+        for vm in due {
+            match self.cloud.vm(vm).map(|v| v.state) {
+                Some(VmState::Stopped) => {
+                    if let Err(e) = self.submit_ha_restart(vm) {
+                        self.ha_failed(vm, &e.to_string());
+                    }
+                }
+                Some(VmState::Running) => {
+                    self.ha.remove(&vm);
+                }
+                _ => {
+                    // Destroyed or in Error meanwhile: nothing to restart.
+                    self.ha.remove(&vm);
+                }
+            }
+        }
+    }
+
+    /// Records an HA attempt that failed; retries or gives up with a reason.
+    pub(crate) fn ha_failed(&mut self, vm: VmId, error: &str) {
+        let retries = self.cloud.settings.i64("max.retries", Scope::Global).max(0) as u32;
+        let every = self.cloud.settings.i64("restart.retry.interval", Scope::Global).max(1) as u64 * 1000;
+        let now = self.now;
+        let name = self.vm_label(vm);
+        let headline = error.lines().next().unwrap_or("").to_string();
+        let Some(w) = self.ha.get_mut(&vm) else { return };
+        w.attempts += 1;
+        if w.attempts > retries {
+            let since = w.since;
+            self.ha.remove(&vm);
+            let reason = format!("HA gave up after {} attempts: {headline}", retries + 1);
+            self.event("ha.gaveup", name, reason.clone());
+            if let Some(i) = self.cloud.vm_index(vm) {
+                self.cloud.mark_error(i);
+            }
+            self.ha_log.push(HaOutcome {
+                vm,
+                lost_at: since,
+                recovered_at: None,
+                reason,
+            });
+        } else {
+            w.next_at = Millis(now.0 + every);
+            let attempts = w.attempts;
+            self.event("ha.retry", name, format!("attempt {attempts} failed: {headline}"));
+        }
+    }
+
+    pub(crate) fn ha_succeeded(&mut self, vm: VmId) {
+        if let Some(w) = self.ha.remove(&vm) {
+            let now = self.now;
+            let name = self.vm_label(vm);
+            self.event(
+                "ha.recovered",
+                name,
+                format!(
+                    "running again {:.1} s after its host was lost",
+                    (now.0 - w.since.0) as f64 / 1e3
+                ),
+            );
+            self.ha_log.push(HaOutcome {
+                vm,
+                lost_at: w.since,
+                recovered_at: Some(now),
+                reason: "restarted".into(),
+            });
+        }
+    }
+
+    /// A host's full list of running domains (at connect, and periodically).
+    /// Reconciles: strays are stopped, VMs missing on a live host are lost.
+    pub fn on_vm_report(&mut self, host: HostId, running: &[VmId], now: Millis) {
+        self.tick(now);
+        let Some(h) = self.cloud.inv.find_host(host) else {
+            return;
+        };
+        let busy = |c: &Controller, vm: VmId| c.sagas.values().any(|s| s.vm == Some(vm));
+        for vm in running {
+            let ok = match self.cloud.vm(*vm) {
+                None => false,
+                Some(v) => match v.charge {
+                    Charge::Used { host } => host == h,
+                    Charge::Migrating { from, to } => from == h || to == h,
+                    _ => false,
+                },
+            };
+            if !ok && !busy(self, *vm) {
+                let name = self.vm_label(*vm);
+                let hname = self.cloud.inv.host(h).name.clone();
+                self.event(
+                    "vm.stray",
+                    name,
+                    format!("running on {hname}, which the ledger does not expect: stopping it"),
+                );
+                self.probe(
+                    h,
+                    Probe::StrayStop(*vm),
+                    DriverCall::StopDomain {
+                        vm: *vm,
+                        host,
+                        forced: true,
+                    },
+                );
+            }
+        }
+        let expected: Vec<VmIdx> = self
+            .cloud
+            .vms()
+            .filter(|(_, v)| v.state == VmState::Running && v.charge == Charge::Used { host: h })
+            .map(|(i, _)| i)
+            .collect();
+        for i in expected {
+            let vm = self.cloud.vm_at(i).id;
+            if !running.contains(&vm) && !busy(self, vm) {
+                self.vm_lost(i, None, now, "its domain is gone from a live host");
+            }
+        }
+    }
+
+    /// One domain stopped on its own (crash, guest shutdown, self-fencing).
+    pub fn on_vm_stopped(&mut self, host: HostId, vm: VmId, now: Millis) {
+        self.tick(now);
+        let Some(h) = self.cloud.inv.find_host(host) else {
+            return;
+        };
+        let Some(i) = self.cloud.vm_index(vm) else { return };
+        let v = self.cloud.vm_at(i);
+        if v.state == VmState::Running
+            && v.charge == (Charge::Used { host: h })
+            && !self.sagas.values().any(|s| s.vm == Some(vm))
+        {
+            self.vm_lost(i, None, now, "its domain stopped on a live host");
+        }
+    }
+
+    /// HA VMs not back within `bound_ms` of losing their host (invariant check).
+    pub fn ha_overdue(&self, bound_ms: u64) -> Vec<(VmId, u64)> {
+        self.ha
+            .iter()
+            .filter(|(_, w)| self.now.0.saturating_sub(w.since.0) > bound_ms)
+            .map(|(vm, w)| (*vm, self.now.0 - w.since.0))
+            .collect()
+    }
+}
+
+fn describe(r: &DriverResult) -> String {
+    match r {
+        DriverResult::Failed(e) => e.clone(),
+        other => format!("{other:?}"),
+    }
+}
