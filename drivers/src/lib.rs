@@ -38,6 +38,8 @@ pub trait ComputeDriver: Send + Sync {
     async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome;
     async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome;
     async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, String>;
+    /// Asks `from` whether it reaches `target` (neighbour check for HA).
+    async fn ping_neighbour(&self, from: HostId, target: HostId) -> Result<bool, String>;
     async fn host_facts(&self, host: HostId) -> Result<HostFacts, String>;
 }
 
@@ -54,6 +56,8 @@ pub trait StorageDriver: Send + Sync {
     async fn delete_volume(&self, pool: PoolId, volume: VolumeId) -> DriverOutcome;
     /// Renews `host`'s heartbeat lease on a shared pool (issue: HA fencing).
     async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome;
+    /// When `host` last renewed its lease on `pool` (ms), if ever.
+    async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, String>;
 }
 
 #[async_trait]
@@ -73,6 +77,7 @@ pub struct Drivers<'a> {
     pub compute: &'a dyn ComputeDriver,
     pub storage: &'a dyn StorageDriver,
     pub network: &'a dyn NetworkDriver,
+    pub fence: &'a dyn FenceDriver,
 }
 
 impl std::fmt::Debug for Drivers<'_> {
@@ -83,6 +88,9 @@ impl std::fmt::Debug for Drivers<'_> {
 
 /// Executes one call of the controller against a backend.
 pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
+    if let Some(r) = execute_probe(d, call).await {
+        return r;
+    }
     let r = match call {
         DriverCall::DefineDomain { vm, host, spec } => d.compute.define_domain(*host, *vm, spec).await,
         DriverCall::UndefineDomain { vm, host } => d.compute.undefine_domain(*host, *vm).await,
@@ -112,9 +120,32 @@ pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
             ip,
         } => d.network.plug_nic(*host, *vm, *network, *mac, *ip).await,
         DriverCall::UnplugNic { vm, host, network, mac } => d.network.unplug_nic(*host, *vm, *network, *mac).await,
+        DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. } | DriverCall::PowerOff { .. } => {
+            unreachable!("answered by execute_probe")
+        }
     };
     match r {
         Ok(()) => DriverResult::Ok,
         Err(e) => DriverResult::Failed(e),
     }
+}
+
+/// Calls whose answer is a value, not just success.
+async fn execute_probe(d: &Drivers<'_>, call: &DriverCall) -> Option<DriverResult> {
+    let fail = DriverResult::Failed;
+    Some(match call {
+        DriverCall::CheckLease { host, pool } => match d.storage.read_lease(*pool, *host).await {
+            Ok(renewed_at) => DriverResult::Lease { renewed_at },
+            Err(e) => fail(e),
+        },
+        DriverCall::PingNeighbour { from, target } => match d.compute.ping_neighbour(*from, *target).await {
+            Ok(r) => DriverResult::Reachable(r),
+            Err(e) => fail(e),
+        },
+        DriverCall::PowerOff { host } => match d.fence.power_off(*host).await {
+            Ok(()) => DriverResult::Ok,
+            Err(e) => fail(e),
+        },
+        _ => return None,
+    })
 }

@@ -34,6 +34,7 @@ impl SimBackend {
                 result: DriverResult::Failed(e),
                 ..
             } => Err(e),
+            Outcome::Reply { result, .. } => Err(format!("unexpected answer {result:?}")),
             Outcome::Silence => Err(format!("{}: no answer from the host", call.name())),
         }
     }
@@ -90,6 +91,14 @@ impl ComputeDriver for SimBackend {
             })
             .collect())
     }
+    async fn ping_neighbour(&self, from: HostId, target: HostId) -> Result<bool, String> {
+        self.host(from)?;
+        let mut w = self.world.lock().expect("world lock");
+        match w.answer_probe(&DriverCall::PingNeighbour { from, target }) {
+            Some(DriverResult::Reachable(r)) => Ok(r),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
     async fn host_facts(&self, host: HostId) -> Result<HostFacts, String> {
         self.host(host)?;
         let w = self.world.lock().expect("world lock");
@@ -128,6 +137,14 @@ impl StorageDriver for SimBackend {
     }
     async fn delete_volume(&self, pool: PoolId, volume: VolumeId) -> DriverOutcome {
         self.run(DriverCall::DeleteVolume { volume, pool })
+    }
+    async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, String> {
+        let mut w = self.world.lock().expect("world lock");
+        match w.answer_probe(&DriverCall::CheckLease { host, pool }) {
+            Some(DriverResult::Lease { renewed_at }) => Ok(renewed_at),
+            Some(DriverResult::Failed(e)) => Err(e),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
     }
     async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome {
         self.host(host)?;

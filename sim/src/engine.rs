@@ -21,6 +21,8 @@ pub enum Ev {
     /// Hook for the scenario runner (workload, faults); `u64` is its own tag.
     Script(u64),
     ManagementUp,
+    /// Hosts ping and renew their leases (every `ping.interval`).
+    PingRound,
 }
 
 /// When the full (O(n)) audit runs; the cheap checks run after every event.
@@ -47,6 +49,7 @@ pub struct Engine {
     pub refused_requests: u64,
     /// Keeps (a bounded number of) log lines in memory, for golden tests.
     pub keep_log: Option<Vec<String>>,
+    ping_ms: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -59,9 +62,11 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    pub fn new(ctl: Controller, world: World) -> Engine {
+    pub fn new(mut ctl: Controller, world: World) -> Engine {
         let hosts = ctl.cloud.inv.hosts.len() as u64;
-        Engine {
+        ctl.start(Millis(0));
+        let ping_ms = ctl.ping_interval_ms();
+        let mut e = Engine {
             ctl,
             world,
             queue: BTreeMap::new(),
@@ -81,7 +86,11 @@ impl Engine {
             deployed_vms: 0,
             refused_requests: 0,
             keep_log: None,
-        }
+            ping_ms,
+        };
+        e.after_controller();
+        e.schedule(ping_ms, Ev::PingRound);
+        e
     }
 
     pub fn schedule(&mut self, at: u64, ev: Ev) {
@@ -203,6 +212,26 @@ impl Engine {
                 self.after_controller();
             }
             Ev::Script(tag) => script = Some(tag),
+            Ev::PingRound => {
+                // The world runs on whether management listens or not.
+                let round = self.world.ping_round(self.now);
+                for h in &round.self_fenced {
+                    let name = self.world.hosts[h].name.clone();
+                    self.log("watchdog", &name, "lease lost: the host stopped its VMs");
+                }
+                if !down {
+                    let now = Millis(self.now);
+                    self.ctl.on_pings(&round.pings, now);
+                    for (h, vms) in &round.full_reports {
+                        self.ctl.on_vm_report(*h, vms, now);
+                    }
+                    for (h, vm) in &round.stopped {
+                        self.ctl.on_vm_stopped(*h, *vm, now);
+                    }
+                    self.after_controller();
+                }
+                self.schedule(self.now + self.ping_ms, Ev::PingRound);
+            }
         }
         self.check_cheap();
         let full = match self.audit_every {

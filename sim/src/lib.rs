@@ -9,3 +9,4 @@ pub mod runner;
 pub mod scenario;
 pub mod synth;
 pub mod world;
+pub mod world_ha;

@@ -29,6 +29,15 @@ pub struct SimHost {
     pub ports: BTreeSet<(VmId, Mac)>,
     /// Answers from one host come back in the order the calls were sent.
     pub last_reply: u64,
+    /// Shared pools this host holds a heartbeat lease on, with the time (ms)
+    /// of its last renewal there.
+    pub leases: Vec<(PoolId, Option<u64>)>,
+    /// Whether management heard from it in the last ping round.
+    pub was_reachable: bool,
+    /// When it last talked to management (ms).
+    pub last_contact: u64,
+    /// When its watchdog stopped its VMs (lease lost), if it did.
+    pub self_fenced_at: Option<u64>,
 }
 
 impl SimHost {
@@ -93,6 +102,10 @@ pub struct World {
     pub running_copies: BTreeMap<VmId, u32>,
     /// VMs seen running twice at once since the last drain (an invariant breach).
     pub duplicates: Vec<VmId>,
+    /// A host that could not renew any lease for this long stops its VMs.
+    pub lease_timeout_ms: u64,
+    /// Whether hosts have a working out-of-band power control (fence driver).
+    pub fence_available: bool,
     rng: DetRng,
 }
 
@@ -109,6 +122,8 @@ impl World {
             calls_by_kind: BTreeMap::new(),
             running_copies: BTreeMap::new(),
             duplicates: Vec::new(),
+            lease_timeout_ms: 9_000,
+            fence_available: true,
             rng: DetRng::child(seed, "world"),
         }
     }
@@ -116,12 +131,25 @@ impl World {
     /// Mirrors the inventory of a cloud (every host and pool, empty).
     pub fn from_cloud(cloud: &stratus_core::Cloud, seed: u64) -> World {
         let mut w = World::new(seed);
+        w.lease_timeout_ms = (cloud
+            .settings
+            .i64("ha.lease.timeout", stratus_core::settings::Scope::Global)
+            .max(1) as u64)
+            * 1000;
         for h in &cloud.inv.hosts {
+            let leases = cloud.inv.cluster_pools[h.cluster.ix()]
+                .iter()
+                .map(|p| cloud.inv.pool(*p))
+                .filter(|p| !p.is_local())
+                .map(|p| (p.id, None))
+                .collect();
             w.hosts.insert(
                 h.id,
                 SimHost {
                     name: h.name.clone(),
                     facts: (h.cpu_cores, h.cpu_mhz_per_core, h.memory_bytes),
+                    leases,
+                    was_reachable: true,
                     ..Default::default()
                 },
             );
@@ -191,6 +219,9 @@ impl World {
         if let Some(h) = call.host().and_then(|h| self.hosts.get_mut(&h)) {
             at = at.max(h.last_reply + 1);
             h.last_reply = at;
+        }
+        if let Some(result) = self.answer_probe(call) {
+            return Outcome::Reply { at, result };
         }
         let injected = self.fail_nth.get(kind).is_some_and(|s| s.contains(&nth))
             || (now < self.op_failure_until && self.op_failure_rate > 0.0 && self.rng.unit() < self.op_failure_rate);
@@ -333,6 +364,9 @@ impl World {
             DriverCall::UnplugNic { vm, host, mac, .. } => {
                 self.hosts.get_mut(host).expect("checked").ports.remove(&(*vm, *mac));
                 Ok(())
+            }
+            DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. } | DriverCall::PowerOff { .. } => {
+                unreachable!("answered by answer_probe")
             }
         }
     }

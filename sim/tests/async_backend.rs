@@ -56,6 +56,7 @@ async fn deploy_runs_through_the_async_driver_traits() {
         compute: &backend,
         storage: &backend,
         network: &backend,
+        fence: &backend,
     };
     let mut ctl = Controller::new(c);
     let spec = DeploySpec {

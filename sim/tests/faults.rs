@@ -57,6 +57,7 @@ fn run(extra: &str) -> (Runner, RunReport) {
         built.cloud,
         &RunOptions {
             audit_every_event: true,
+            keep_log: true,
             ..Default::default()
         },
     );
@@ -89,46 +90,118 @@ network = "guest"
 arrival = { kind = "burst", count = 4 }
 "#;
 
+fn host<'a>(r: &'a Runner, name: &str) -> &'a stratus_sim::world::SimHost {
+    r.engine.world.hosts.values().find(|h| h.name == name).unwrap()
+}
+
+fn status(r: &Runner, name: &str) -> stratus_core::inventory::HostStatus {
+    r.engine
+        .ctl
+        .cloud
+        .inv
+        .hosts
+        .iter()
+        .find(|h| h.name == name)
+        .unwrap()
+        .status
+}
+
+const LATE: &str = "[[workload]]\naccount = \"alice\"\noffering = \"small\"\ntemplate = \"tiny\"\n";
+
 #[test]
-fn host_crash_kills_its_domains_and_calls_to_it_time_out() {
+fn host_crash_is_detected_fenced_and_later_deploys_avoid_it() {
     let (r, _) = run(&format!(
         "{BURST}\n[[faults.scheduled]]\nat = \"10m\"\nkind = \"host_crash\"\nhost = \"kvm1\"\n\n\
-         [[workload]]\naccount = \"alice\"\noffering = \"small\"\ntemplate = \"tiny\"\n\
-         arrival = {{ kind = \"burst\", count = 1, at = \"20m\" }}\n"
+         {LATE}arrival = {{ kind = \"burst\", count = 1, at = \"20m\" }}\n"
     ));
-    let kvm1 = r.engine.world.hosts.values().find(|h| h.name == "kvm1").unwrap();
+    let kvm1 = host(&r, "kvm1");
     assert!(kvm1.crashed && kvm1.domains.is_empty(), "a crashed host runs nothing");
-    // firstfit puts the late VM on kvm1 (the ledger still thinks it is Up): it times out.
-    let errs = failed(&r, "deployVirtualMachine");
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("timed out waiting for the host"), "{}", errs[0]);
+    assert_eq!(status(&r, "kvm1"), stratus_core::inventory::HostStatus::Down);
+    // The burst was not HA: its VMs are Stopped, not restarted; the late VM lands on kvm2.
+    assert!(failed(&r, "deployVirtualMachine").is_empty());
+    let c = &r.engine.ctl.cloud;
+    assert_eq!(c.vms().filter(|(_, v)| v.state == VmState::Stopped).count(), 4);
+    assert_eq!(r.engine.world.total_running(), 1);
 }
 
 #[test]
-fn host_hang_keeps_domains_running_but_answers_nothing() {
+fn short_host_hang_changes_nothing() {
+    let (r, _) = run(&format!(
+        "{BURST}\n[[faults.scheduled]]\nat = \"10m\"\nkind = \"host_hang\"\nhost = \"kvm1\"\nfor = \"4s\"\n"
+    ));
+    assert_eq!(
+        host(&r, "kvm1").domains.len(),
+        4,
+        "a hang shorter than a ping timeout is invisible"
+    );
+    assert_eq!(status(&r, "kvm1"), stratus_core::inventory::HostStatus::Up);
+    assert_eq!(r.engine.world.total_running(), 4);
+}
+
+#[test]
+fn long_host_hang_self_fences_and_management_proves_it_by_the_lease() {
     let (r, _) = run(&format!(
         "{BURST}\n[[faults.scheduled]]\nat = \"10m\"\nkind = \"host_hang\"\nhost = \"kvm1\"\nfor = \"30m\"\n\n\
-         [[workload]]\naccount = \"alice\"\noffering = \"small\"\ntemplate = \"tiny\"\n\
-         arrival = {{ kind = \"burst\", count = 1, at = \"15m\" }}\n"
+         {LATE}arrival = {{ kind = \"burst\", count = 1, at = \"15m\" }}\n"
     ));
-    let kvm1 = r.engine.world.hosts.values().find(|h| h.name == "kvm1").unwrap();
-    assert_eq!(kvm1.domains.len(), 4, "the burst still runs on the hung host");
+    let kvm1 = host(&r, "kvm1");
+    assert!(
+        kvm1.self_fenced_at.is_some(),
+        "the watchdog stopped its VMs when the lease could not be renewed"
+    );
+    assert!(kvm1.domains.is_empty());
     assert!(!kvm1.hung, "the hang ended after 30m");
-    assert_eq!(failed(&r, "deployVirtualMachine").len(), 1);
+    assert_eq!(
+        status(&r, "kvm1"),
+        stratus_core::inventory::HostStatus::Up,
+        "back after the hang"
+    );
+    let h = r
+        .engine
+        .ctl
+        .cloud
+        .inv
+        .find_host(
+            r.engine
+                .ctl
+                .cloud
+                .inv
+                .hosts
+                .iter()
+                .find(|x| x.name == "kvm1")
+                .unwrap()
+                .id,
+        )
+        .unwrap();
+    let ev = &r.engine.ctl.host_health(h).unwrap().evidence;
+    assert!(
+        ev.iter()
+            .any(|e| e.source.starts_with("lease:") && e.detail.starts_with("not renewed")),
+        "{ev:?}"
+    );
+    assert!(
+        failed(&r, "deployVirtualMachine").is_empty(),
+        "the late deploy avoided the silent host"
+    );
 }
 
 #[test]
-fn partition_looks_like_silence_from_management() {
-    let (r, _) = run(&format!(
+fn partition_with_fresh_lease_is_disconnected_never_down() {
+    let (r, report) = run(&format!(
         "{BURST}\n[[faults.scheduled]]\nat = \"5m\"\nkind = \"partition\"\nhost = \"kvm1\"\nfor = \"20m\"\n\n\
-         [[workload]]\naccount = \"alice\"\noffering = \"small\"\ntemplate = \"tiny\"\n\
-         arrival = {{ kind = \"burst\", count = 1, at = \"6m\" }}\n\n\
-         [[workload]]\naccount = \"alice\"\noffering = \"small\"\ntemplate = \"tiny\"\n\
-         arrival = {{ kind = \"burst\", count = 1, at = \"40m\" }}\n"
+         {LATE}arrival = {{ kind = \"burst\", count = 1, at = \"6m\" }}\n"
     ));
-    let errs = failed(&r, "deployVirtualMachine");
-    assert_eq!(errs.len(), 1, "only the deploy during the partition fails: {errs:?}");
+    // Nothing was restarted or stopped: the host was alive all along.
+    assert!(failed(&r, "deployVirtualMachine").is_empty(), "{:?}", report.failures);
     assert_eq!(r.engine.world.total_running(), 5);
+    assert!(r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Running));
+    assert_eq!(status(&r, "kvm1"), stratus_core::inventory::HostStatus::Up, "healed");
+    let log = r.engine.keep_log.as_ref().unwrap();
+    assert!(
+        log.iter().any(|l| l.contains("Alert -> Disconnected")),
+        "the partition was seen and judged"
+    );
+    assert!(!log.iter().any(|l| l.contains("-> Down")), "never Down");
 }
 
 #[test]

@@ -140,6 +140,14 @@ impl Cloud {
                 }
             }
         }
+        for (h, list) in self.host_vms.iter().enumerate() {
+            for i in list {
+                let ok = self.vms.get(i.0).is_some_and(|v| v.charge.hosts().any(|x| x.ix() == h));
+                if !ok {
+                    v.push(format!("host index {h} lists VM #{} which is not charged there", i.0));
+                }
+            }
+        }
         let counted: u32 = self.occupancy_host_total();
         if counted as usize != occ {
             v.push(format!("occupancy counts {counted} VMs, {occ} are active"));

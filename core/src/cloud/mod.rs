@@ -81,6 +81,8 @@ pub struct Cloud {
     pub(crate) group_members: Vec<Vec<VmIdx>>,
     /// (account, VM name) → VM, for the per-account name uniqueness check.
     pub(crate) vm_names: FxHashMap<(AccountIdx, String), VmIdx>,
+    /// VMs whose charge touches each host (running, reserved, migrating).
+    host_vms: Vec<Vec<VmIdx>>,
     ids: DetRng,
     alloc_rng: DetRng,
     now: Millis,
@@ -125,6 +127,7 @@ impl Cloud {
             occupancy: Occupancy::default(),
             group_members: Vec::new(),
             vm_names: FxHashMap::default(),
+            host_vms: Vec::new(),
             ids,
             alloc_rng: DetRng::child(seed, "allocator"),
             now: Millis(0),
@@ -142,6 +145,11 @@ impl Cloud {
         self.vms.reserve(n);
         self.volumes.reserve(n);
         self.vm_names.reserve(n);
+    }
+
+    /// VMs whose charge touches host `h` (running, reserved or migrating there).
+    pub fn vms_on(&self, h: HostIdx) -> &[VmIdx] {
+        self.host_vms.get(h.ix()).map_or(&[], |v| v.as_slice())
     }
 
     pub fn now(&self) -> Millis {
@@ -200,6 +208,18 @@ impl Cloud {
         let (old, fp, account) = (vm.charge, vm.size.footprint(), vm.account);
         self.apply_charge(old, fp, account, false);
         self.apply_charge(new, fp, account, true);
+        for h in old.hosts() {
+            self.host_vms[h.ix()].retain(|x| *x != i);
+        }
+        for h in new.hosts() {
+            if self.host_vms.len() <= h.ix() {
+                self.host_vms
+                    .resize_with(self.inv.hosts.len().max(h.ix() + 1), Vec::new);
+            }
+            if !self.host_vms[h.ix()].contains(&i) {
+                self.host_vms[h.ix()].push(i);
+            }
+        }
         self.vms.get_mut(i.0).expect("live vm").charge = new;
         if let Charge::Reserved { until, .. } = new {
             self.reservations.push(Reverse((until, i.0)));

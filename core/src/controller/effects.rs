@@ -204,6 +204,7 @@ pub enum Timer {
     OpTimeout(OpId),
     /// Expunge a destroyed VM once `expunge.delay` passed.
     Expunge(VmId),
-    /// The periodic reconciler: host checks, HA retries, maintenance (every `ping.interval`).
-    Tick,
+    /// The periodic reconciler: host checks, HA retries, maintenance (every
+    /// `ping.interval`). Carries the chain's epoch: a restart starts a new chain.
+    Tick(u64),
 }

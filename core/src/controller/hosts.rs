@@ -5,10 +5,11 @@
 //! neighbours. Any sign of life (a fresh lease, a neighbour that reaches it)
 //! makes it **Disconnected**: link lost, host alive, its VMs are *not*
 //! restarted. Only evidence of death makes it **Down**, and its VMs are
-//! restarted elsewhere **only after fencing is proven**: its lease stale for
-//! `ha.lease.timeout` plus two ping intervals (a host that cannot renew its
-//! lease stops its own VMs after `ha.lease.timeout`), or the fence driver
-//! powered it off. Every answer is kept as evidence on the host.
+//! restarted elsewhere **only after fencing is proven**: its lease stale and the
+//! host silent for `ha.lease.timeout` plus two ping intervals (a host that can
+//! neither renew its lease nor reach management for `ha.lease.timeout` stops its
+//! own VMs), or the fence driver powered it off. Every answer is kept as
+//! evidence on the host.
 
 use super::Controller;
 use super::effects::{DriverCall, DriverResult, Effect, OpId, Timer};
@@ -95,7 +96,7 @@ impl Controller {
     fn ms_setting(&self, name: &str) -> u64 {
         (self.cloud.settings.f64(name, Scope::Global) * 1000.0) as u64
     }
-    pub(crate) fn ping_interval_ms(&self) -> u64 {
+    pub fn ping_interval_ms(&self) -> u64 {
         self.ms_setting("ping.interval").max(1)
     }
     fn late_after_ms(&self) -> u64 {
@@ -155,16 +156,28 @@ impl Controller {
         for h in 0..self.cloud.inv.hosts.len() {
             self.health_mut(HostIdx(h as u32)).last_ping = Some(now);
         }
-        let at = Millis(now.0 + self.ping_interval_ms());
-        self.push_effect(Effect::Timer { at, timer: Timer::Tick });
+        self.arm_tick();
     }
 
+    fn arm_tick(&mut self) {
+        let at = Millis(self.now.0 + self.ping_interval_ms());
+        let epoch = self.tick_epoch;
+        self.push_effect(Effect::Timer {
+            at,
+            timer: Timer::Tick(epoch),
+        });
+    }
+
+    /// After a management restart: hosts get a grace period, probes are
+    /// forgotten, and a new tick chain starts.
     pub(crate) fn after_restart_hosts(&mut self) {
         let now = self.now;
         for hh in &mut self.health {
             hh.last_ping = Some(now);
             hh.pending = 0;
         }
+        self.tick_epoch += 1;
+        self.arm_tick();
     }
 
     /// Hosts that pinged now.
@@ -224,8 +237,7 @@ impl Controller {
         }
         self.ha_tick();
         self.maintenance_tick();
-        let at = Millis(now.0 + self.ping_interval_ms());
-        self.push_effect(Effect::Timer { at, timer: Timer::Tick });
+        self.arm_tick();
     }
 
     fn probe(&mut self, h: HostIdx, probe: Probe, call: DriverCall) {
@@ -363,8 +375,10 @@ impl Controller {
             self.fenced(h);
             return;
         }
-        // Every readable lease stale past the deadline: the host stopped its VMs.
-        if hh.any_lease_readable && hh.min_lease_age.is_some_and(|a| a >= proof) {
+        // Every readable lease stale past the deadline, and silent as long: the
+        // host has been isolated from storage and from us, so it stopped its VMs.
+        let silent = self.now.0.saturating_sub(hh.last_ping.map_or(0, |t| t.0));
+        if hh.any_lease_readable && hh.min_lease_age.is_some_and(|a| a >= proof) && silent >= proof {
             self.health_mut(h).fenced = Some(FenceProof::LeaseExpired {
                 stale_ms: hh.min_lease_age.unwrap_or(0),
             });
@@ -420,14 +434,18 @@ impl Controller {
     fn recover_vms_of(&mut self, h: HostIdx) {
         let lost: Vec<VmIdx> = self
             .cloud
-            .vms()
-            .filter(|(_, v)| match v.charge {
+            .vms_on(h)
+            .iter()
+            .copied()
+            .filter(|i| match self.cloud.vm_at(*i).charge {
                 Charge::Used { host } | Charge::Reserved { host, .. } => host == h,
                 Charge::Migrating { from, .. } => from == h,
                 Charge::None => false,
             })
-            .map(|(i, _)| i)
             .collect();
+        if lost.is_empty() {
+            return;
+        }
         let since = self.health_mut(h).down_since.unwrap_or(self.now);
         for i in lost {
             let vm = self.cloud.vm_at(i).id;
@@ -602,9 +620,13 @@ impl Controller {
         }
         let expected: Vec<VmIdx> = self
             .cloud
-            .vms()
-            .filter(|(_, v)| v.state == VmState::Running && v.charge == Charge::Used { host: h })
-            .map(|(i, _)| i)
+            .vms_on(h)
+            .iter()
+            .copied()
+            .filter(|i| {
+                let v = self.cloud.vm_at(*i);
+                v.state == VmState::Running && v.charge == Charge::Used { host: h }
+            })
             .collect();
         for i in expected {
             let vm = self.cloud.vm_at(i).id;

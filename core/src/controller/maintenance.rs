@@ -117,9 +117,13 @@ impl Controller {
     fn evacuation_plan(&mut self, h: HostIdx) -> Vec<PlannedMove> {
         let vms: Vec<VmIdx> = self
             .cloud
-            .vms()
-            .filter(|(_, v)| v.state == VmState::Running && v.charge == Charge::Used { host: h })
-            .map(|(i, _)| i)
+            .vms_on(h)
+            .iter()
+            .copied()
+            .filter(|i| {
+                let v = self.cloud.vm_at(*i);
+                v.state == VmState::Running && v.charge == Charge::Used { host: h }
+            })
             .collect();
         let mut scratch = self.cloud.clone();
         let mut out = Vec::new();
@@ -242,19 +246,11 @@ impl Controller {
             if self.cloud.inv.host(h).resource_state != ResourceState::PrepareForMaintenance {
                 continue;
             }
-            let on_host: Vec<VmIdx> = self
-                .cloud
-                .vms()
-                .filter(|(_, v)| v.charge.hosts().any(|x| x == h) && !matches!(v.charge, Charge::Reserved { .. }))
-                .map(|(i, _)| i)
-                .collect();
+            let here: Vec<VmIdx> = self.cloud.vms_on(h).to_vec();
+            let (reserved, on_host): (Vec<VmIdx>, Vec<VmIdx>) = here
+                .into_iter()
+                .partition(|i| matches!(self.cloud.vm_at(*i).charge, Charge::Reserved { .. }));
             // Stopped VMs' reservations on the host are dropped: it will not take them back.
-            let reserved: Vec<VmIdx> = self
-                .cloud
-                .vms()
-                .filter(|(_, v)| matches!(v.charge, Charge::Reserved { host, .. } if host == h))
-                .map(|(i, _)| i)
-                .collect();
             for i in reserved {
                 self.cloud.release_reservation(i);
             }

@@ -148,6 +148,7 @@ pub struct Controller {
     /// HA outcomes, for reports: (VM, host lost, lost at, recovered at).
     pub ha_log: Vec<hosts::HaOutcome>,
     pub(crate) evacuations: maintenance::Evacuations,
+    pub(crate) tick_epoch: u64,
     pub(crate) rolling: maintenance::Rollings,
     parked: BTreeMap<(TemplateIdx, PoolIdx), Vec<u64>>,
     next_op: u64,
@@ -175,6 +176,7 @@ impl Controller {
             ha: BTreeMap::new(),
             ha_log: Vec::new(),
             evacuations: Default::default(),
+            tick_epoch: 0,
             rolling: Default::default(),
             parked: BTreeMap::new(),
             next_op: 0,
@@ -342,7 +344,8 @@ impl Controller {
                     self.on_result(op, DriverResult::Failed("timed out waiting for the host".into()), now);
                 }
             }
-            Timer::Tick => self.on_tick(),
+            Timer::Tick(epoch) if epoch == self.tick_epoch => self.on_tick(),
+            Timer::Tick(_) => {} // a chain from before a restart
             Timer::Expunge(vm) => {
                 let Some(i) = self.cloud.vm_index(vm) else { return };
                 if self.cloud.vm_at(i).state == VmState::Destroyed
