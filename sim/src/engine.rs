@@ -309,6 +309,50 @@ impl Engine {
         for msg in twice {
             self.violation(msg);
         }
+        for (vm, host) in self.ctl.vms_on_maintenance_hosts() {
+            self.violation(format!("VM {vm} is still on host {host}, which is in Maintenance"));
+        }
+        // Every HA VM of a Down host runs again, or is in Error with a reason, in bounded time.
+        let s = &self.ctl.cloud.settings;
+        let g = stratus_core::settings::Scope::Global;
+        let retries = s.i64("max.retries", g).max(0) as u64 + 1;
+        let bound = self.ctl.unfenceable_after_ms() + retries * s.i64("restart.retry.interval", g).max(1) as u64 * 1000 + 300_000;
+        let overdue: Vec<String> = self
+            .ctl
+            .ha_overdue(bound)
+            .into_iter()
+            .map(|(vm, ms)| format!("HA VM {} not running {:.0} s after losing its host", self.ctl.vm_label(vm), ms as f64 / 1e3))
+            .collect();
+        for v in overdue {
+            self.violation(v);
+        }
+        let stuck: Vec<String> = self
+            .ctl
+            .cloud
+            .inv
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.status == stratus_core::inventory::HostStatus::Down)
+            .filter_map(|(i, h)| {
+                let hi = stratus_core::ids::HostIdx(i as u32);
+                let down = self.ctl.host_health(hi)?.down_since?;
+                (self.now.saturating_sub(down.0) > bound).then_some((hi, h.name.clone()))
+            })
+            .flat_map(|(hi, name)| {
+                self.ctl
+                    .cloud
+                    .vms_on(hi)
+                    .iter()
+                    .map(|i| self.ctl.cloud.vm_at(*i))
+                    .filter(|v| v.ha_enabled && v.state == stratus_core::vm::VmState::Running)
+                    .map(|v| format!("HA VM {} still Running on Down host {name}", v.name))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for v in stuck {
+            self.violation(v);
+        }
         let in_ipam = self.ctl.ipam.all().count();
         if in_ipam != with_nic {
             self.violation(format!("{in_ipam} addresses allocated but {with_nic} VMs hold one"));

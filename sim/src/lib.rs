@@ -10,3 +10,4 @@ pub mod scenario;
 pub mod synth;
 pub mod world;
 pub mod world_ha;
+pub mod outcome;

@@ -43,6 +43,9 @@ pub struct RunReport {
     pub clusters: Vec<ClusterLine>,
     pub failures: Vec<FailureLine>,
     pub leaks: Vec<String>,
+    pub ha: crate::outcome::HaMetrics,
+    /// Hosts at the end: name, state, resource state.
+    pub hosts_not_up: Vec<(String, String, String)>,
 }
 
 impl RunReport {
@@ -108,6 +111,17 @@ impl RunReport {
             clusters,
             failures,
             leaks: e.leaks(),
+            ha: r.ha_metrics(),
+            hosts_not_up: c
+                .inv
+                .hosts
+                .iter()
+                .filter(|h| {
+                    h.status != stratus_core::inventory::HostStatus::Up
+                        || h.resource_state != stratus_core::inventory::ResourceState::Enabled
+                })
+                .map(|h| (h.name.clone(), h.status.to_string(), h.resource_state.to_string()))
+                .collect(),
         }
     }
 
@@ -163,6 +177,24 @@ impl RunReport {
                     let _ = writeln!(s, "  {line}");
                 }
             }
+        }
+        let ha = &self.ha;
+        if ha.restarted + ha.gave_up + ha.not_restarted + ha.pending > 0 || ha.detection_s.is_some() {
+            let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1} s"));
+            let _ = writeln!(
+                s,
+                "HA: detection {}, slowest recovery {}; {} restarted, {} gave up, {} not restarted, {} pending",
+                f(ha.detection_s),
+                f(ha.max_recovery_s),
+                ha.restarted,
+                ha.gave_up,
+                ha.not_restarted,
+                ha.pending
+            );
+        }
+        if !self.hosts_not_up.is_empty() {
+            let list: Vec<String> = self.hosts_not_up.iter().take(10).map(|(n, st, rs)| format!("{n} {st}/{rs}")).collect();
+            let _ = writeln!(s, "hosts not Up/Enabled: {}", list.join(", "));
         }
         if !self.leaks.is_empty() {
             let _ = writeln!(s, "left behind on hosts/storage ({}):", self.leaks.len());

@@ -2,12 +2,12 @@
 //! faults, on the discrete-event engine; then checks expectations.
 
 use crate::engine::{AuditEvery, Engine, Ev};
-use crate::scenario::{Arrival, Expectation, Fault, Lifetime, Scenario, WorkloadDef};
+use crate::scenario::{Arrival, Fault, Lifetime, Scenario, WorkloadDef};
 use crate::world::{Latencies, World};
 use std::collections::BTreeMap;
 use stratus_core::Cloud;
 use stratus_core::cloud::DeploySpec;
-use stratus_core::controller::{Controller, JobStatus, Request};
+use stratus_core::controller::{Controller, Request};
 use stratus_core::ids::*;
 use stratus_core::rng::DetRng;
 use stratus_core::vm::VmState;
@@ -24,6 +24,7 @@ enum Item {
     PartitionOver(HostId),
     PoolBack(PoolId),
     RandomFault { kind: usize },
+    Action(crate::scenario::Action),
 }
 
 /// Resolved workload stream.
@@ -56,7 +57,7 @@ pub struct ExpectResult {
 
 pub struct Runner {
     pub engine: Engine,
-    scenario: Scenario,
+    pub(crate) scenario: Scenario,
     items: Vec<Item>,
     streams: Vec<Stream>,
     rng: DetRng,
@@ -64,6 +65,8 @@ pub struct Runner {
     /// VMs the workload wants running (for `all_vms_running`).
     pub want_running: BTreeMap<VmId, bool>,
     vm_stream: BTreeMap<VmId, usize>,
+    /// When each host first crashed or hung (for HA timings).
+    pub host_faults: BTreeMap<HostId, u64>,
     pub end: u64,
     outage_ms: u64,
 }
@@ -111,6 +114,7 @@ impl Runner {
             other: r(&l.other),
         };
         world.op_failure_rate = scenario.faults.random.op_failure_rate;
+        world.fence_available = scenario.faults.fence_driver;
         world.op_failure_until = if world.op_failure_rate > 0.0 { u64::MAX } else { 0 };
         let inv = &cloud.inv;
         let mut streams = Vec::new();
@@ -164,6 +168,7 @@ impl Runner {
             fault_rng: DetRng::child(seed, "faults"),
             want_running: BTreeMap::new(),
             vm_stream: BTreeMap::new(),
+            host_faults: BTreeMap::new(),
             end,
             outage_ms,
         };
@@ -202,6 +207,14 @@ impl Runner {
                     self.at(t, Item::Arrival { stream: s });
                 }
             }
+        }
+        for a in self.scenario.actions.clone() {
+            let t = match &a {
+                crate::scenario::Action::PrepareMaintenance { at, .. }
+                | crate::scenario::Action::CancelMaintenance { at, .. }
+                | crate::scenario::Action::RollingMaintenance { at, .. } => at.ms,
+            };
+            self.at(t, Item::Action(a));
         }
         for f in self.scenario.faults.scheduled.clone() {
             self.at(f.at.ms, Item::Fault(f.fault));
@@ -281,6 +294,7 @@ impl Runner {
                 }
             }
             Item::Fault(f) => self.fault(f),
+            Item::Action(a) => self.action(a),
             Item::HostBack(h) => {
                 self.engine.world.hosts.get_mut(&h).expect("host").crashed = false;
                 self.log_host("fault.end", h, "host powered back on (empty)");
@@ -406,6 +420,7 @@ impl Runner {
         match f {
             Fault::HostCrash { host, duration } => {
                 let Some(h) = self.host_id(&host) else { return };
+                self.host_faults.entry(h).or_insert(now);
                 self.engine.world.crash_host(h);
                 self.log_host("fault", h, "host crashed");
                 if let Some(d) = duration {
@@ -414,6 +429,7 @@ impl Runner {
             }
             Fault::HostHang { host, duration } => {
                 let Some(h) = self.host_id(&host) else { return };
+                self.host_faults.entry(h).or_insert(now);
                 self.engine.world.hosts.get_mut(&h).expect("host").hung = true;
                 self.log_host("fault", h, "host hangs (stops answering, domains keep running)");
                 self.at(now + duration.ms, Item::HangOver(h));
@@ -494,72 +510,4 @@ impl Runner {
         }
     }
 
-    /// Checks the scenario's expectations against the final state.
-    pub fn expectations(&self) -> Vec<ExpectResult> {
-        let ctl = &self.engine.ctl;
-        let failed_deploys = ctl
-            .jobs()
-            .iter()
-            .filter(|j| j.command == "deployVirtualMachine" && j.status == JobStatus::Failed)
-            .count() as u64;
-        let running = ctl.cloud.vms().filter(|(_, v)| v.state == VmState::Running).count() as u64;
-        self.scenario
-            .expect
-            .iter()
-            .map(|e| {
-                let (ok, detail) = match e {
-                    Expectation::NoFailedDeploys => (failed_deploys == 0, format!("{failed_deploys} deploys failed")),
-                    Expectation::MaxFailedDeploys { max } => (
-                        failed_deploys <= *max,
-                        format!("{failed_deploys} deploys failed (max {max})"),
-                    ),
-                    Expectation::MinRunningVms { min } => {
-                        (running >= *min, format!("{running} VMs running (min {min})"))
-                    }
-                    Expectation::ClusterAllocatedBelow {
-                        cluster,
-                        resource,
-                        below,
-                    } => match ctl.cloud.inv.clusters.iter().position(|c| &c.name == cluster) {
-                        None => (false, format!("no cluster {cluster}")),
-                        Some(i) => {
-                            let agg = &ctl.cloud.book.cluster[i];
-                            let f = if resource == "memory" {
-                                agg.mem.fraction_with(0)
-                            } else {
-                                agg.cpu.fraction_with(0)
-                            };
-                            (
-                                f < *below,
-                                format!("cluster {cluster} {resource} allocated {f:.3} (below {below})"),
-                            )
-                        }
-                    },
-                    Expectation::AllVmsRunning => {
-                        let not: Vec<String> = self
-                            .want_running
-                            .iter()
-                            .filter(|(_, want)| **want)
-                            .filter_map(|(vm, _)| ctl.cloud.vm(*vm))
-                            .filter(|v| v.state != VmState::Running)
-                            .map(|v| format!("{} is {}", v.name, v.state))
-                            .collect();
-                        (
-                            not.is_empty(),
-                            if not.is_empty() {
-                                "all running".into()
-                            } else {
-                                not.join(", ")
-                            },
-                        )
-                    }
-                };
-                ExpectResult {
-                    expectation: format!("{e:?}"),
-                    ok,
-                    detail,
-                }
-            })
-            .collect()
-    }
 }

@@ -55,6 +55,11 @@ impl Cloud {
         self.set_state(i, VmState::Stopped);
     }
 
+    /// Error without touching the VM's charge: it may still run where it was.
+    pub fn mark_error_in_place(&mut self, i: VmIdx) {
+        self.set_state(i, VmState::Error);
+    }
+
     /// Drops a stopped VM's reservation (its host is gone).
     pub fn release_reservation(&mut self, i: VmIdx) {
         if let Charge::Reserved { .. } = self.vm_at(i).charge {

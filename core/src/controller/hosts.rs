@@ -87,6 +87,8 @@ pub struct HaWork {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HaOutcome {
     pub vm: VmId,
+    /// The host the VM was lost with (None: its domain vanished on a live host).
+    pub host: Option<HostId>,
     pub lost_at: Millis,
     pub recovered_at: Option<Millis>,
     pub reason: String,
@@ -228,8 +230,11 @@ impl Controller {
                 HostStatus::Down => {
                     if self.health_mut(h).fenced.is_some() {
                         self.recover_vms_of(h);
-                    } else if self.health_mut(h).pending == 0 {
-                        self.investigate(h);
+                    } else {
+                        if self.health_mut(h).pending == 0 {
+                            self.investigate(h);
+                        }
+                        self.block_unfenceable(h);
                     }
                 }
                 _ => {}
@@ -419,6 +424,8 @@ impl Controller {
 
     fn mark_down(&mut self, h: HostIdx, why: &str) {
         let now = self.now;
+        let id = self.cloud.host_id(h);
+        self.host_downs.push((id, now));
         self.health_mut(h).down_since = Some(now);
         self.set_status(h, HostStatus::Down, why);
     }
@@ -460,6 +467,44 @@ impl Controller {
         }
     }
 
+    /// A Down host that could not be fenced for this long has its HA VMs put
+    /// in Error with the reason: they may still run there, so they are not
+    /// restarted, and an operator must decide.
+    pub fn unfenceable_after_ms(&self) -> u64 {
+        self.fence_proof_ms() + 300_000
+    }
+
+    fn block_unfenceable(&mut self, h: HostIdx) {
+        let Some(down) = self.health_mut(h).down_since else { return };
+        if self.now.0.saturating_sub(down.0) < self.unfenceable_after_ms() {
+            return;
+        }
+        let host = self.cloud.inv.host(h).name.clone();
+        let stuck: Vec<VmIdx> = self
+            .cloud
+            .vms_on(h)
+            .iter()
+            .copied()
+            .filter(|i| {
+                let v = self.cloud.vm_at(*i);
+                v.ha_enabled && v.state == VmState::Running && v.charge == Charge::Used { host: h }
+            })
+            .collect();
+        for i in stuck {
+            let vm = self.cloud.vm_at(i).id;
+            if self.sagas.values().any(|s| s.vm == Some(vm)) {
+                continue;
+            }
+            self.cloud.mark_error_in_place(i);
+            let name = self.vm_label(vm);
+            self.event(
+                "ha.blocked",
+                name,
+                format!("host {host} is Down but cannot be proven fenced (no readable lease, no fence driver): not restarted, left in Error for an operator"),
+            );
+        }
+    }
+
     /// A VM that is no longer running anywhere: Stopped, and HA-restarted if it may be.
     pub(crate) fn vm_lost(&mut self, i: VmIdx, host: Option<HostIdx>, since: Millis, why: &str) {
         self.cloud.vm_lost(i);
@@ -483,8 +528,10 @@ impl Controller {
                 name.clone(),
                 format!("{why}; not restarted: root volume on host-local storage"),
             );
+            let host_id = host.map(|h| self.cloud.host_id(h));
             self.ha_log.push(HaOutcome {
                 vm: id,
+                host: host_id,
                 lost_at: since,
                 recovered_at: None,
                 reason: "root volume on host-local storage".into(),
@@ -541,8 +588,9 @@ impl Controller {
         let Some(w) = self.ha.get_mut(&vm) else { return };
         w.attempts += 1;
         if w.attempts > retries {
-            let since = w.since;
+            let (since, lost) = (w.since, w.lost_host);
             self.ha.remove(&vm);
+            let host = lost.map(|h| self.cloud.host_id(h));
             let reason = format!("HA gave up after {} attempts: {headline}", retries + 1);
             self.event("ha.gaveup", name, reason.clone());
             if let Some(i) = self.cloud.vm_index(vm) {
@@ -550,6 +598,7 @@ impl Controller {
             }
             self.ha_log.push(HaOutcome {
                 vm,
+                host,
                 lost_at: since,
                 recovered_at: None,
                 reason,
@@ -573,8 +622,10 @@ impl Controller {
                     (now.0 - w.since.0) as f64 / 1e3
                 ),
             );
+            let host = w.lost_host.map(|h| self.cloud.host_id(h));
             self.ha_log.push(HaOutcome {
                 vm,
+                host,
                 lost_at: w.since,
                 recovered_at: Some(now),
                 reason: "restarted".into(),
@@ -650,6 +701,11 @@ impl Controller {
         {
             self.vm_lost(i, None, now, "its domain stopped on a live host");
         }
+    }
+
+    /// HA restarts waiting or in progress.
+    pub fn ha_pending(&self) -> usize {
+        self.ha.len()
     }
 
     /// HA VMs not back within `bound_ms` of losing their host (invariant check).

@@ -147,6 +147,8 @@ pub struct Controller {
     pub(crate) ha: BTreeMap<VmId, hosts::HaWork>,
     /// HA outcomes, for reports: (VM, host lost, lost at, recovered at).
     pub ha_log: Vec<hosts::HaOutcome>,
+    /// Every time a host was declared Down.
+    pub host_downs: Vec<(HostId, Millis)>,
     pub(crate) evacuations: maintenance::Evacuations,
     pub(crate) tick_epoch: u64,
     pub(crate) rolling: maintenance::Rollings,
@@ -175,6 +177,7 @@ impl Controller {
             health: Vec::new(),
             ha: BTreeMap::new(),
             ha_log: Vec::new(),
+            host_downs: Vec::new(),
             evacuations: Default::default(),
             tick_epoch: 0,
             rolling: Default::default(),
@@ -242,7 +245,7 @@ impl Controller {
         }
     }
 
-    pub(crate) fn vm_label(&self, vm: VmId) -> String {
+    pub fn vm_label(&self, vm: VmId) -> String {
         self.cloud
             .vm(vm)
             .map(|v| v.name.clone())

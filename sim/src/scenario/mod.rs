@@ -12,6 +12,7 @@ mod duration;
 mod locate;
 pub mod model;
 mod validate;
+mod validate_ha;
 
 pub use build::{Built, NameMaps, build};
 pub use duration::DURATION_PATTERN;

@@ -33,6 +33,9 @@ pub struct Scenario {
     pub workload: Vec<WorkloadDef>,
     #[serde(default)]
     pub faults: FaultsDef,
+    /// Operator actions at points in simulated time (maintenance).
+    #[serde(default)]
+    pub actions: Vec<Action>,
     #[serde(default)]
     pub latency: LatencyDef,
     #[serde(default)]
@@ -305,13 +308,22 @@ pub struct OpMix {
     pub migrate: f64,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultsDef {
     #[serde(default)]
     pub scheduled: Vec<ScheduledFault>,
     #[serde(default)]
     pub random: RandomFaults,
+    /// Whether hosts have out-of-band power control (IPMI) the fence driver can use.
+    #[serde(default = "default_true")]
+    pub fence_driver: bool,
+}
+
+impl Default for FaultsDef {
+    fn default() -> Self {
+        FaultsDef { scheduled: Vec::new(), random: RandomFaults::default(), fence_driver: true }
+    }
 }
 
 /// A fault at a point in simulated time: `at` plus the fault's own fields.
@@ -377,6 +389,10 @@ pub enum Fault {
     },
     /// The management server crashes and restarts after `downtime`.
     ManagementRestart { downtime: Duration },
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Random faults, drawn from the seed, as rates per simulated day.
@@ -474,6 +490,35 @@ pub enum Expectation {
     },
     /// Every VM that should run is Running at the end.
     AllVmsRunning,
+    /// Every crashed or hung host was declared Down within this many seconds.
+    HaDetectionWithin { seconds: f64 },
+    /// Every HA VM of a crashed or hung host ran again within this many seconds of the fault.
+    HaRecoveryWithin { seconds: f64 },
+    /// At most `max` HA restarts happened (0 for "nothing was restarted").
+    MaxHaRestarts { max: u64 },
+    /// A host's state at the end ("Up", "Down", "Disconnected", "Alert", ...).
+    HostState { host: String, state: String },
+    /// A host's resource state at the end ("Enabled", "Maintenance", ...).
+    HostResourceState { host: String, state: String },
+}
+
+/// An operator action at time `at`.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// prepareHostForMaintenance.
+    PrepareMaintenance { at: Duration, host: String },
+    /// cancelHostMaintenance.
+    CancelMaintenance { at: Duration, host: String },
+    /// Every host of the cluster, one at a time: pre hook, evacuate, post hook, enable.
+    RollingMaintenance {
+        at: Duration,
+        cluster: String,
+        #[serde(default)]
+        pre_hook: Option<Duration>,
+        #[serde(default)]
+        post_hook: Option<Duration>,
+    },
 }
 
 /// Schema of a setting value: TOML string, number or boolean, validated

@@ -11,11 +11,11 @@ use stratus_core::inventory::{
 };
 use stratus_core::settings::{REGISTRY, ScopeKind, lookup_def, parse_value};
 
-type R = Result<(), Problem>;
+pub(crate) type R = Result<(), Problem>;
 
 /// Names defined so far, per kind: in definition order, and where each was defined.
 #[derive(Default)]
-struct Defined {
+pub(crate) struct Defined {
     names: BTreeMap<&'static str, (Vec<String>, BTreeMap<String, FieldPath>)>,
 }
 
@@ -35,7 +35,7 @@ impl Defined {
     }
 
     /// Refuses `name` unless a `kind` of that name is defined.
-    fn known(&self, kind: &'static str, name: &str, at: &FieldPath) -> R {
+    pub(crate) fn known(&self, kind: &'static str, name: &str, at: &FieldPath) -> R {
         let Some((order, index)) = self.names.get(kind) else {
             return Err(Problem::new(at, unknown(kind, name, &[])));
         };
@@ -524,6 +524,7 @@ pub(crate) fn validate(s: &Scenario) -> R {
         }
     }
 
+    super::validate_ha::validate_actions_and_expectations(s, &mut def, &root)?;
     for (i, e) in s.expect.iter().enumerate() {
         let at = root.key("expect").idx(i);
         if let Expectation::ClusterAllocatedBelow {
