@@ -316,12 +316,20 @@ impl Engine {
         let s = &self.ctl.cloud.settings;
         let g = stratus_core::settings::Scope::Global;
         let retries = s.i64("max.retries", g).max(0) as u64 + 1;
-        let bound = self.ctl.unfenceable_after_ms() + retries * s.i64("restart.retry.interval", g).max(1) as u64 * 1000 + 300_000;
+        let bound = self.ctl.unfenceable_after_ms()
+            + retries * s.i64("restart.retry.interval", g).max(1) as u64 * 1000
+            + 300_000;
         let overdue: Vec<String> = self
             .ctl
             .ha_overdue(bound)
             .into_iter()
-            .map(|(vm, ms)| format!("HA VM {} not running {:.0} s after losing its host", self.ctl.vm_label(vm), ms as f64 / 1e3))
+            .map(|(vm, ms)| {
+                format!(
+                    "HA VM {} not running {:.0} s after losing its host",
+                    self.ctl.vm_label(vm),
+                    ms as f64 / 1e3
+                )
+            })
             .collect();
         for v in overdue {
             self.violation(v);

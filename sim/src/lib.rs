@@ -4,10 +4,10 @@
 
 pub mod backend;
 pub mod engine;
+pub mod outcome;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod synth;
 pub mod world;
 pub mod world_ha;
-pub mod outcome;

@@ -33,8 +33,22 @@ impl Runner {
                 Some(h) => self.engine.ctl.cancel_maintenance(h, now),
                 None => return,
             },
-            Action::RollingMaintenance { cluster, pre_hook, post_hook, .. } => {
-                let Some(c) = self.engine.ctl.cloud.inv.clusters.iter().find(|c| &c.name == cluster).map(|c| c.id) else {
+            Action::RollingMaintenance {
+                cluster,
+                pre_hook,
+                post_hook,
+                ..
+            } => {
+                let Some(c) = self
+                    .engine
+                    .ctl
+                    .cloud
+                    .inv
+                    .clusters
+                    .iter()
+                    .find(|c| &c.name == cluster)
+                    .map(|c| c.id)
+                else {
                     return;
                 };
                 let (pre, post) = (pre_hook.map_or(0, |d| d.ms), post_hook.map_or(0, |d| d.ms));
@@ -48,7 +62,14 @@ impl Runner {
     }
 
     fn host_named(&self, name: &str) -> Option<stratus_core::ids::HostId> {
-        self.engine.ctl.cloud.inv.hosts.iter().find(|h| h.name == name).map(|h| h.id)
+        self.engine
+            .ctl
+            .cloud
+            .inv
+            .hosts
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.id)
     }
 
     pub fn ha_metrics(&self) -> HaMetrics {
@@ -142,19 +163,30 @@ impl Runner {
                         None => (false, "no crashed or hung host was declared Down".into()),
                     },
                     Expectation::HaRecoveryWithin { seconds } => match ha.max_recovery_s {
-                        Some(d) if ha.gave_up == 0 && ha.pending == 0 => {
-                            (d <= *seconds, format!("every HA VM running again within {d:.1} s (limit {seconds} s)"))
-                        }
-                        Some(d) => (false, format!("{} gave up, {} pending; slowest recovery {d:.1} s", ha.gave_up, ha.pending)),
+                        Some(d) if ha.gave_up == 0 && ha.pending == 0 => (
+                            d <= *seconds,
+                            format!("every HA VM running again within {d:.1} s (limit {seconds} s)"),
+                        ),
+                        Some(d) => (
+                            false,
+                            format!(
+                                "{} gave up, {} pending; slowest recovery {d:.1} s",
+                                ha.gave_up, ha.pending
+                            ),
+                        ),
                         None => (false, "no HA restart happened".into()),
                     },
-                    Expectation::MaxHaRestarts { max } => {
-                        (ha.restarted <= *max, format!("{} HA restarts (max {max})", ha.restarted))
-                    }
+                    Expectation::MaxHaRestarts { max } => (
+                        ha.restarted <= *max,
+                        format!("{} HA restarts (max {max})", ha.restarted),
+                    ),
                     Expectation::HostState { host, state } => {
                         let h = ctl.cloud.inv.hosts.iter().find(|x| &x.name == host);
                         match h {
-                            Some(h) => (h.status.as_str().eq_ignore_ascii_case(state), format!("{host} is {}", h.status)),
+                            Some(h) => (
+                                h.status.as_str().eq_ignore_ascii_case(state),
+                                format!("{host} is {}", h.status),
+                            ),
                             None => (false, format!("no host {host}")),
                         }
                     }

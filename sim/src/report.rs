@@ -193,7 +193,12 @@ impl RunReport {
             );
         }
         if !self.hosts_not_up.is_empty() {
-            let list: Vec<String> = self.hosts_not_up.iter().take(10).map(|(n, st, rs)| format!("{n} {st}/{rs}")).collect();
+            let list: Vec<String> = self
+                .hosts_not_up
+                .iter()
+                .take(10)
+                .map(|(n, st, rs)| format!("{n} {st}/{rs}"))
+                .collect();
             let _ = writeln!(s, "hosts not Up/Enabled: {}", list.join(", "));
         }
         if !self.leaks.is_empty() {

@@ -509,5 +509,4 @@ impl Runner {
             self.fault(f);
         }
     }
-
 }

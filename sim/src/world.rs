@@ -216,7 +216,9 @@ impl World {
             _ => self.latency.other,
         };
         let mut at = now + self.draw(lat).max(1);
-        if let Some(h) = call.host().and_then(|h| self.hosts.get_mut(&h)) {
+        // Neighbour pings do not queue behind the host's domain operations.
+        let queued = !matches!(call, DriverCall::PingNeighbour { .. });
+        if let Some(h) = call.host().and_then(|h| self.hosts.get_mut(&h)).filter(|_| queued) {
             at = at.max(h.last_reply + 1);
             h.last_reply = at;
         }

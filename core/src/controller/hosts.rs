@@ -246,7 +246,12 @@ impl Controller {
     }
 
     fn probe(&mut self, h: HostIdx, probe: Probe, call: DriverCall) {
-        let op = self.call_untracked(call);
+        // Investigations must not wait on a silent neighbour for minutes.
+        let timeout = match probe {
+            Probe::Lease(_) | Probe::Neighbour(_) => 2 * self.ping_interval_ms(),
+            Probe::PowerOff | Probe::StrayStop(_) => super::op_timeout_ms(&call),
+        };
+        let op = self.call_untracked(call, timeout);
         self.probe_ops.insert(op, (h, probe));
         if !matches!(probe, Probe::StrayStop(_)) {
             self.health_mut(h).pending += 1;
@@ -432,8 +437,17 @@ impl Controller {
 
     fn fenced(&mut self, h: HostIdx) {
         let name = self.cloud.inv.host(h).name.clone();
-        let proof = self.health_mut(h).fenced;
-        self.event("host.fenced", name, format!("{proof:?}"));
+        let proof = match self.health_mut(h).fenced {
+            Some(FenceProof::LeaseExpired { stale_ms }) => {
+                format!(
+                    "lease stale for {:.1} s: the host has stopped its VMs",
+                    stale_ms as f64 / 1e3
+                )
+            }
+            Some(FenceProof::PoweredOff) => "powered off by the fence driver".to_string(),
+            None => "unknown".to_string(),
+        };
+        self.event("host.fenced", name, proof);
         self.recover_vms_of(h);
     }
 
@@ -475,7 +489,9 @@ impl Controller {
     }
 
     fn block_unfenceable(&mut self, h: HostIdx) {
-        let Some(down) = self.health_mut(h).down_since else { return };
+        let Some(down) = self.health_mut(h).down_since else {
+            return;
+        };
         if self.now.0.saturating_sub(down.0) < self.unfenceable_after_ms() {
             return;
         }

@@ -293,10 +293,14 @@ impl Controller {
                     .find(|m| m.vm == vm)
                     .and_then(|m| m.destination.clone().ok());
                 let dest = planned.and_then(|n| self.cloud.inv.hosts.iter().find(|x| x.name == n).map(|x| x.id));
+                // The planned host is used only while it is still Up and Enabled,
+                // and not after a failed attempt (the planner then chooses).
                 let dest = dest.filter(|d| {
-                    self.cloud
-                        .host_idx(*d)
-                        .is_ok_and(|di| self.cloud.inv.host(di).resource_state == ResourceState::Enabled)
+                    attempts == 0
+                        && self.cloud.host_idx(*d).is_ok_and(|di| {
+                            let x = self.cloud.inv.host(di);
+                            x.resource_state == ResourceState::Enabled && x.status == crate::inventory::HostStatus::Up
+                        })
                 });
                 let r = self.submit(Request::Migrate { vm, host: dest }, now);
                 let r = match r {
@@ -304,6 +308,9 @@ impl Controller {
                     Err(_) if dest.is_some() => self.submit(Request::Migrate { vm, host: None }, now),
                     other => other,
                 };
+                if r.is_ok() {
+                    self.internal_jobs += 1;
+                }
                 let ev = self.evacuations.get_mut(&host).expect("listed");
                 match ev.moves.iter_mut().find(|m| m.vm == vm) {
                     Some(m) => {

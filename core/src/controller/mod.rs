@@ -287,10 +287,10 @@ impl Controller {
     }
 
     /// Issues a call that no saga waits for (probes), with its timeout.
-    pub(crate) fn call_untracked(&mut self, call: DriverCall) -> OpId {
+    pub(crate) fn call_untracked(&mut self, call: DriverCall, timeout_ms: u64) -> OpId {
         let op = OpId(self.next_op);
         self.next_op += 1;
-        let at = Millis(self.now.0 + op_timeout_ms(&call));
+        let at = Millis(self.now.0 + timeout_ms);
         self.event(
             "call",
             call.name(),

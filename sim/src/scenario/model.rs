@@ -322,7 +322,11 @@ pub struct FaultsDef {
 
 impl Default for FaultsDef {
     fn default() -> Self {
-        FaultsDef { scheduled: Vec::new(), random: RandomFaults::default(), fence_driver: true }
+        FaultsDef {
+            scheduled: Vec::new(),
+            random: RandomFaults::default(),
+            fence_driver: true,
+        }
     }
 }
 

@@ -20,7 +20,10 @@ pub(crate) fn validate_actions_and_expectations(s: &Scenario, def: &mut Defined,
             }
         };
         if when > end {
-            return Err(Problem::new(&at.key("at"), format!("{when} is after the end of the run ({end})")));
+            return Err(Problem::new(
+                &at.key("at"),
+                format!("{when} is after the end of the run ({end})"),
+            ));
         }
     }
     for (i, e) in s.expect.iter().enumerate() {
@@ -28,14 +31,20 @@ pub(crate) fn validate_actions_and_expectations(s: &Scenario, def: &mut Defined,
         match e {
             Expectation::HaDetectionWithin { seconds } | Expectation::HaRecoveryWithin { seconds } => {
                 if !(seconds.is_finite() && *seconds > 0.0) {
-                    return Err(Problem::new(&at.key("seconds"), format!("must be positive, got {seconds}")));
+                    return Err(Problem::new(
+                        &at.key("seconds"),
+                        format!("must be positive, got {seconds}"),
+                    ));
                 }
             }
             Expectation::HostState { host, state } => {
                 def.known("host", host, &at.key("host"))?;
                 if HostStatus::parse(state).is_none() {
                     let known: Vec<&str> = HostStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    return Err(Problem::new(&at.key("state"), format!("unknown host state '{state}' (known: {})", known.join(", "))));
+                    return Err(Problem::new(
+                        &at.key("state"),
+                        format!("unknown host state '{state}' (known: {})", known.join(", ")),
+                    ));
                 }
             }
             Expectation::HostResourceState { host, state } => {
