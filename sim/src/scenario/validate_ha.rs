@@ -29,13 +29,13 @@ pub(crate) fn validate_actions_and_expectations(s: &Scenario, def: &mut Defined,
     for (i, e) in s.expect.iter().enumerate() {
         let at = root.key("expect").idx(i);
         match e {
-            Expectation::HaDetectionWithin { seconds } | Expectation::HaRecoveryWithin { seconds } => {
-                if !(seconds.is_finite() && *seconds > 0.0) {
-                    return Err(Problem::new(
-                        &at.key("seconds"),
-                        format!("must be positive, got {seconds}"),
-                    ));
-                }
+            Expectation::HaDetectionWithin { seconds } | Expectation::HaRecoveryWithin { seconds }
+                if !(seconds.is_finite() && *seconds > 0.0) =>
+            {
+                return Err(Problem::new(
+                    &at.key("seconds"),
+                    format!("must be positive, got {seconds}"),
+                ));
             }
             Expectation::HostState { host, state } => {
                 def.known("host", host, &at.key("host"))?;
