@@ -31,10 +31,42 @@ pub enum SimCommand {
         #[arg(long)]
         paranoid: bool,
     },
+    /// Random fault schedules (crashes, hangs, partitions, storage outages,
+    /// migration failures, management restarts) per seed; any invariant
+    /// violation prints the seed and a one-line reproducer, and exits non-zero.
+    Fuzz {
+        scenario: PathBuf,
+        /// Seed range, `A..B` (B excluded).
+        #[arg(long, value_parser = parse_range)]
+        seeds: (u64, u64),
+        /// Worker threads (default: available cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a range like 0..1000"))?;
+    let a: u64 = a.trim().parse().map_err(|_| format!("'{a}' is not a seed"))?;
+    let b: u64 = b.trim().parse().map_err(|_| format!("'{b}' is not a seed"))?;
+    if b <= a {
+        return Err(format!("empty range {a}..{b}"));
+    }
+    Ok((a, b))
 }
 
 pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
     match cmd {
+        SimCommand::Fuzz {
+            scenario,
+            seeds,
+            jobs,
+            json,
+        } => crate::fuzz_cmd::run(&scenario, seeds, jobs, json),
         SimCommand::Run {
             scenario,
             seed,

@@ -209,6 +209,9 @@ impl Engine {
             Ev::ManagementUp => {
                 self.ms_down_until = None;
                 self.ctl.restart(Millis(self.now));
+                // Every agent reconnects to the restarted server and reports.
+                let reports = self.world.full_reports();
+                self.ctl.on_vm_reports(&reports, Millis(self.now));
                 self.after_controller();
             }
             Ev::Script(tag) => script = Some(tag),
@@ -222,8 +225,8 @@ impl Engine {
                 if !down {
                     let now = Millis(self.now);
                     self.ctl.on_pings(&round.pings, now);
-                    for (h, vms) in &round.full_reports {
-                        self.ctl.on_vm_report(*h, vms, now);
+                    if !round.full_reports.is_empty() {
+                        self.ctl.on_vm_reports(&round.full_reports, now);
                     }
                     for (h, vm) in &round.stopped {
                         self.ctl.on_vm_stopped(*h, *vm, now);

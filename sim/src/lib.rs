@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod engine;
+pub mod fuzz;
 pub mod outcome;
 pub mod report;
 pub mod runner;

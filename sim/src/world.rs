@@ -106,6 +106,9 @@ pub struct World {
     pub lease_timeout_ms: u64,
     /// Whether hosts have a working out-of-band power control (fence driver).
     pub fence_available: bool,
+    /// Every this many ping rounds, every host sends its full VM report (VM sync).
+    pub full_report_every: u64,
+    pub(crate) rounds: u64,
     rng: DetRng,
 }
 
@@ -124,6 +127,8 @@ impl World {
             duplicates: Vec::new(),
             lease_timeout_ms: 9_000,
             fence_available: true,
+            full_report_every: 20,
+            rounds: 0,
             rng: DetRng::child(seed, "world"),
         }
     }

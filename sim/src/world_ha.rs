@@ -8,7 +8,9 @@ use crate::world::World;
 use stratus_core::controller::effects::{DriverCall, DriverResult};
 use stratus_core::ids::*;
 
-/// What one ping round produced, for the controller.
+/// What one ping round produced, for the controller. Hosts that come back
+/// into reach report their running domains, and every host does so every
+/// `full_report_every` rounds (the VM sync that lets the ledger converge).
 #[derive(Clone, Debug, Default)]
 pub struct PingRound {
     /// Hosts whose ping reached management.
@@ -59,6 +61,8 @@ impl World {
     pub fn ping_round(&mut self, now: u64) -> PingRound {
         let mut out = PingRound::default();
         let mut fence: Vec<HostId> = Vec::new();
+        self.rounds += 1;
+        let sync = self.full_report_every > 0 && self.rounds.is_multiple_of(self.full_report_every);
         let pools = &self.pools;
         for (id, h) in self.hosts.iter_mut() {
             if h.crashed {
@@ -84,7 +88,7 @@ impl World {
             }
             if reachable {
                 out.pings.push(*id);
-                if !h.was_reachable {
+                if !h.was_reachable || sync {
                     let list = h.domains.iter().filter(|(_, d)| d.running).map(|(vm, _)| *vm).collect();
                     out.full_reports.push((*id, list));
                 }
@@ -110,6 +114,20 @@ impl World {
             }
         }
         out
+    }
+
+    /// Every reachable host's full list of running domains.
+    pub fn full_reports(&self) -> Vec<(HostId, Vec<VmId>)> {
+        self.hosts
+            .iter()
+            .filter(|(_, h)| h.reachable())
+            .map(|(id, h)| {
+                (
+                    *id,
+                    h.domains.iter().filter(|(_, d)| d.running).map(|(vm, _)| *vm).collect(),
+                )
+            })
+            .collect()
     }
 
     /// Stops and removes a domain outside any driver call (watchdog).

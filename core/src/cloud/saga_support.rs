@@ -55,6 +55,20 @@ impl Cloud {
         self.set_state(i, VmState::Stopped);
     }
 
+    /// The VM was found running on `h`: the ledger follows (VM sync).
+    pub fn adopt_on(&mut self, i: VmIdx, h: HostIdx) {
+        self.set_charge(i, Charge::Used { host: h });
+        let vm = self.vms.get_mut(i.0).expect("live vm");
+        vm.host = Some(h);
+        self.set_state(i, VmState::Running);
+    }
+
+    /// Whereabouts unknown (a start or migration got no answer): the VM keeps
+    /// its charge, volumes and address until a host report settles it.
+    pub fn mark_unknown(&mut self, i: VmIdx) {
+        self.set_state(i, VmState::Unknown);
+    }
+
     /// Error without touching the VM's charge: it may still run where it was.
     pub fn mark_error_in_place(&mut self, i: VmIdx) {
         self.set_state(i, VmState::Error);

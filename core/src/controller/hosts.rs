@@ -245,7 +245,7 @@ impl Controller {
         self.arm_tick();
     }
 
-    fn probe(&mut self, h: HostIdx, probe: Probe, call: DriverCall) {
+    pub(crate) fn probe(&mut self, h: HostIdx, probe: Probe, call: DriverCall) {
         // Investigations must not wait on a silent neighbour for minutes.
         let timeout = match probe {
             Probe::Lease(_) | Probe::Neighbour(_) => 2 * self.ping_interval_ms(),
@@ -380,6 +380,9 @@ impl Controller {
     fn conclude(&mut self, h: HostIdx) {
         let proof = self.fence_proof_ms();
         let status = self.cloud.inv.host(h).status;
+        if status == HostStatus::Up {
+            return; // it pinged while we were asking: the answers are stale
+        }
         let hh = self.health_mut(h).clone();
         if hh.fenced.is_some() {
             self.fenced(h);
@@ -460,7 +463,8 @@ impl Controller {
             .copied()
             .filter(|i| match self.cloud.vm_at(*i).charge {
                 Charge::Used { host } | Charge::Reserved { host, .. } => host == h,
-                Charge::Migrating { from, .. } => from == h,
+                // A copy may be on the other end: only lost when both ends are fenced.
+                Charge::Migrating { from, to } => (from == h || to == h) && self.is_fenced(from) && self.is_fenced(to),
                 Charge::None => false,
             })
             .collect();
@@ -470,7 +474,7 @@ impl Controller {
         let since = self.health_mut(h).down_since.unwrap_or(self.now);
         for i in lost {
             let vm = self.cloud.vm_at(i).id;
-            if self.sagas.values().any(|s| s.vm == Some(vm)) {
+            if self.vm_busy(vm) {
                 continue; // its saga times out and unwinds first; next tick
             }
             if let Charge::Reserved { .. } = self.cloud.vm_at(i).charge {
@@ -508,7 +512,7 @@ impl Controller {
             .collect();
         for i in stuck {
             let vm = self.cloud.vm_at(i).id;
-            if self.sagas.values().any(|s| s.vm == Some(vm)) {
+            if self.vm_busy(vm) {
                 continue;
             }
             self.cloud.mark_error_in_place(i);
@@ -573,7 +577,7 @@ impl Controller {
         let due: Vec<VmId> = self
             .ha
             .iter()
-            .filter(|(vm, w)| w.next_at <= now && !self.sagas.values().any(|s| s.vm == Some(**vm)))
+            .filter(|(vm, w)| w.next_at <= now && !self.vm_busy(**vm))
             .map(|(vm, _)| *vm)
             .collect();
         for vm in due {
@@ -646,76 +650,6 @@ impl Controller {
                 recovered_at: Some(now),
                 reason: "restarted".into(),
             });
-        }
-    }
-
-    /// A host's full list of running domains (at connect, and periodically).
-    /// Reconciles: strays are stopped, VMs missing on a live host are lost.
-    pub fn on_vm_report(&mut self, host: HostId, running: &[VmId], now: Millis) {
-        self.tick(now);
-        let Some(h) = self.cloud.inv.find_host(host) else {
-            return;
-        };
-        let busy = |c: &Controller, vm: VmId| c.sagas.values().any(|s| s.vm == Some(vm));
-        for vm in running {
-            let ok = match self.cloud.vm(*vm) {
-                None => false,
-                Some(v) => match v.charge {
-                    Charge::Used { host } => host == h,
-                    Charge::Migrating { from, to } => from == h || to == h,
-                    _ => false,
-                },
-            };
-            if !ok && !busy(self, *vm) {
-                let name = self.vm_label(*vm);
-                let hname = self.cloud.inv.host(h).name.clone();
-                self.event(
-                    "vm.stray",
-                    name,
-                    format!("running on {hname}, which the ledger does not expect: stopping it"),
-                );
-                self.probe(
-                    h,
-                    Probe::StrayStop(*vm),
-                    DriverCall::StopDomain {
-                        vm: *vm,
-                        host,
-                        forced: true,
-                    },
-                );
-            }
-        }
-        let expected: Vec<VmIdx> = self
-            .cloud
-            .vms_on(h)
-            .iter()
-            .copied()
-            .filter(|i| {
-                let v = self.cloud.vm_at(*i);
-                v.state == VmState::Running && v.charge == Charge::Used { host: h }
-            })
-            .collect();
-        for i in expected {
-            let vm = self.cloud.vm_at(i).id;
-            if !running.contains(&vm) && !busy(self, vm) {
-                self.vm_lost(i, None, now, "its domain is gone from a live host");
-            }
-        }
-    }
-
-    /// One domain stopped on its own (crash, guest shutdown, self-fencing).
-    pub fn on_vm_stopped(&mut self, host: HostId, vm: VmId, now: Millis) {
-        self.tick(now);
-        let Some(h) = self.cloud.inv.find_host(host) else {
-            return;
-        };
-        let Some(i) = self.cloud.vm_index(vm) else { return };
-        let v = self.cloud.vm_at(i);
-        if v.state == VmState::Running
-            && v.charge == (Charge::Used { host: h })
-            && !self.sagas.values().any(|s| s.vm == Some(vm))
-        {
-            self.vm_lost(i, None, now, "its domain stopped on a live host");
         }
     }
 

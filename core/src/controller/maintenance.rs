@@ -264,7 +264,7 @@ impl Controller {
                 .iter()
                 .filter(|i| {
                     let vm = self.cloud.vm_at(**i).id;
-                    self.sagas.values().any(|s| s.vm == Some(vm))
+                    self.vm_busy(vm)
                 })
                 .count() as u32;
             let mut slots = ev.parallel.saturating_sub(in_flight);
@@ -272,7 +272,7 @@ impl Controller {
             for i in on_host {
                 let v = self.cloud.vm_at(i);
                 let (vm, state) = (v.id, v.state);
-                if slots == 0 || state != VmState::Running || self.sagas.values().any(|s| s.vm == Some(vm)) {
+                if slots == 0 || state != VmState::Running || self.vm_busy(vm) {
                     continue;
                 }
                 let (attempts, retry_at) = self.evacuations[&host]

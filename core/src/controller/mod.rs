@@ -8,6 +8,7 @@ pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, Sign};
 mod hosts;
 pub mod ipam;
 pub mod maintenance;
+mod reconcile;
 pub mod saga;
 mod steps;
 mod submit;
@@ -121,6 +122,9 @@ enum Copy_ {
     Ready,
 }
 
+/// The failure a call gets when its host never answered.
+pub const TIMED_OUT: &str = "timed out waiting for the host";
+
 /// Driver timeouts, by call: a call with no answer by then has failed.
 pub fn op_timeout_ms(call: &DriverCall) -> u64 {
     match call {
@@ -151,6 +155,9 @@ pub struct Controller {
     pub host_downs: Vec<(HostId, Millis)>,
     pub(crate) evacuations: maintenance::Evacuations,
     pub(crate) tick_epoch: u64,
+    /// VMs with a saga in flight (one at a time per VM).
+    busy: rustc_hash::FxHashMap<VmId, u64>,
+    job_index: rustc_hash::FxHashMap<uuid::Uuid, usize>,
     pub(crate) rolling: maintenance::Rollings,
     parked: BTreeMap<(TemplateIdx, PoolIdx), Vec<u64>>,
     next_op: u64,
@@ -180,6 +187,8 @@ impl Controller {
             host_downs: Vec::new(),
             evacuations: Default::default(),
             tick_epoch: 0,
+            busy: Default::default(),
+            job_index: Default::default(),
             rolling: Default::default(),
             parked: BTreeMap::new(),
             next_op: 0,
@@ -192,11 +201,29 @@ impl Controller {
         }
     }
 
+    /// Whether a saga is working on this VM.
+    pub fn vm_busy(&self, vm: VmId) -> bool {
+        self.busy.contains_key(&vm)
+    }
+
+    pub(crate) fn push_job(&mut self, job: Job) -> usize {
+        self.job_index.insert(job.id, self.jobs.len());
+        self.jobs.push(job);
+        self.jobs.len() - 1
+    }
+
+    pub(crate) fn insert_saga(&mut self, sid: u64, saga: Saga) {
+        if let Some(vm) = saga.vm {
+            self.busy.insert(vm, sid);
+        }
+        self.sagas.insert(sid, saga);
+    }
+
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
     }
     pub fn job(&self, id: uuid::Uuid) -> Option<&Job> {
-        self.jobs.iter().find(|j| j.id == id)
+        self.job_index.get(&id).map(|i| &self.jobs[*i])
     }
     /// Jobs the controller started itself (expunge after `expunge.delay`).
     pub fn internal_jobs(&self) -> u64 {
@@ -344,7 +371,7 @@ impl Controller {
             Timer::OpTimeout(op) => {
                 if self.ops.contains_key(&op) || self.probe_ops.contains_key(&op) {
                     self.event("timeout", format!("op {}", op.0), "no answer");
-                    self.on_result(op, DriverResult::Failed("timed out waiting for the host".into()), now);
+                    self.on_result(op, DriverResult::Failed(TIMED_OUT.into()), now);
                 }
             }
             Timer::Tick(epoch) if epoch == self.tick_epoch => self.on_tick(),
@@ -352,7 +379,7 @@ impl Controller {
             Timer::Expunge(vm) => {
                 let Some(i) = self.cloud.vm_index(vm) else { return };
                 if self.cloud.vm_at(i).state == VmState::Destroyed
-                    && !self.sagas.values().any(|s| s.vm == Some(vm))
+                    && !self.vm_busy(vm)
                     && self.submit(Request::Expunge { vm }, now).is_ok()
                 {
                     self.internal_jobs += 1;
@@ -380,9 +407,15 @@ impl Controller {
         let ids: Vec<u64> = self.sagas.keys().copied().collect();
         for sid in &ids {
             let s = self.sagas.get_mut(sid).expect("listed");
+            let doubt = matches!(s.pending, Some((_, Some(step), _)) if step.starts_a_domain());
             s.pending = None;
             s.parked = false;
-            if s.mode == Mode::Forward {
+            if s.mode == Mode::Forward && doubt {
+                s.in_doubt = true;
+                s.done.clear();
+                s.mode = Mode::Unwinding;
+                s.failure = Some("management server restarted while a domain was being started or migrated: the VM is held as Unknown until its host reports".into());
+            } else if s.mode == Mode::Forward {
                 s.mode = Mode::Unwinding;
                 s.failure = Some("management server restarted during the operation".into());
             }
@@ -413,6 +446,9 @@ impl Controller {
 
     pub(crate) fn finish(&mut self, sid: u64) {
         let Some(s) = self.sagas.remove(&sid) else { return };
+        if let Some(vm) = s.vm {
+            self.busy.remove(&vm);
+        }
         let vm_name = self.saga_label(&s);
         let job = &mut self.jobs[s.job];
         job.completed = Some(self.now);
@@ -434,6 +470,15 @@ impl Controller {
                 let headline = err.lines().next().unwrap_or("").to_string();
                 job.error = Some(err);
                 self.event("job.fail", vm_name, format!("{}: {headline}", s.kind));
+                if let (true, Some(i)) = (s.in_doubt, s.vm.and_then(|vm| self.cloud.vm_index(vm))) {
+                    self.cloud.mark_unknown(i);
+                    let name = self.cloud.vm_at(i).name.clone();
+                    self.event("vm.unknown", name, "held with its resources until a host reports it");
+                    if let Some(vm) = s.vm {
+                        self.ha.remove(&vm);
+                    }
+                    return;
+                }
                 if let Some(i) = s.vm.and_then(|vm| self.cloud.vm_index(vm)) {
                     self.after_failure(i, s.on_failure);
                 }

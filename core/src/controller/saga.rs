@@ -109,6 +109,11 @@ impl Step {
         }
     }
 
+    /// Steps whose effect (a running domain) may have happened without an answer.
+    pub fn starts_a_domain(self) -> bool {
+        matches!(self, Step::StartDomain | Step::MigrateDomain)
+    }
+
     /// Failures of these steps are logged and the saga carries on: there is no
     /// way back once a domain was stopped or a migration completed.
     pub fn tolerant(self) -> bool {
@@ -185,6 +190,9 @@ pub struct Saga {
     pub on_failure: OnFailure,
     /// Failed attempts of the undo in flight (undo calls are retried).
     pub undo_attempts: u32,
+    /// A StartDomain or MigrateDomain got no answer: the domain may be running.
+    /// Nothing is undone; the VM is held as Unknown until its host reports.
+    pub in_doubt: bool,
 }
 
 /// An undo call is tried this many times before its leftover is reported.
@@ -212,6 +220,7 @@ impl Saga {
             failure: None,
             on_failure,
             undo_attempts: 0,
+            in_doubt: false,
         }
     }
 }

@@ -91,6 +91,16 @@ impl Controller {
                 self.after_ok(step);
                 self.saga_mut(sid).expect("live saga").done.extend(undo);
             }
+            (Mode::Forward, Some(step), DriverResult::Failed(e)) if step.starts_a_domain() && e == super::TIMED_OUT => {
+                let s = self.saga_mut(sid).expect("live saga");
+                s.in_doubt = true;
+                s.done.clear();
+                s.mode = Mode::Unwinding;
+                s.failure = Some(format!(
+                    "{} got no answer: the VM is held as Unknown until its host reports",
+                    step.name()
+                ));
+            }
             (Mode::Forward, Some(step), DriverResult::Failed(e)) => {
                 if step.tolerant() {
                     self.event("tolerated", label, format!("{} failed: {e}", step.name()));

@@ -37,7 +37,7 @@ impl Controller {
         }
         let p = self.plan(req)?;
         let job_id = self.cloud.new_uuid();
-        self.jobs.push(Job {
+        let job = self.push_job(Job {
             id: job_id,
             command: p.command,
             vm: p.vm,
@@ -48,13 +48,12 @@ impl Controller {
             created: self.now,
             completed: None,
         });
-        let job = self.jobs.len() - 1;
         let sid = self.next_saga;
         self.next_saga += 1;
         let saga = Saga::new(sid, job, p.vm, p.command, p.steps, p.on_failure);
         let name = self.saga_label(&saga);
         self.event("job.submit", name, p.command);
-        self.sagas.insert(sid, saga);
+        self.insert_saga(sid, saga);
         self.drive(sid);
         Ok(job_id)
     }
@@ -62,7 +61,7 @@ impl Controller {
     /// Starts an HA restart of a stopped VM (placement in HA mode).
     pub(crate) fn submit_ha_restart(&mut self, vm: VmId) -> CoreResult<super::JobId> {
         let job_id = self.cloud.new_uuid();
-        self.jobs.push(Job {
+        let job = self.push_job(Job {
             id: job_id,
             command: "haRestartVirtualMachine",
             vm: Some(vm),
@@ -74,14 +73,13 @@ impl Controller {
             completed: None,
         });
         self.internal_jobs += 1;
-        let job = self.jobs.len() - 1;
         let sid = self.next_saga;
         self.next_saga += 1;
         let steps = vec![Step::Reserve { host: None, ha: true }];
         let saga = Saga::new(sid, job, Some(vm), "haRestartVirtualMachine", steps, OnFailure::Revert);
         let name = self.vm_label(vm);
         self.event("job.submit", name, "haRestartVirtualMachine");
-        self.sagas.insert(sid, saga);
+        self.insert_saga(sid, saga);
         self.drive(sid);
         Ok(job_id)
     }

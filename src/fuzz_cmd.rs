@@ -1,0 +1,90 @@
+//! `stratus sim fuzz`: many seeds of random faults, in parallel.
+
+use anyhow::bail;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use stratus_sim::fuzz::{FuzzFailure, run_seed};
+
+pub fn run(path: &Path, (from, to): (u64, u64), jobs: Option<usize>, json: bool) -> anyhow::Result<()> {
+    let scenario = stratus_sim::scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let file = path.display().to_string();
+    let workers = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let next = AtomicU64::new(from);
+    let failures: Mutex<Vec<FuzzFailure>> = Mutex::new(Vec::new());
+    let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let bar = if !json && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(to - from);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} fuzz [{bar:40}] {pos}/{len} seeds, {msg}").expect("valid template"),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= to {
+                        break;
+                    }
+                    match run_seed(&scenario, seed, &file) {
+                        Ok(None) => {}
+                        Ok(Some(f)) => failures.lock().expect("lock").push(f),
+                        Err(e) => errors.lock().expect("lock").push(format!("seed {seed}: {e}")),
+                    }
+                    bar.inc(1);
+                    let n = failures.lock().expect("lock").len();
+                    bar.set_message(format!("{n} failing"));
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let mut failures = failures.into_inner().expect("lock");
+    failures.sort_by_key(|f| f.seed);
+    let errors = errors.into_inner().expect("lock");
+    let wall = start.elapsed().as_secs_f64();
+    if json {
+        let v = serde_json::json!({
+            "scenario": file,
+            "seeds_run": to - from,
+            "violations": failures,
+            "errors": errors,
+            "wall_seconds": wall,
+        });
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        println!(
+            "{} seeds of {file} in {wall:.1} s ({workers} workers): {} with violations",
+            to - from,
+            failures.len()
+        );
+        for f in &failures {
+            println!(
+                "seed {}: {}",
+                f.seed,
+                f.violations.first().map(String::as_str).unwrap_or("")
+            );
+            println!("  reproduce: {}", f.reproduce);
+        }
+        for e in errors.iter().take(5) {
+            println!("error: {e}");
+        }
+        if errors.len() > 5 {
+            println!("... and {} more errors", errors.len() - 5);
+        }
+    }
+    if !failures.is_empty() || !errors.is_empty() {
+        bail!("{} seeds violated an invariant", failures.len() + errors.len());
+    }
+    Ok(())
+}
