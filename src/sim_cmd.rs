@@ -34,6 +34,23 @@ pub enum SimCommand {
     /// Random fault schedules (crashes, hangs, partitions, storage outages,
     /// migration failures, management restarts) per seed; any invariant
     /// violation prints the seed and a one-line reproducer, and exits non-zero.
+    /// Maintenance on a scenario's simulated cloud: a rolling maintenance of
+    /// `--cluster` (one host at a time, with optional hooks) or one `--host`;
+    /// prints the evacuation plans and every step.
+    Maintain {
+        scenario: PathBuf,
+        #[arg(long, conflicts_with = "host", required_unless_present = "host")]
+        cluster: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        /// When to start, in simulated time (e.g. 5m).
+        #[arg(long, default_value = "1m")]
+        at: String,
+        #[arg(long)]
+        pre_hook: Option<String>,
+        #[arg(long)]
+        post_hook: Option<String>,
+    },
     Fuzz {
         scenario: PathBuf,
         /// Seed range, `A..B` (B excluded).
@@ -67,6 +84,14 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             jobs,
             json,
         } => crate::fuzz_cmd::run(&scenario, seeds, jobs, json),
+        SimCommand::Maintain {
+            scenario,
+            cluster,
+            host,
+            at,
+            pre_hook,
+            post_hook,
+        } => crate::fuzz_cmd::maintain(&scenario, cluster, host, &at, pre_hook.as_deref(), post_hook.as_deref()),
         SimCommand::Run {
             scenario,
             seed,

@@ -69,6 +69,7 @@ pub struct HostHealth {
     any_lease_readable: bool,
     pub down_since: Option<Millis>,
     pub fenced: Option<FenceProof>,
+    pub last_investigation: Option<Millis>,
     power_off_tried: bool,
 }
 
@@ -226,7 +227,15 @@ impl Controller {
                     self.set_status(h, HostStatus::Alert, "missed pings; investigating");
                     self.investigate(h);
                 }
-                HostStatus::Alert | HostStatus::Disconnected if self.health_mut(h).pending == 0 => self.investigate(h),
+                HostStatus::Alert if self.health_mut(h).pending == 0 => self.investigate(h),
+                // Alive but unreachable: look again every investigate.retry.interval.
+                HostStatus::Disconnected if self.health_mut(h).pending == 0 => {
+                    let every = self.ms_setting("investigate.retry.interval");
+                    let last = self.health_mut(h).last_investigation.unwrap_or(Millis(0));
+                    if now.0.saturating_sub(last.0) >= every {
+                        self.investigate(h);
+                    }
+                }
                 HostStatus::Down => {
                     if self.health_mut(h).fenced.is_some() {
                         self.recover_vms_of(h);
@@ -277,7 +286,9 @@ impl Controller {
             .filter(|n| *n != h && self.cloud.inv.host(*n).status == HostStatus::Up)
             .take(2)
             .collect();
+        let now = self.now;
         let hh = self.health_mut(h);
+        hh.last_investigation = Some(now);
         hh.alive = 0;
         hh.dead = 0;
         hh.min_lease_age = None;

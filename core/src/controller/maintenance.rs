@@ -398,16 +398,16 @@ impl Controller {
                     self.rolling.insert(cluster, r);
                 }
                 (Some(host), RollingPhase::PreHook) => {
+                    // Record the new phase first: preparing re-enters this reconciler.
                     let mut r = r;
-                    match self.prepare_maintenance(host, now) {
-                        Ok(_) => r.phase = RollingPhase::Evacuating,
-                        Err(e) => {
-                            let name = self.host_name(host);
-                            self.event("maintenance.rolling", name, format!("skipped: {e}"));
-                            r.current = None;
-                        }
+                    r.phase = RollingPhase::Evacuating;
+                    self.rolling.insert(cluster, r.clone());
+                    if let Err(e) = self.prepare_maintenance(host, now) {
+                        let name = self.host_name(host);
+                        self.event("maintenance.rolling", name, format!("skipped: {e}"));
+                        r.current = None;
+                        self.rolling.insert(cluster, r);
                     }
-                    self.rolling.insert(cluster, r);
                 }
                 (Some(host), RollingPhase::Evacuating) => {
                     let Ok(h) = self.cloud.host_idx(host) else { continue };
