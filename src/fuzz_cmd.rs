@@ -119,7 +119,10 @@ pub fn maintain(
     let text = toml::to_string(&s).map_err(|e| anyhow::anyhow!("{e}"))?;
     let s = stratus_sim::scenario::parse(&text, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let built = stratus_sim::scenario::build(&s).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let opts = stratus_sim::runner::RunOptions { keep_log: true, ..Default::default() };
+    let opts = stratus_sim::runner::RunOptions {
+        keep_log: true,
+        ..Default::default()
+    };
     let mut r = stratus_sim::runner::Runner::new(s, built.cloud, &opts);
     r.run(&mut |_, _| {});
     for line in r.engine.keep_log.as_ref().expect("kept") {

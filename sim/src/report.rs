@@ -44,8 +44,8 @@ pub struct RunReport {
     pub failures: Vec<FailureLine>,
     pub leaks: Vec<String>,
     pub ha: crate::outcome::HaMetrics,
-    /// Hosts at the end: name, state, resource state.
-    pub hosts_not_up: Vec<(String, String, String)>,
+    /// Hosts not Up and Enabled at the end, with the evidence behind their state.
+    pub hosts_not_up: Vec<stratus_core::controller::HostReport>,
 }
 
 impl RunReport {
@@ -116,11 +116,12 @@ impl RunReport {
                 .inv
                 .hosts
                 .iter()
-                .filter(|h| {
+                .enumerate()
+                .filter(|(_, h)| {
                     h.status != stratus_core::inventory::HostStatus::Up
                         || h.resource_state != stratus_core::inventory::ResourceState::Enabled
                 })
-                .map(|h| (h.name.clone(), h.status.to_string(), h.resource_state.to_string()))
+                .map(|(i, _)| e.ctl.host_report(stratus_core::ids::HostIdx(i as u32)))
                 .collect(),
         }
     }
@@ -192,14 +193,22 @@ impl RunReport {
                 ha.pending
             );
         }
-        if !self.hosts_not_up.is_empty() {
-            let list: Vec<String> = self
-                .hosts_not_up
-                .iter()
-                .take(10)
-                .map(|(n, st, rs)| format!("{n} {st}/{rs}"))
-                .collect();
-            let _ = writeln!(s, "hosts not Up/Enabled: {}", list.join(", "));
+        for h in self.hosts_not_up.iter().take(10) {
+            let _ = writeln!(
+                s,
+                "host {} is {}/{}; latest evidence:",
+                h.view.name, h.view.state, h.view.resourcestate
+            );
+            for e in h.evidence.iter().rev().take(3).rev() {
+                let _ = writeln!(
+                    s,
+                    "  {:.1} s {}: {:?}: {}",
+                    e.at.as_secs_f64(),
+                    e.source,
+                    e.sign,
+                    e.detail
+                );
+            }
         }
         if !self.leaks.is_empty() {
             let _ = writeln!(s, "left behind on hosts/storage ({}):", self.leaks.len());

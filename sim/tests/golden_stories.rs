@@ -21,7 +21,14 @@ const KINDS: &[&str] = &[
 fn story(file: &str) -> String {
     let path = format!("{}/../scenarios/{file}", env!("CARGO_MANIFEST_DIR"));
     let (s, built) = stratus_sim::scenario::load_and_build(std::path::Path::new(&path)).unwrap();
-    let mut r = Runner::new(s, built.cloud, &RunOptions { keep_log: true, ..Default::default() });
+    let mut r = Runner::new(
+        s,
+        built.cloud,
+        &RunOptions {
+            keep_log: true,
+            ..Default::default()
+        },
+    );
     r.run(&mut |_, _| {});
     assert!(r.engine.violations.is_empty(), "{:?}", r.engine.violations);
     let lines: Vec<&String> = r
@@ -41,7 +48,8 @@ fn golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {path}; run with STRATUS_BLESS=1"));
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {path}; run with STRATUS_BLESS=1"));
     if actual != expected {
         let diff: Vec<String> = expected
             .lines()
@@ -51,7 +59,12 @@ fn golden(name: &str, actual: &str) {
             .take(5)
             .map(|(i, (e, a))| format!("line {}:\n  expected {e}\n  actual   {a}", i + 1))
             .collect();
-        panic!("{name} differs ({} vs {} lines):\n{}", expected.lines().count(), actual.lines().count(), diff.join("\n"));
+        panic!(
+            "{name} differs ({} vs {} lines):\n{}",
+            expected.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
     }
 }
 

@@ -75,6 +75,17 @@ pub struct HostHealth {
 
 const EVIDENCE_KEPT: usize = 32;
 
+/// A host as an operator sees it: state, capacity, and the evidence behind the state.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostReport {
+    #[serde(flatten)]
+    pub view: crate::cloud::HostView,
+    pub last_ping: Option<Millis>,
+    pub down_since: Option<Millis>,
+    pub fenced: Option<FenceProof>,
+    pub evidence: Vec<Evidence>,
+}
+
 /// A VM waiting for (or in) an HA restart.
 #[derive(Clone, Debug, Serialize)]
 pub struct HaWork {
@@ -124,6 +135,18 @@ impl Controller {
 
     pub fn host_health(&self, h: HostIdx) -> Option<&HostHealth> {
         self.health.get(h.ix())
+    }
+
+    /// The host view with what the controller believes and why (its evidence).
+    pub fn host_report(&self, h: HostIdx) -> HostReport {
+        let hh = self.health.get(h.ix());
+        HostReport {
+            view: self.cloud.host_view(h),
+            last_ping: hh.and_then(|x| x.last_ping),
+            down_since: hh.and_then(|x| x.down_since),
+            fenced: hh.and_then(|x| x.fenced),
+            evidence: hh.map(|x| x.evidence.iter().cloned().collect()).unwrap_or_default(),
+        }
     }
 
     fn evidence(&mut self, h: HostIdx, source: String, sign: Sign, detail: String) {

@@ -4,7 +4,7 @@
 //! server) executes the effects and feeds the results back.
 
 pub mod effects;
-pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, Sign};
+pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, HostReport, Sign};
 mod hosts;
 pub mod ipam;
 pub mod maintenance;
