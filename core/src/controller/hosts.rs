@@ -70,6 +70,8 @@ pub struct HostHealth {
     pub down_since: Option<Millis>,
     pub fenced: Option<FenceProof>,
     pub last_investigation: Option<Millis>,
+    /// Whether the last investigation saw a fresh lease.
+    lease_fresh: bool,
     power_off_tried: bool,
 }
 
@@ -251,11 +253,14 @@ impl Controller {
                     self.investigate(h);
                 }
                 HostStatus::Alert if self.health_mut(h).pending == 0 => self.investigate(h),
-                // Alive but unreachable: look again every investigate.retry.interval.
+                // Alive but unreachable: with a fresh lease, look again every
+                // investigate.retry.interval; alive only by its neighbours (its lease
+                // going stale, e.g. a hung agent), keep watching the lease every tick.
                 HostStatus::Disconnected if self.health_mut(h).pending == 0 => {
                     let every = self.ms_setting("investigate.retry.interval");
-                    let last = self.health_mut(h).last_investigation.unwrap_or(Millis(0));
-                    if now.0.saturating_sub(last.0) >= every {
+                    let hh = self.health_mut(h);
+                    let last = hh.last_investigation.unwrap_or(Millis(0));
+                    if !hh.lease_fresh || now.0.saturating_sub(last.0) >= every {
                         self.investigate(h);
                     }
                 }
@@ -312,6 +317,7 @@ impl Controller {
         let now = self.now;
         let hh = self.health_mut(h);
         hh.last_investigation = Some(now);
+        hh.lease_fresh = false;
         hh.alive = 0;
         hh.dead = 0;
         hh.min_lease_age = None;
@@ -354,6 +360,9 @@ impl Controller {
                 hh.any_lease_readable = true;
                 let a = age.unwrap_or(u64::MAX);
                 hh.min_lease_age = Some(hh.min_lease_age.map_or(a, |m| m.min(a)));
+                if age.is_some_and(|a| a <= fresh) {
+                    hh.lease_fresh = true;
+                }
                 match age {
                     Some(a) if a <= fresh => (
                         format!("lease:{pool}"),
