@@ -40,7 +40,10 @@ pub fn with_random_faults(s: &Scenario, seed: u64, hosts: &[String], pools: &[St
                 hosts[rng.below(hosts.len())].clone()
             }
         };
-        let fault = match rng.below(7) {
+        let fault = match rng.below(8) {
+            7 => Fault::VmCrash {
+                host: pick_host(&mut rng),
+            },
             0 => {
                 let back = (rng.below(2) == 0).then(|| dur(&mut rng, 10_000, 1_200_000));
                 Fault::HostCrash {

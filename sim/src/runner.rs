@@ -468,6 +468,13 @@ impl Runner {
                 self.engine
                     .log("fault", "drivers", &format!("operations fail with probability {rate}"));
             }
+            Fault::VmCrash { host } => {
+                let Some(h) = self.host_id(&host) else { return };
+                if let Some(vm) = self.engine.world.crash_one_vm(h) {
+                    let name = self.engine.ctl.vm_label(vm);
+                    self.engine.log("fault", &name, &format!("VM crashed on {host}"));
+                }
+            }
             Fault::ManagementRestart { downtime } => {
                 if self.engine.ms_down_until.is_none() {
                     self.engine.ms_down_until = Some(now + downtime.ms);

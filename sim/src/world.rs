@@ -109,6 +109,8 @@ pub struct World {
     /// Every this many ping rounds, every host sends its full VM report (VM sync).
     pub full_report_every: u64,
     pub(crate) rounds: u64,
+    /// Domains that crashed on their own since the last ping round.
+    pub(crate) crashed_vms: Vec<(HostId, VmId)>,
     rng: DetRng,
 }
 
@@ -129,6 +131,7 @@ impl World {
             fence_available: true,
             full_report_every: 20,
             rounds: 0,
+            crashed_vms: Vec::new(),
             rng: DetRng::child(seed, "world"),
         }
     }

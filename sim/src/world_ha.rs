@@ -60,6 +60,12 @@ impl World {
     /// One round of heartbeats: lease renewals, watchdogs, pings, reports.
     pub fn ping_round(&mut self, now: u64) -> PingRound {
         let mut out = PingRound::default();
+        // Domains that died since the last round, reported by their (reachable) hosts.
+        for (h, vm) in std::mem::take(&mut self.crashed_vms) {
+            if self.hosts.get(&h).is_some_and(|x| x.reachable()) {
+                out.stopped.push((h, vm));
+            }
+        }
         let mut fence: Vec<HostId> = Vec::new();
         self.rounds += 1;
         let sync = self.full_report_every > 0 && self.rounds.is_multiple_of(self.full_report_every);
@@ -114,6 +120,20 @@ impl World {
             }
         }
         out
+    }
+
+    /// One running domain on `host` dies (its host stays up and reports it).
+    pub fn crash_one_vm(&mut self, host: HostId) -> Option<VmId> {
+        let vm = self
+            .hosts
+            .get(&host)?
+            .domains
+            .iter()
+            .find(|(_, d)| d.running)
+            .map(|(vm, _)| *vm)?;
+        self.stop_domain_now(host, vm);
+        self.crashed_vms.push((host, vm));
+        Some(vm)
     }
 
     /// Every reachable host's full list of running domains.

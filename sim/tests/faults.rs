@@ -316,3 +316,31 @@ fn same_seed_same_log_and_seeds_differ() {
     assert_eq!(sha(1), sha(1));
     assert_ne!(sha(1), sha(2));
 }
+
+#[test]
+fn vm_crash_on_a_live_host_is_restarted_when_ha_and_stopped_otherwise() {
+    const HA: &str = "[[offerings]]\nname = \"web-ha\"\ncpu = 1\nmhz = 1000\nmemory_mb = 1024\nha = true\n";
+    let (r, report) = run(&format!(
+        "{HA}\n[[workload]]\naccount = \"alice\"\noffering = \"web-ha\"\ntemplate = \"tiny\"\n\
+         arrival = {{ kind = \"burst\", count = 1 }}\n\n\
+         [[faults.scheduled]]\nat = \"10m\"\nkind = \"vm_crash\"\nhost = \"kvm1\"\n"
+    ));
+    assert_eq!(report.ha.restarted, 1, "{:?}", report.ha);
+    assert!(r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Running));
+    assert_eq!(r.engine.world.total_running(), 1);
+
+    let (r, report) = run(&format!(
+        "{BURST}\n[[faults.scheduled]]\nat = \"10m\"\nkind = \"vm_crash\"\nhost = \"kvm1\"\n"
+    ));
+    assert_eq!(report.ha.restarted, 0);
+    assert_eq!(
+        r.engine
+            .ctl
+            .cloud
+            .vms()
+            .filter(|(_, v)| v.state == VmState::Stopped)
+            .count(),
+        1,
+        "not HA: left Stopped"
+    );
+}

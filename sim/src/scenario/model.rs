@@ -393,6 +393,8 @@ pub enum Fault {
     },
     /// The management server crashes and restarts after `downtime`.
     ManagementRestart { downtime: Duration },
+    /// One running VM on the host crashes (its domain stops); the host stays up.
+    VmCrash { host: String },
 }
 
 fn default_true() -> bool {

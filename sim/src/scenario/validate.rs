@@ -488,6 +488,7 @@ pub(crate) fn validate(s: &Scenario) -> R {
                 span(*duration)?;
             }
             Fault::ManagementRestart { downtime } => nonzero(*downtime, &at.key("downtime"))?,
+            Fault::VmCrash { host } => def.known("host", host, &at.key("host"))?,
         }
     }
     let r = &s.faults.random;
