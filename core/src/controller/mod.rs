@@ -5,6 +5,7 @@
 
 pub mod effects;
 pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, HostReport, Sign};
+mod ha;
 mod hosts;
 pub mod ipam;
 pub mod maintenance;
