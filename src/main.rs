@@ -1,7 +1,9 @@
 //! `stratus`: the Stratus command line.
 
+mod agent_cmd;
 mod bench;
 mod bench_sim;
+mod fuzz_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,8 @@ enum Command {
         #[command(subcommand)]
         which: sim_cmd::SimCommand,
     },
+    /// The host agent: connects to the management server and runs its calls.
+    Agent(agent_cmd::AgentArgs),
     /// Benchmarks of the core (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -36,6 +40,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Bench { which } => bench::run(which),
         Command::Sim { which } => sim_cmd::run(which),
+        Command::Agent(args) => agent_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -148,7 +148,9 @@ impl StorageDriver for SimBackend {
     }
     async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome {
         self.host(host)?;
-        let w = self.world.lock().expect("world lock");
+        let mut w = self.world.lock().expect("world lock");
+        let now = w.clock_ms;
+        w.renew_lease(host, pool, now);
         match w.pools.get(&pool) {
             Some(p) if !p.down => Ok(()),
             Some(p) => Err(format!("storage pool {} is unavailable", p.name)),

@@ -109,6 +109,9 @@ pub struct World {
     /// Every this many ping rounds, every host sends its full VM report (VM sync).
     pub full_report_every: u64,
     pub(crate) rounds: u64,
+    /// The backend's notion of "now" (ms) for calls made through the async
+    /// driver traits, which carry no time; runtimes advance it.
+    pub clock_ms: u64,
     /// Domains that crashed on their own since the last ping round.
     pub(crate) crashed_vms: Vec<(HostId, VmId)>,
     rng: DetRng,
@@ -132,6 +135,7 @@ impl World {
             full_report_every: 20,
             rounds: 0,
             crashed_vms: Vec::new(),
+            clock_ms: 0,
             rng: DetRng::child(seed, "world"),
         }
     }

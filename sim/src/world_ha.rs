@@ -136,6 +136,18 @@ impl World {
         Some(vm)
     }
 
+    /// Records a lease renewal by `host` on `pool` (the async backend's heartbeat).
+    pub fn renew_lease(&mut self, host: HostId, pool: PoolId, now: u64) {
+        let down = self.pools.get(&pool).is_none_or(|p| p.down);
+        let Some(h) = self.hosts.get_mut(&host) else { return };
+        let alive = !down && !h.hung && !h.crashed;
+        if let Some((_, t)) = h.leases.iter_mut().find(|(p, _)| *p == pool)
+            && alive
+        {
+            *t = Some(now);
+        }
+    }
+
     /// Every reachable host's full list of running domains.
     pub fn full_reports(&self) -> Vec<(HostId, Vec<VmId>)> {
         self.hosts

@@ -121,9 +121,11 @@ impl Controller {
             Request::Deploy(mut spec) => {
                 let start = spec.start;
                 spec.start = false;
+                // `hostid`: validated here so a bad one refuses the deploy outright.
+                let host = spec.host.map(|h| self.cloud.host_idx(h)).transpose()?;
                 let id = self.cloud.deploy_vm(spec)?;
                 let steps = if start {
-                    vec![Step::Reserve { host: None, ha: false }]
+                    vec![Step::Reserve { host, ha: false }]
                 } else {
                     vec![]
                 };

@@ -1,0 +1,113 @@
+//! The agent's configuration and credentials.
+
+use crate::protocol::Facts;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use stratus_core::ids::{HostId, PoolId};
+use stratus_core::rng::DetRng;
+
+/// What the agent keeps after enrollment (on disk for `stratus agent --state`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub host_id: HostId,
+    pub secret: String,
+    /// SHA-256 of the management CA certificate, hex.
+    pub ca_fingerprint: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, secret hidden)", self.host_id)
+    }
+}
+
+/// Where credentials live between connections (and, for tests, across a
+/// simulated host's restarts).
+pub type CredentialStore = Arc<Mutex<Option<Credentials>>>;
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// `host:port` of the management server.
+    pub server: String,
+    pub host_name: String,
+    /// One-time enrollment token; unused once credentials exist.
+    pub token: Option<String>,
+    pub facts: Facts,
+    /// Heartbeat period; `None` follows the server's `ping.interval` (3 s until known).
+    pub ping_interval: Option<Duration>,
+    /// The link is dead after this many ping intervals without a word from the server.
+    pub dead_after: u32,
+    pub connect_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Seeds the backoff jitter (mixed with the host name).
+    pub seed: u64,
+    /// Answers kept for retried requests.
+    pub cache_size: usize,
+    /// Shared pools to renew a storage lease on; empty: no lease, no watchdog.
+    pub lease_pools: Vec<PoolId>,
+    /// Without a renewed lease for this long, the agent stops its VMs.
+    pub lease_timeout: Duration,
+}
+
+impl AgentConfig {
+    pub fn new(server: impl Into<String>, host_name: impl Into<String>, facts: Facts) -> AgentConfig {
+        AgentConfig {
+            server: server.into(),
+            host_name: host_name.into(),
+            token: None,
+            facts,
+            ping_interval: None,
+            dead_after: 3,
+            connect_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            seed: 0,
+            cache_size: 4096,
+            lease_pools: Vec::new(),
+            lease_timeout: Duration::from_secs(9),
+        }
+    }
+
+    /// The `attempt`-th reconnect delay: doubling from `backoff_initial`,
+    /// capped at `backoff_max`, uniformly jittered in its upper half.
+    pub fn backoff(&self, attempt: u32, rng: &mut DetRng) -> Duration {
+        let base = self.backoff_initial.as_millis() as u64;
+        let cap = self.backoff_max.as_millis() as u64;
+        let full = base.saturating_mul(1u64 << attempt.min(20)).min(cap).max(1);
+        Duration::from_millis(full / 2 + rng.below((full - full / 2 + 1) as usize) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let facts = Facts {
+            cpu_cores: 1,
+            cpu_mhz: 1,
+            memory_bytes: 1,
+            hypervisor_version: String::new(),
+        };
+        let c = AgentConfig::new("ms:1", "h1", facts);
+        let mut rng = DetRng::new(1);
+        for attempt in 0..30 {
+            let full = (500u64 << attempt.min(20)).min(30_000);
+            let d = c.backoff(attempt, &mut rng).as_millis() as u64;
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d} ms not in [{}, {full}]",
+                full / 2
+            );
+        }
+        let draws = |seed| {
+            let mut r = DetRng::new(seed);
+            (0..8).map(|a| c.backoff(a, &mut r)).collect::<Vec<_>>()
+        };
+        assert_eq!(draws(3), draws(3));
+        assert_ne!(draws(3), draws(4));
+    }
+}
