@@ -235,6 +235,14 @@ pub enum Call {
         volume: VolumeId,
         pool: PoolId,
     },
+    CreateSnapshot {
+        volume: VolumeId,
+        pool: PoolId,
+        snapshot: SnapshotId,
+    },
+    DeleteSnapshot {
+        snapshot: SnapshotId,
+    },
     AttachDisk {
         vm: VmId,
         host: HostId,
@@ -314,6 +322,8 @@ impl From<&DriverCall> for Call {
                 template,
             },
             D::DeleteVolume { volume, pool } => Call::DeleteVolume { volume, pool },
+            D::CreateSnapshot { volume, pool, snapshot } => Call::CreateSnapshot { volume, pool, snapshot },
+            D::DeleteSnapshot { snapshot } => Call::DeleteSnapshot { snapshot },
             D::AttachDisk { vm, host, volume, pool } => Call::AttachDisk { vm, host, volume, pool },
             D::DetachDisk { vm, host, volume } => Call::DetachDisk { vm, host, volume },
             D::CheckLease { host, pool } => Call::CheckLease { host, pool },
@@ -384,6 +394,8 @@ impl From<Call> for DriverCall {
                 template,
             },
             Call::DeleteVolume { volume, pool } => D::DeleteVolume { volume, pool },
+            Call::CreateSnapshot { volume, pool, snapshot } => D::CreateSnapshot { volume, pool, snapshot },
+            Call::DeleteSnapshot { snapshot } => D::DeleteSnapshot { snapshot },
             Call::AttachDisk { vm, host, volume, pool } => D::AttachDisk { vm, host, volume, pool },
             Call::DetachDisk { vm, host, volume } => D::DetachDisk { vm, host, volume },
             Call::CheckLease { host, pool } => D::CheckLease { host, pool },

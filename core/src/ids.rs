@@ -68,4 +68,5 @@ typed_ids! {
     AccountId / AccountIdx: "account",
     DomainId / DomainIdx: "domain",
     AffinityGroupId / AffinityGroupIdx: "affinity group",
+    SnapshotId / SnapshotIdx: "volume snapshot",
 }

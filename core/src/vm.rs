@@ -29,6 +29,10 @@ state_enum!(
     /// VirtualMachine.State, with CloudStack's spelling.
     VmState { Stopped, Starting, Running, Stopping, Migrating, Destroyed, Expunging, Error, Unknown, Shutdown }
 );
+state_enum!(
+    /// Snapshot.State (the ones Stratus uses).
+    SnapshotState { Allocated, BackedUp }
+);
 state_enum!(VolumeState {
     Allocated,
     Creating,
@@ -122,6 +126,20 @@ pub struct Nic {
     pub network: NetworkIdx,
     pub ip: std::net::Ipv4Addr,
     pub mac: [u8; 6],
+}
+
+/// A volume snapshot, kept on secondary storage (survives the volume).
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub id: SnapshotId,
+    pub name: String,
+    pub volume: VolumeId,
+    pub volume_name: String,
+    pub account: AccountIdx,
+    pub zone: ZoneIdx,
+    pub size_bytes: u64,
+    pub state: SnapshotState,
+    pub created: Millis,
 }
 
 #[derive(Clone, Debug, Serialize)]

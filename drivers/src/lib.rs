@@ -54,6 +54,9 @@ pub trait StorageDriver: Send + Sync {
         template: Option<TemplateId>,
     ) -> DriverOutcome;
     async fn delete_volume(&self, pool: PoolId, volume: VolumeId) -> DriverOutcome;
+    /// Copies a volume to a snapshot on secondary storage.
+    async fn create_snapshot(&self, pool: PoolId, volume: VolumeId, snapshot: SnapshotId) -> DriverOutcome;
+    async fn delete_snapshot(&self, snapshot: SnapshotId) -> DriverOutcome;
     /// Renews `host`'s heartbeat lease on a shared pool (issue: HA fencing).
     async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome;
     /// When `host` last renewed its lease on `pool` (ms), if ever.
@@ -112,6 +115,10 @@ pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
             template,
         } => d.storage.create_volume(*pool, *volume, *size_bytes, *template).await,
         DriverCall::DeleteVolume { volume, pool } => d.storage.delete_volume(*pool, *volume).await,
+        DriverCall::CreateSnapshot { volume, pool, snapshot } => {
+            d.storage.create_snapshot(*pool, *volume, *snapshot).await
+        }
+        DriverCall::DeleteSnapshot { snapshot } => d.storage.delete_snapshot(*snapshot).await,
         DriverCall::PlugNic {
             vm,
             host,

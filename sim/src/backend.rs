@@ -138,6 +138,12 @@ impl StorageDriver for SimBackend {
     async fn delete_volume(&self, pool: PoolId, volume: VolumeId) -> DriverOutcome {
         self.run(DriverCall::DeleteVolume { volume, pool })
     }
+    async fn create_snapshot(&self, pool: PoolId, volume: VolumeId, snapshot: SnapshotId) -> DriverOutcome {
+        self.run(DriverCall::CreateSnapshot { volume, pool, snapshot })
+    }
+    async fn delete_snapshot(&self, snapshot: SnapshotId) -> DriverOutcome {
+        self.run(DriverCall::DeleteSnapshot { snapshot })
+    }
     async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, String> {
         let mut w = self.world.lock().expect("world lock");
         match w.answer_probe(&DriverCall::CheckLease { host, pool }) {

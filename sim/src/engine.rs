@@ -407,6 +407,11 @@ impl Engine {
                 }
             }
         }
+        for s in &self.world.snapshots {
+            if c.snapshot(*s).is_none() {
+                out.push(format!("snapshot {s} on secondary storage is unknown to the ledger"));
+            }
+        }
         for (pid, p) in &self.world.pools {
             for v in &p.volumes {
                 let known = c

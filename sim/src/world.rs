@@ -104,6 +104,8 @@ pub struct World {
     pub duplicates: Vec<VmId>,
     /// A host that could not renew any lease for this long stops its VMs.
     pub lease_timeout_ms: u64,
+    /// Snapshots kept on secondary storage.
+    pub snapshots: std::collections::BTreeSet<SnapshotId>,
     /// Whether hosts have a working out-of-band power control (fence driver).
     pub fence_available: bool,
     /// Every this many ping rounds, every host sends its full VM report (VM sync).
@@ -132,6 +134,7 @@ impl World {
             duplicates: Vec::new(),
             lease_timeout_ms: 9_000,
             fence_available: true,
+            snapshots: Default::default(),
             full_report_every: 20,
             rounds: 0,
             crashed_vms: Vec::new(),
@@ -377,6 +380,17 @@ impl World {
             }
             DriverCall::UnplugNic { vm, host, mac, .. } => {
                 self.hosts.get_mut(host).expect("checked").ports.remove(&(*vm, *mac));
+                Ok(())
+            }
+            DriverCall::CreateSnapshot { volume, pool, snapshot } => {
+                if !self.pool_up(*pool)?.volumes.contains(volume) {
+                    return Err("volume not found on its pool".into());
+                }
+                self.snapshots.insert(*snapshot);
+                Ok(())
+            }
+            DriverCall::DeleteSnapshot { snapshot } => {
+                self.snapshots.remove(snapshot);
                 Ok(())
             }
             DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. } | DriverCall::PowerOff { .. } => {

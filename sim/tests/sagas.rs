@@ -529,3 +529,55 @@ fn change_offering_needs_a_stopped_vm() {
     run(&mut e);
     assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Succeeded);
 }
+
+#[test]
+fn snapshots_are_taken_kept_after_their_volume_and_deleted() {
+    let (mut e, ids) = lab();
+    let vm = running_vm(&mut e, &ids).unwrap();
+    let root = e.ctl.cloud.vm(vm).unwrap().volumes[0];
+    let root = e.ctl.cloud.volume_at(root).id;
+    let job = e
+        .submit(Request::CreateSnapshot {
+            volume: root,
+            name: "nightly".into(),
+        })
+        .unwrap();
+    run(&mut e);
+    assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Succeeded);
+    let snap = e.ctl.cloud.snapshots().next().unwrap().clone();
+    assert_eq!(
+        (snap.name.as_str(), snap.state),
+        ("nightly", stratus_core::vm::SnapshotState::BackedUp)
+    );
+    assert!(e.world.snapshots.contains(&snap.id));
+    // A failed snapshot leaves no record and nothing on storage.
+    let n = e.world.calls_by_kind.get("CreateSnapshot").copied().unwrap_or(0);
+    e.world.fail_nth.entry("CreateSnapshot").or_default().insert(n);
+    let job = e
+        .submit(Request::CreateSnapshot {
+            volume: root,
+            name: "bad".into(),
+        })
+        .unwrap();
+    run(&mut e);
+    assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Failed);
+    assert_eq!(e.ctl.cloud.snapshots().count(), 1);
+    assert_clean(&mut e, "after a failed snapshot");
+    // The snapshot outlives its VM and volume, then is deleted.
+    e.submit(Request::Destroy { vm, expunge: true }).unwrap();
+    run(&mut e);
+    assert!(e.ctl.cloud.snapshot(snap.id).is_some());
+    e.submit(Request::DeleteSnapshot { snapshot: snap.id }).unwrap();
+    run(&mut e);
+    assert!(e.ctl.cloud.snapshot(snap.id).is_none() && e.world.snapshots.is_empty());
+    assert_clean(&mut e, "after deleting the snapshot");
+    // A volume that is not on storage yet cannot be snapshotted.
+    let v = create_volume(&mut e, &ids, "fresh");
+    let err = e
+        .submit(Request::CreateSnapshot {
+            volume: v,
+            name: String::new(),
+        })
+        .unwrap_err();
+    assert!(err.contains("not on storage yet"), "{err}");
+}

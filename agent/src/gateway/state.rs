@@ -513,6 +513,10 @@ impl State {
                     })
                     .ok_or_else(|| format!("no connected agent can reach storage pool {}", p.name))
                 }
+                // Secondary storage (snapshots) is reachable from any agent.
+                (None, None) if matches!(call, DriverCall::DeleteSnapshot { .. }) => self
+                    .pick(op, HostId(uuid::Uuid::nil()), |_| true)
+                    .ok_or_else(|| "no connected agent can reach secondary storage".to_string()),
                 (None, None) => Err(format!("{} has no executor", call.name())),
             },
         }

@@ -7,6 +7,7 @@ mod build;
 mod lifecycle;
 mod policy;
 mod saga_support;
+mod snapshots;
 mod specs;
 mod views;
 mod volumes;
@@ -83,6 +84,7 @@ pub struct Cloud {
     pub(crate) vm_names: FxHashMap<(AccountIdx, String), VmIdx>,
     /// VMs whose charge touches each host (running, reserved, migrating).
     host_vms: Vec<Vec<VmIdx>>,
+    pub(crate) snapshots: std::collections::BTreeMap<SnapshotId, crate::vm::Snapshot>,
     ids: DetRng,
     alloc_rng: DetRng,
     now: Millis,
@@ -128,6 +130,7 @@ impl Cloud {
             group_members: Vec::new(),
             vm_names: FxHashMap::default(),
             host_vms: Vec::new(),
+            snapshots: Default::default(),
             ids,
             alloc_rng: DetRng::child(seed, "allocator"),
             now: Millis(0),

@@ -182,7 +182,8 @@ impl Cloud {
             .filter(|t| t.state_in(z) == Some(TemplateZoneState::Ready))
             .map(|t| t.size_bytes)
             .sum();
-        (total, if stores.is_empty() { 0 } else { per_store })
+        let snaps = self.snapshot_bytes(z);
+        (total, if stores.is_empty() { 0 } else { per_store + snaps })
     }
 
     /// Compares allocated fractions with the notification thresholds; returns

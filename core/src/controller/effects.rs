@@ -94,6 +94,15 @@ pub enum DriverCall {
         host: HostId,
         volume: VolumeId,
     },
+    /// Copies a volume to a snapshot on secondary storage.
+    CreateSnapshot {
+        volume: VolumeId,
+        pool: PoolId,
+        snapshot: SnapshotId,
+    },
+    DeleteSnapshot {
+        snapshot: SnapshotId,
+    },
     /// Reads `host`'s heartbeat lease on a shared pool (storage side).
     CheckLease {
         host: HostId,
@@ -145,7 +154,8 @@ impl DriverCall {
         match self {
             DriverCall::CopyTemplate { pool, .. }
             | DriverCall::CreateVolume { pool, .. }
-            | DriverCall::DeleteVolume { pool, .. } => Some(*pool),
+            | DriverCall::DeleteVolume { pool, .. }
+            | DriverCall::CreateSnapshot { pool, .. } => Some(*pool),
             _ => None,
         }
     }
@@ -164,6 +174,8 @@ impl DriverCall {
             DriverCall::DetachDisk { .. } => "DetachDisk",
             DriverCall::PlugNic { .. } => "PlugNic",
             DriverCall::CheckLease { .. } => "CheckLease",
+            DriverCall::CreateSnapshot { .. } => "CreateSnapshot",
+            DriverCall::DeleteSnapshot { .. } => "DeleteSnapshot",
             DriverCall::PingNeighbour { .. } => "PingNeighbour",
             DriverCall::PowerOff { .. } => "PowerOff",
             DriverCall::UnplugNic { .. } => "UnplugNic",

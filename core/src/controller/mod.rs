@@ -84,6 +84,13 @@ pub enum Request {
     DeleteVolume {
         volume: VolumeId,
     },
+    CreateSnapshot {
+        volume: VolumeId,
+        name: String,
+    },
+    DeleteSnapshot {
+        snapshot: SnapshotId,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -409,8 +416,16 @@ impl Controller {
         for sid in &ids {
             let s = self.sagas.get_mut(sid).expect("listed");
             let doubt = matches!(s.pending, Some((_, Some(step), _)) if step.starts_a_domain());
+            let lost_snapshot = match s.pending {
+                Some((_, Some(Step::TakeSnapshot { snapshot, .. }), _)) => Some(snapshot),
+                _ => None,
+            };
             s.pending = None;
             s.parked = false;
+            if let Some(snapshot) = lost_snapshot {
+                self.cloud.remove_snapshot(snapshot);
+            }
+            let s = self.sagas.get_mut(sid).expect("listed");
             if s.mode == Mode::Forward && doubt {
                 s.in_doubt = true;
                 s.done.clear();
@@ -587,6 +602,14 @@ fn describe_call(c: &Cloud, call: &DriverCall) -> String {
         | DriverCall::RebootDomain { vm: v, host: h }
         | DriverCall::PlugNic { vm: v, host: h, .. }
         | DriverCall::UnplugNic { vm: v, host: h, .. } => format!("{} on {}", vm(*v), host(*h)),
+        DriverCall::CreateSnapshot { volume, pool: p, .. } => {
+            format!(
+                "of {} on {}",
+                c.volume(*volume).map(|v| v.name.clone()).unwrap_or_default(),
+                pool(*p)
+            )
+        }
+        DriverCall::DeleteSnapshot { snapshot } => c.snapshot(*snapshot).map(|s| s.name.clone()).unwrap_or_default(),
         DriverCall::CheckLease { host: h, pool: p } => format!("of {} on {}", host(*h), pool(*p)),
         DriverCall::PingNeighbour { from, target } => format!("{} -> {}", host(*from), host(*target)),
         DriverCall::PowerOff { host: h } => host(*h),

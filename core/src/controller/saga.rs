@@ -71,6 +71,15 @@ pub enum Step {
     CommitRemoveVolume {
         volume: VolumeIdx,
     },
+    /// Copies the volume to secondary storage; the record is dropped on failure.
+    TakeSnapshot {
+        snapshot: SnapshotId,
+        volume: VolumeIdx,
+        pool: PoolIdx,
+    },
+    RemoveSnapshot {
+        snapshot: SnapshotId,
+    },
 }
 
 impl Step {
@@ -106,6 +115,8 @@ impl Step {
             Step::CommitDetach { .. } => "CommitDetach",
             Step::RemoveVolume { .. } => "RemoveVolume",
             Step::CommitRemoveVolume { .. } => "CommitRemoveVolume",
+            Step::TakeSnapshot { .. } => "TakeSnapshot",
+            Step::RemoveSnapshot { .. } => "RemoveSnapshot",
         }
     }
 
@@ -136,6 +147,7 @@ pub enum Undo {
     AbortMigration,
     UnplaceVolume { volume: VolumeIdx },
     DetachDisk { volume: VolumeIdx, host: HostIdx },
+    DropSnapshot { snapshot: SnapshotId },
 }
 
 impl Undo {
@@ -150,6 +162,7 @@ impl Undo {
             Undo::AbortMigration => "AbortMigration",
             Undo::UnplaceVolume { .. } => "UnplaceVolume",
             Undo::DetachDisk { .. } => "DetachDisk",
+            Undo::DropSnapshot { .. } => "DropSnapshot",
         }
     }
 }

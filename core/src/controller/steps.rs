@@ -102,6 +102,10 @@ impl Controller {
                 ));
             }
             (Mode::Forward, Some(step), DriverResult::Failed(e)) => {
+                // A snapshot that was not taken leaves no record.
+                if let Step::TakeSnapshot { snapshot, .. } = step {
+                    self.cloud.remove_snapshot(snapshot);
+                }
                 if step.tolerant() {
                     self.event("tolerated", label, format!("{} failed: {e}", step.name()));
                 } else {
@@ -136,6 +140,8 @@ impl Controller {
 
     fn after_ok(&mut self, step: Step) {
         match step {
+            Step::TakeSnapshot { snapshot, .. } => self.cloud.mark_snapshot_backed_up(snapshot),
+            Step::RemoveSnapshot { snapshot } => self.cloud.remove_snapshot(snapshot),
             Step::CreateVolume { volume } => self.cloud.set_volume_created(volume, true),
             Step::DeleteVolume { volume } | Step::RemoveVolume { volume } => {
                 self.cloud.set_volume_created(volume, false)
@@ -170,6 +176,15 @@ impl Controller {
             Step::CommitRemoveVolume { volume } => {
                 self.cloud.remove_volume(volume);
                 return Act::Done(None);
+            }
+            Step::TakeSnapshot { snapshot, volume, pool } => {
+                let volume = self.cloud.volume_at(volume).id;
+                let pool = self.cloud.pool_id(pool);
+                let call = DriverCall::CreateSnapshot { volume, pool, snapshot };
+                return Act::Wait(call, Some(Undo::DropSnapshot { snapshot }));
+            }
+            Step::RemoveSnapshot { snapshot } => {
+                return Act::Wait(DriverCall::DeleteSnapshot { snapshot }, None);
             }
             _ => {}
         }
@@ -465,7 +480,10 @@ impl Controller {
                 self.cloud.commit_detach(volume);
                 Act::Done(None)
             }
-            Step::RemoveVolume { .. } | Step::CommitRemoveVolume { .. } => unreachable!("handled above"),
+            Step::RemoveVolume { .. }
+            | Step::CommitRemoveVolume { .. }
+            | Step::TakeSnapshot { .. }
+            | Step::RemoveSnapshot { .. } => unreachable!("handled above"),
         }
     }
 
@@ -502,6 +520,10 @@ impl Controller {
     }
 
     fn undo(&mut self, sid: u64, undo: Undo) -> Option<DriverCall> {
+        if let Undo::DropSnapshot { snapshot } = undo {
+            self.cloud.remove_snapshot(snapshot);
+            return Some(DriverCall::DeleteSnapshot { snapshot });
+        }
         let vm = self.saga_mut(sid).expect("live saga").vm?;
         let i = self.cloud.vm_index(vm)?;
         let name = self.vm_label(vm);
@@ -565,6 +587,7 @@ impl Controller {
                 host: c.host_id(host),
                 volume: c.volume_at(volume).id,
             }),
+            Undo::DropSnapshot { .. } => unreachable!("handled above"),
             Undo::AbortMigration => {
                 let _ = self.cloud.finish_migration(vm, false);
                 None

@@ -87,7 +87,11 @@ impl Controller {
     /// The VM a request works on, if any (volumes map to their VM).
     fn target_vm(&self, req: &Request) -> CoreResult<Option<VmId>> {
         Ok(match req {
-            Request::Deploy(_) | Request::CreateVolume { .. } | Request::DeleteVolume { .. } => None,
+            Request::Deploy(_)
+            | Request::CreateVolume { .. }
+            | Request::DeleteVolume { .. }
+            | Request::CreateSnapshot { .. }
+            | Request::DeleteSnapshot { .. } => None,
             Request::Start { vm, .. }
             | Request::Stop { vm, .. }
             | Request::Reboot { vm }
@@ -269,6 +273,33 @@ impl Controller {
                     vm: Some(vm),
                     volume: Some(volume),
                     steps,
+                    on_failure: OnFailure::Revert,
+                }
+            }
+            Request::CreateSnapshot { volume, name } => {
+                let (snapshot, v, pool) = self.cloud.allocate_snapshot(volume, &name)?;
+                Plan {
+                    command: "createSnapshot",
+                    vm: None,
+                    volume: Some(volume),
+                    steps: vec![Step::TakeSnapshot {
+                        snapshot,
+                        volume: v,
+                        pool,
+                    }],
+                    on_failure: OnFailure::Revert,
+                }
+            }
+            Request::DeleteSnapshot { snapshot } => {
+                let s = self.cloud.snapshot(snapshot).ok_or_else(|| CoreError::NotFound {
+                    kind: "snapshot",
+                    id: snapshot.to_string(),
+                })?;
+                Plan {
+                    command: "deleteSnapshot",
+                    vm: None,
+                    volume: Some(s.volume),
+                    steps: vec![Step::RemoveSnapshot { snapshot }],
                     on_failure: OnFailure::Revert,
                 }
             }
