@@ -206,6 +206,9 @@ pub struct Saga {
     /// A StartDomain or MigrateDomain got no answer: the domain may be running.
     /// Nothing is undone; the VM is held as Unknown until its host reports.
     pub in_doubt: bool,
+    /// Past the point of no return (a migration completed): nothing is undone;
+    /// after a failure or a management restart the saga rolls forward.
+    pub forward_only: bool,
 }
 
 /// An undo call is tried this many times before its leftover is reported.
@@ -234,6 +237,7 @@ impl Saga {
             on_failure,
             undo_attempts: 0,
             in_doubt: false,
+            forward_only: false,
         }
     }
 }

@@ -89,6 +89,12 @@ impl Controller {
         match (mode, step, result) {
             (Mode::Forward, Some(step), DriverResult::Ok) => {
                 self.after_ok(step);
+                if step == Step::MigrateDomain {
+                    // The domain now runs on the destination: no way back.
+                    let s = self.saga_mut(sid).expect("live saga");
+                    s.forward_only = true;
+                    s.done.clear();
+                }
                 self.saga_mut(sid).expect("live saga").done.extend(undo);
             }
             (Mode::Forward, Some(step), DriverResult::Failed(e)) if step.starts_a_domain() && e == super::TIMED_OUT => {
