@@ -25,11 +25,11 @@ impl Runner {
     pub(crate) fn action(&mut self, a: Action) {
         let now = Millis(self.engine.now);
         let r = match &a {
-            Action::PrepareMaintenance { host, .. } => match self.host_named(host) {
+            Action::PrepareMaintenance { host, .. } => match self.host_id(host) {
                 Some(h) => self.engine.ctl.prepare_maintenance(h, now).map(|_| ()),
                 None => return,
             },
-            Action::CancelMaintenance { host, .. } => match self.host_named(host) {
+            Action::CancelMaintenance { host, .. } => match self.host_id(host) {
                 Some(h) => self.engine.ctl.cancel_maintenance(h, now),
                 None => return,
             },
@@ -59,17 +59,6 @@ impl Runner {
             self.engine.log("action.refused", "operator", &format!("{a:?}: {e}"));
         }
         self.engine.after_controller();
-    }
-
-    fn host_named(&self, name: &str) -> Option<stratus_core::ids::HostId> {
-        self.engine
-            .ctl
-            .cloud
-            .inv
-            .hosts
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.id)
     }
 
     pub fn ha_metrics(&self) -> HaMetrics {

@@ -399,7 +399,7 @@ impl Runner {
         self.at(t, Item::Op { vm, stream });
     }
 
-    fn host_id(&self, name: &str) -> Option<HostId> {
+    pub(crate) fn host_id(&self, name: &str) -> Option<HostId> {
         self.engine
             .ctl
             .cloud
