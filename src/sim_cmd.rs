@@ -30,6 +30,10 @@ pub enum SimCommand {
         /// Run the full capacity/records audit after every event, whatever the size.
         #[arg(long)]
         paranoid: bool,
+        /// Do not journal controller inputs (management restarts then keep the
+        /// in-memory controller instead of recovering it; for A/B timing).
+        #[arg(long)]
+        no_journal: bool,
     },
     /// Random fault schedules (crashes, hangs, partitions, storage outages,
     /// migration failures, management restarts) per seed; any invariant
@@ -99,12 +103,13 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             json,
             check_determinism,
             paranoid,
+            no_journal,
         } => {
-            let report = run_once(&scenario, seed, events.as_ref(), paranoid, !json)?;
+            let report = run_once(&scenario, seed, events.as_ref(), paranoid, !json, !no_journal)?;
             let mut ok = report.passed();
             let mut determinism = None;
             if check_determinism {
-                let again = run_once(&scenario, seed, None, paranoid, false)?;
+                let again = run_once(&scenario, seed, None, paranoid, false, !no_journal)?;
                 let same = again.event_log_sha256 == report.event_log_sha256 && again.events == report.events;
                 determinism = Some(same);
                 ok &= same;
@@ -142,6 +147,7 @@ fn run_once(
     events: Option<&PathBuf>,
     paranoid: bool,
     show_progress: bool,
+    journal: bool,
 ) -> anyhow::Result<RunReport> {
     let (scenario, built) = stratus_sim::scenario::load_and_build(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = scenario.scenario.name.clone();
@@ -153,6 +159,12 @@ fn run_once(
     };
     let start = Instant::now();
     let mut runner = Runner::new(scenario, built.cloud, &opts);
+    if journal {
+        runner
+            .engine
+            .attach_journal(Box::new(stratus_sim::journal::MemoryJournal::new()))
+            .map_err(|e| anyhow::anyhow!("journal: {e}"))?;
+    }
     if let Some(p) = events {
         let f = std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
         runner.engine.log_file = Some(Box::new(BufWriter::new(f)));

@@ -2,12 +2,19 @@
 //! is in slot order, so it is deterministic.
 
 use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "Id: Serialize + Ord, T: Serialize",
+    deserialize = "Id: DeserializeOwned + Eq + Hash, T: DeserializeOwned"
+))]
 pub struct Arena<Id: Copy + Eq + Hash, T> {
     slots: Vec<Option<T>>,
     free: Vec<u32>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     map: FxHashMap<Id, u32>,
     live: usize,
 }

@@ -3,11 +3,11 @@
 //! aggregate equals the exact sum of its children.
 
 use crate::ids::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Total (after overprovisioning), used (running, starting, migrating away) and
 /// reserved (stopped within `capacity.skipcounting.hours`, or migration target).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
     pub total: u64,
     pub used: u64,
@@ -38,14 +38,14 @@ impl Counter {
 }
 
 /// What a VM's CPU and memory weigh on a host.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Footprint {
     pub cpu_mhz: u64,
     pub cores: u64,
     pub mem_bytes: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compute {
     pub cpu: Counter,
     pub cores: Counter,
@@ -87,7 +87,7 @@ impl Compute {
 /// Storage pool usage. `allocated` is the sum of its volumes' virtual sizes; `used`
 /// the sum of what they physically occupy (thin volumes on NFS/Gluster start with
 /// the template's data; volumes on local, thick pools occupy their full size).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolUsage {
     pub raw_total: u64,
     /// raw_total × storage.overprovisioning.factor for thin pools.
@@ -97,7 +97,7 @@ pub struct PoolUsage {
 }
 
 /// Where each host, cluster, pod and zone stands.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CapacityBook {
     pub host: Vec<Compute>,
     pub cluster: Vec<Compute>,
@@ -165,7 +165,7 @@ impl CapacityBook {
 }
 
 /// CloudStack's capacity type codes (listCapacity `type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CapacityType {
     Memory = 0,
     Cpu = 1,
@@ -206,7 +206,7 @@ impl CapacityType {
 }
 
 /// One row of a listCapacity-shaped answer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CapacityRow {
     #[serde(rename = "type")]
     pub capacity_type: u32,

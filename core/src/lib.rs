@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod inventory;
 pub mod rng;
+pub mod serde_util;
 pub mod settings;
 pub mod units;
 pub mod vm;

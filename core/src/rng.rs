@@ -2,10 +2,11 @@
 //! the seed and a name, so adding draws in one subsystem never shifts another's
 //! sequence (golden logs stay stable). No OS entropy is ever read.
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// SplitMix64-seeded xoshiro256** generator: small, fast and reproducible.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetRng {
     s: [u64; 4],
 }

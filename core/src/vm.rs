@@ -62,7 +62,7 @@ impl VmSize {
 
 /// Where a VM's CPU and memory are counted. This is the single source of truth
 /// for compute capacity: the book is the sum of these over all VMs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Charge {
     None,
     /// Counted as used (Starting, Running, Stopping).
@@ -93,7 +93,7 @@ impl Charge {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Vm {
     pub id: VmId,
     pub name: String,
@@ -121,7 +121,7 @@ pub struct Vm {
 }
 
 /// A guest NIC: its network, address and MAC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nic {
     pub network: NetworkIdx,
     pub ip: std::net::Ipv4Addr,
@@ -129,7 +129,7 @@ pub struct Nic {
 }
 
 /// A volume snapshot, kept on secondary storage (survives the volume).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
     pub id: SnapshotId,
     pub name: String,
@@ -142,7 +142,7 @@ pub struct Snapshot {
     pub created: Millis,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Volume {
     pub id: VolumeId,
     pub name: String,

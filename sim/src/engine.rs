@@ -2,12 +2,13 @@
 //! the controller and the simulated world directly, with no async runtime.
 //! Same inputs and seed ⇒ byte-identical event log.
 
+use crate::journal::InputJournal;
 use crate::world::{Outcome, World};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use stratus_core::controller::effects::{DriverResult, Effect, OpId, Timer};
-use stratus_core::controller::{Controller, Event, Request};
+use stratus_core::controller::{Controller, Input, Reply, Request};
 use stratus_core::units::Millis;
 
 /// Something that happens at a simulated time.
@@ -50,6 +51,19 @@ pub struct Engine {
     /// Keeps (a bounded number of) log lines in memory, for golden tests.
     pub keep_log: Option<Vec<String>>,
     ping_ms: u64,
+    /// Inputs go here before the controller sees them (write-ahead); a
+    /// management restart recovers from it.
+    journal: Option<Box<dyn InputJournal>>,
+    input_seq: u64,
+    /// A snapshot is taken at least this many inputs apart; more when the
+    /// state is large, so snapshot cost stays proportional to inputs.
+    pub snapshot_every: u64,
+    next_snapshot: u64,
+    work_since_snapshot: u64,
+    /// The state hash when the management server crashed.
+    crash_hash: Option<String>,
+    /// Recoveries from the journal (each checked by state hash).
+    pub recoveries: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -64,7 +78,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     pub fn new(mut ctl: Controller, world: World) -> Engine {
         let hosts = ctl.cloud.inv.hosts.len() as u64;
-        ctl.start(Millis(0));
+        ctl.apply(Millis(0), Input::Boot);
         let ping_ms = ctl.ping_interval_ms();
         let mut e = Engine {
             ctl,
@@ -87,10 +101,97 @@ impl Engine {
             refused_requests: 0,
             keep_log: None,
             ping_ms,
+            journal: None,
+            input_seq: 0,
+            snapshot_every: 20_000,
+            next_snapshot: 0,
+            work_since_snapshot: 0,
+            crash_hash: None,
+            recoveries: 0,
         };
         e.after_controller();
         e.schedule(ping_ms, Ev::PingRound);
         e
+    }
+
+    /// Journals every later input; the current state is the first snapshot.
+    pub fn attach_journal(&mut self, mut journal: Box<dyn InputJournal>) -> Result<(), String> {
+        journal.snapshot(self.input_seq, &self.ctl)?;
+        self.journal = Some(journal);
+        self.next_snapshot = self.snapshot_spacing();
+        self.work_since_snapshot = 0;
+        Ok(())
+    }
+
+    /// How many inputs the controller has been fed since the journal began.
+    pub fn inputs(&self) -> u64 {
+        self.input_seq
+    }
+
+    /// The one way into the controller: journal (write-ahead), then apply.
+    pub fn feed(&mut self, input: Input) -> Reply {
+        if let Some(j) = self.journal.as_mut() {
+            // Replay cost grows with the records an input touches, not its count.
+            self.work_since_snapshot += match &input {
+                Input::Pings { hosts } => hosts.len() as u64,
+                Input::VmReports { reports } => reports.iter().map(|(_, v)| 1 + v.len() as u64).sum(),
+                _ => 1,
+            };
+            self.input_seq += 1;
+            if let Err(e) = j.append(self.input_seq, self.now, &input) {
+                self.violations.push(format!("journal append failed: {e}"));
+            }
+        }
+        let reply = self.ctl.apply(Millis(self.now), input);
+        if self.journal.is_some() && self.work_since_snapshot >= self.next_snapshot {
+            self.work_since_snapshot = 0;
+            self.next_snapshot = self.snapshot_spacing();
+            if let Some(j) = self.journal.as_mut()
+                && let Err(e) = j.snapshot(self.input_seq, &self.ctl)
+            {
+                self.violations.push(format!("snapshot failed: {e}"));
+            }
+        }
+        reply
+    }
+
+    /// Work (records touched by inputs) between snapshots: the configured
+    /// minimum, or 16 times the records a snapshot writes (jobs and VMs), so
+    /// snapshot cost stays a small share of the work and replay stays bounded.
+    fn snapshot_spacing(&self) -> u64 {
+        let records = (self.ctl.jobs().len() + self.ctl.cloud.vm_count()) as u64;
+        self.snapshot_every.max(1).max(16 * records)
+    }
+
+    /// The management server crashes now: nothing reaches it until `up_at`.
+    pub fn crash_management(&mut self, up_at: u64) {
+        self.ms_down_until = Some(up_at);
+        if self.journal.is_some() {
+            self.crash_hash = Some(self.ctl.state_hash());
+        }
+        self.schedule(up_at, Ev::ManagementUp);
+    }
+
+    /// Rebuilds the controller from the journal and checks it equals the one
+    /// that crashed (the durable prefix is everything: each input is journaled
+    /// before it is applied).
+    fn recover_controller(&mut self) {
+        let Some(j) = self.journal.as_mut() else { return };
+        match j.recover() {
+            Ok((ctl, seq)) => {
+                let hash = ctl.state_hash();
+                let expected = self.crash_hash.take().unwrap_or_default();
+                if hash != expected || seq != self.input_seq {
+                    self.violations.push(format!(
+                        "recovery mismatch: state hash {hash} after input {seq}, crashed at {expected} after input {}",
+                        self.input_seq
+                    ));
+                }
+                self.ctl = ctl;
+                self.recoveries += 1;
+            }
+            Err(e) => self.violations.push(format!("recovery failed: {e}")),
+        }
     }
 
     pub fn schedule(&mut self, at: u64, ev: Ev) {
@@ -112,17 +213,26 @@ impl Engine {
     }
 
     /// Writes one line to the event log (hash, optional file, optional memory).
+    /// The simulator's own kinds (faults, watchdog, checker) sit beside the
+    /// controller's `EventKind`s in one log, with the same line format.
     pub fn log(&mut self, kind: &'static str, subject: &str, detail: &str) {
-        let e = Event {
+        #[derive(serde::Serialize)]
+        struct WorldLine<'a> {
+            t: u64,
+            kind: &'a str,
+            subject: &'a str,
+            detail: &'a str,
+        }
+        let e = WorldLine {
             t: self.now,
             kind,
-            subject: subject.to_string(),
-            detail: detail.to_string(),
+            subject,
+            detail,
         };
         self.write_event(&e);
     }
 
-    fn write_event(&mut self, e: &Event) {
+    fn write_event(&mut self, e: &impl serde::Serialize) {
         let line = serde_json::to_string(e).expect("events serialize");
         self.hasher.update(line.as_bytes());
         self.hasher.update(b"\n");
@@ -141,7 +251,10 @@ impl Engine {
             return Err("management server is down".into());
         }
         let is_deploy = matches!(req, Request::Deploy(_));
-        let r = self.ctl.submit(req, Millis(self.now));
+        let r = match self.feed(Input::Request { request: req }) {
+            Reply::Job(r) => r,
+            other => unreachable!("a request is answered with a job: {other:?}"),
+        };
         self.after_controller();
         match r {
             Ok(job) => {
@@ -198,20 +311,21 @@ impl Engine {
         let down = self.ms_down_until.is_some();
         match ev {
             Ev::Result { op, result } if !down => {
-                self.ctl.on_result(op, result, Millis(self.now));
+                self.feed(Input::Result { op, result });
                 self.after_controller();
             }
             Ev::Timer(t) if !down => {
-                self.ctl.on_timer(t, Millis(self.now));
+                self.feed(Input::Timer { timer: t });
                 self.after_controller();
             }
             Ev::Result { .. } | Ev::Timer(_) => {} // lost while the management server is down
             Ev::ManagementUp => {
                 self.ms_down_until = None;
-                self.ctl.restart(Millis(self.now));
+                self.recover_controller();
+                self.feed(Input::Restart);
                 // Every agent reconnects to the restarted server and reports.
                 let reports = self.world.full_reports();
-                self.ctl.on_vm_reports(&reports, Millis(self.now));
+                self.feed(Input::VmReports { reports });
                 self.after_controller();
             }
             Ev::Script(tag) => script = Some(tag),
@@ -223,13 +337,14 @@ impl Engine {
                     self.log("watchdog", &name, "lease lost: the host stopped its VMs");
                 }
                 if !down {
-                    let now = Millis(self.now);
-                    self.ctl.on_pings(&round.pings, now);
+                    self.feed(Input::Pings { hosts: round.pings });
                     if !round.full_reports.is_empty() {
-                        self.ctl.on_vm_reports(&round.full_reports, now);
+                        self.feed(Input::VmReports {
+                            reports: round.full_reports,
+                        });
                     }
-                    for (h, vm) in &round.stopped {
-                        self.ctl.on_vm_stopped(*h, *vm, now);
+                    for (host, vm) in round.stopped {
+                        self.feed(Input::VmStopped { host, vm });
                     }
                     self.after_controller();
                 }

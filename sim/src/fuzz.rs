@@ -112,6 +112,11 @@ pub fn run_seed(base: &Scenario, seed: u64, file: &str) -> Result<Option<FuzzFai
     );
     // Cheap checks after every event; the full audit every 64 events and at the end.
     r.engine.audit_every = AuditEvery::Events(64);
+    // Management crashes are real recoveries from the journal, checked by state hash.
+    r.engine.snapshot_every = 2_000;
+    r.engine
+        .attach_journal(Box::new(crate::journal::MemoryJournal::new()))
+        .map_err(|e| format!("journal: {e}"))?;
     r.end = r.end.min(FUZZ_MAX_MS);
     r.run(&mut |_, _| {});
     if r.engine.violations.is_empty() {

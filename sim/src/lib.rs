@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod engine;
 pub mod fuzz;
+pub mod journal;
 pub mod outcome;
 pub mod report;
 pub mod runner;

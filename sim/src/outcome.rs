@@ -3,8 +3,7 @@
 use crate::runner::{ExpectResult, Runner};
 use crate::scenario::{Action, Expectation};
 use serde::Serialize;
-use stratus_core::controller::JobStatus;
-use stratus_core::units::Millis;
+use stratus_core::controller::{Input, JobStatus};
 use stratus_core::vm::VmState;
 
 /// How HA did against the injected host faults.
@@ -23,14 +22,13 @@ pub struct HaMetrics {
 
 impl Runner {
     pub(crate) fn action(&mut self, a: Action) {
-        let now = Millis(self.engine.now);
-        let r = match &a {
+        let input = match &a {
             Action::PrepareMaintenance { host, .. } => match self.host_id(host) {
-                Some(h) => self.engine.ctl.prepare_maintenance(h, now).map(|_| ()),
+                Some(host) => Input::PrepareMaintenance { host },
                 None => return,
             },
             Action::CancelMaintenance { host, .. } => match self.host_id(host) {
-                Some(h) => self.engine.ctl.cancel_maintenance(h, now),
+                Some(host) => Input::CancelMaintenance { host },
                 None => return,
             },
             Action::RollingMaintenance {
@@ -52,10 +50,14 @@ impl Runner {
                     return;
                 };
                 let (pre, post) = (pre_hook.map_or(0, |d| d.ms), post_hook.map_or(0, |d| d.ms));
-                self.engine.ctl.rolling_maintenance(c, pre, post, now)
+                Input::RollingMaintenance {
+                    cluster: c,
+                    pre_hook_ms: pre,
+                    post_hook_ms: post,
+                }
             }
         };
-        if let Err(e) = r {
+        if let Some(e) = self.engine.feed(input).error() {
             self.engine.log("action.refused", "operator", &format!("{a:?}: {e}"));
         }
         self.engine.after_controller();
@@ -94,7 +96,9 @@ impl Runner {
         let failed_deploys = ctl
             .jobs()
             .iter()
-            .filter(|j| j.command == "deployVirtualMachine" && j.status == JobStatus::Failed)
+            .filter(|j| {
+                j.command == stratus_core::controller::Command::DeployVirtualMachine && j.status == JobStatus::Failed
+            })
             .count() as u64;
         let running = ctl.cloud.vms().filter(|(_, v)| v.state == VmState::Running).count() as u64;
         self.scenario

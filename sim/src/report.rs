@@ -32,6 +32,10 @@ pub struct RunReport {
     pub wall_seconds: f64,
     pub event_log_sha256: String,
     pub invariant_violations: Vec<String>,
+    /// Controller inputs journaled, and management restarts recovered from
+    /// the journal with a matching state hash (a mismatch is a violation).
+    pub journaled_inputs: u64,
+    pub recoveries: u64,
     pub expectations: Vec<ExpectResult>,
     pub expectations_failed: usize,
     pub vms_by_state: BTreeMap<String, usize>,
@@ -100,6 +104,8 @@ impl RunReport {
             wall_seconds,
             event_log_sha256: e.log_sha256(),
             invariant_violations: e.violations.clone(),
+            journaled_inputs: e.inputs(),
+            recoveries: e.recoveries,
             expectations_failed: expectations.iter().filter(|x| !x.ok).count(),
             expectations,
             vms_by_state,

@@ -477,8 +477,7 @@ impl Runner {
             }
             Fault::ManagementRestart { downtime } => {
                 if self.engine.ms_down_until.is_none() {
-                    self.engine.ms_down_until = Some(now + downtime.ms);
-                    self.engine.schedule(now + downtime.ms, Ev::ManagementUp);
+                    self.engine.crash_management(now + downtime.ms);
                     self.engine.log("fault", "management-server", "crashed");
                 }
             }

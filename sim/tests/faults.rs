@@ -76,7 +76,7 @@ fn failed(r: &Runner, command: &str) -> Vec<String> {
         .ctl
         .jobs()
         .iter()
-        .filter(|j| j.command == command && j.status == JobStatus::Failed)
+        .filter(|j| j.command.as_str() == command && j.status == JobStatus::Failed)
         .map(|j| j.error.clone().unwrap_or_default())
         .collect()
 }

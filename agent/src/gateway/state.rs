@@ -133,7 +133,14 @@ impl State {
 
     /// A gateway event in the same log as the controller's.
     pub fn event(&mut self, kind: &'static str, subject: String, detail: String) {
-        let e = stratus_core::controller::Event {
+        #[derive(serde::Serialize)]
+        struct GatewayLine<'a> {
+            t: u64,
+            kind: &'a str,
+            subject: String,
+            detail: String,
+        }
+        let e = GatewayLine {
             t: self.now.0,
             kind,
             subject,

@@ -5,10 +5,10 @@ use crate::capacity::Compute;
 use crate::cloud::Cloud;
 use crate::ids::*;
 use crate::inventory::PlannerKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `vm.allocation.algorithm`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Algorithm {
     Random,
     FirstFit,
@@ -46,7 +46,7 @@ impl Algorithm {
 }
 
 /// `host.capacityType.to.order.clusters`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum OrderBy {
     Cpu,
     Ram,

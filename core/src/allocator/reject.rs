@@ -6,15 +6,15 @@ use crate::capacity::Counter;
 use crate::ids::*;
 use crate::inventory::{HostStatus, Hypervisor, Inventory, PoolState, ResourceState, TagSet};
 use crate::units::{Gib, MIB};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Resource {
     Cpu,
     Memory,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reject {
     ZoneDisabled,
     PodDisabled,

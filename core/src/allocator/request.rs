@@ -4,7 +4,7 @@ use crate::ids::*;
 use crate::inventory::{Hypervisor, PlannerKind, StorageType, TagSet};
 use crate::vm::VmSize;
 use rustc_hash::FxHashSet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A volume that still needs a pool.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ impl PlacementRequest {
 }
 
 /// Where the VM goes: a host and one pool per entry of `new_disks`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
     pub host: HostIdx,
     pub pools: Vec<PoolIdx>,

@@ -27,15 +27,19 @@ use crate::settings::Settings;
 use crate::units::Millis;
 use crate::vm::{Charge, Vm, Volume};
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 /// How many of an account's active VMs sit on each host, cluster and pod
 /// (for the user-dispersing and user-concentrated planners).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Occupancy {
+    #[serde(with = "crate::serde_util::sorted_map")]
     host: FxHashMap<(u32, u32), u32>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     cluster: FxHashMap<(u32, u32), u32>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     pod: FxHashMap<(u32, u32), u32>,
 }
 
@@ -70,7 +74,7 @@ impl Occupancy {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Cloud {
     pub inv: Inventory,
     pub settings: Settings,
@@ -81,6 +85,7 @@ pub struct Cloud {
     pub(crate) occupancy: Occupancy,
     pub(crate) group_members: Vec<Vec<VmIdx>>,
     /// (account, VM name) → VM, for the per-account name uniqueness check.
+    #[serde(with = "crate::serde_util::sorted_map")]
     pub(crate) vm_names: FxHashMap<(AccountIdx, String), VmIdx>,
     /// VMs whose charge touches each host (running, reserved, migrating).
     host_vms: Vec<Vec<VmIdx>>,
@@ -88,8 +93,11 @@ pub struct Cloud {
     ids: DetRng,
     alloc_rng: DetRng,
     now: Millis,
+    #[serde(with = "crate::serde_util::sorted_heap")]
     reservations: BinaryHeap<Reverse<(Millis, u32)>>,
+    #[serde(with = "crate::serde_util::pairs")]
     active_alerts: BTreeMap<(u32, String), ()>,
+    #[serde(skip)]
     scratch: Scratch,
     root_domain: DomainIdx,
     admin_account: AccountIdx,

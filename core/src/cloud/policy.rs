@@ -4,9 +4,9 @@
 use crate::allocator::{Algorithm, OrderBy};
 use crate::inventory::{Inventory, PlannerKind, TagId};
 use crate::settings::{Scope, Settings};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GlobalPolicy {
     pub algorithm: Algorithm,
     pub planner: PlannerKind,
@@ -17,7 +17,7 @@ pub struct GlobalPolicy {
     pub ha_tag_name: String,
 }
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct ClusterPolicy {
     pub cpu_factor: f64,
     pub mem_factor: f64,
@@ -32,14 +32,14 @@ pub struct ClusterPolicy {
     pub skip_counting_ms: u64,
 }
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct PoolPolicy {
     pub factor: f64,
     pub used_disable: f64,
     pub alloc_disable: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Policy {
     pub global: GlobalPolicy,
     pub clusters: Vec<ClusterPolicy>,

@@ -5,7 +5,7 @@ use crate::capacity::{CapacityRow, CapacityType, Compute, percent};
 use crate::ids::*;
 use crate::inventory::{HostStatus, PoolScope, ResourceState, TemplateZoneState};
 use crate::units::Millis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which level listCapacity aggregates at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub enum CapacityScope {
 }
 
 /// A host with its capacity, as listHosts reports it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostView {
     pub id: HostId,
     pub name: String,
@@ -33,7 +33,7 @@ pub struct HostView {
 }
 
 /// A capacity notification raised or cleared (listAlerts).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {
     pub raised: bool,
     /// CloudStack alert type = capacity type code.

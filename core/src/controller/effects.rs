@@ -4,16 +4,16 @@
 
 use crate::ids::*;
 use crate::units::Millis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
 
 /// Identifies one driver operation; results carry it back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OpId(pub u64);
 
 /// A locally administered MAC address (02:00:...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Mac(pub [u8; 6]);
 
 impl fmt::Display for Mac {
@@ -27,7 +27,7 @@ impl fmt::Display for Mac {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DomainSpec {
     pub name: String,
     pub cpu: u32,
@@ -38,7 +38,7 @@ pub struct DomainSpec {
 }
 
 /// One request to a driver.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "call")]
 pub enum DriverCall {
     DefineDomain {
@@ -184,7 +184,7 @@ impl DriverCall {
 }
 
 /// A driver's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DriverResult {
     Ok,
     Failed(String),
@@ -197,7 +197,7 @@ pub enum DriverResult {
 }
 
 /// What the controller asks the runtime to do.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Effect {
     Call {
         op: OpId,
@@ -210,7 +210,7 @@ pub enum Effect {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Timer {
     /// A driver operation got no answer in time.
     OpTimeout(OpId),

@@ -3,6 +3,7 @@
 
 use super::Controller;
 use super::hosts::{HaOutcome, HaWork};
+use crate::controller::EventKind;
 use crate::ids::*;
 use crate::settings::Scope;
 use crate::units::Millis;
@@ -42,7 +43,7 @@ impl Controller {
             self.cloud.mark_error_in_place(i);
             let name = self.vm_label(vm);
             self.event(
-                "ha.blocked",
+                EventKind::HaBlocked,
                 name,
                 format!("host {host} is Down but cannot be proven fenced (no readable lease, no fence driver): not restarted, left in Error for an operator"),
             );
@@ -65,10 +66,14 @@ impl Controller {
             vol.volume_type == VolumeType::Root && vol.pool.is_some_and(|p| self.cloud.inv.pool(p).is_local())
         });
         if !(vm.ha_enabled || force) {
-            self.event("vm.stopped", name, format!("{why}; not HA-enabled: left Stopped"));
+            self.event(
+                EventKind::VmStopped,
+                name,
+                format!("{why}; not HA-enabled: left Stopped"),
+            );
         } else if local_root {
             self.event(
-                "ha.skip",
+                EventKind::HaSkip,
                 name.clone(),
                 format!("{why}; not restarted: root volume on host-local storage"),
             );
@@ -81,7 +86,7 @@ impl Controller {
                 reason: "root volume on host-local storage".into(),
             });
         } else {
-            self.event("ha.scheduled", name, why.to_string());
+            self.event(EventKind::HaScheduled, name, why.to_string());
             self.ha.insert(
                 id,
                 HaWork {
@@ -136,7 +141,7 @@ impl Controller {
             self.ha.remove(&vm);
             let host = lost.map(|h| self.cloud.host_id(h));
             let reason = format!("HA gave up after {} attempts: {headline}", retries + 1);
-            self.event("ha.gaveup", name, reason.clone());
+            self.event(EventKind::HaGaveUp, name, reason.clone());
             if let Some(i) = self.cloud.vm_index(vm) {
                 self.cloud.mark_error(i);
             }
@@ -150,7 +155,11 @@ impl Controller {
         } else {
             w.next_at = Millis(now.0 + every);
             let attempts = w.attempts;
-            self.event("ha.retry", name, format!("attempt {attempts} failed: {headline}"));
+            self.event(
+                EventKind::HaRetry,
+                name,
+                format!("attempt {attempts} failed: {headline}"),
+            );
         }
     }
 
@@ -159,7 +168,7 @@ impl Controller {
             let now = self.now;
             let name = self.vm_label(vm);
             self.event(
-                "ha.recovered",
+                EventKind::HaRecovered,
                 name,
                 format!(
                     "running again {:.1} s after its host was lost",

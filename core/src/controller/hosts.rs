@@ -13,15 +13,16 @@
 
 use super::Controller;
 use super::effects::{DriverCall, DriverResult, Effect, OpId, Timer};
+use crate::controller::EventKind;
 use crate::ids::*;
 use crate::inventory::{HostStatus, PoolScope};
 use crate::settings::Scope;
 use crate::units::Millis;
 use crate::vm::Charge;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Probe {
     Lease(PoolIdx),
     Neighbour(HostIdx),
@@ -30,7 +31,7 @@ pub enum Probe {
     StrayStop(VmId),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sign {
     Alive,
@@ -39,7 +40,7 @@ pub enum Sign {
 }
 
 /// One answer about a host, kept so an operator can see why it is in its state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     pub at: Millis,
     pub source: String,
@@ -47,7 +48,7 @@ pub struct Evidence {
     pub detail: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FenceProof {
     /// The lease was stale for this long (ms): the host has stopped its VMs.
     LeaseExpired {
@@ -56,7 +57,7 @@ pub enum FenceProof {
     PoweredOff,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct HostHealth {
     pub last_ping: Option<Millis>,
     pub evidence: VecDeque<Evidence>,
@@ -78,7 +79,7 @@ pub struct HostHealth {
 const EVIDENCE_KEPT: usize = 32;
 
 /// A host as an operator sees it: state, capacity, and the evidence behind the state.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HostReport {
     #[serde(flatten)]
     pub view: crate::cloud::HostView,
@@ -89,7 +90,7 @@ pub struct HostReport {
 }
 
 /// A VM waiting for (or in) an HA restart.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HaWork {
     pub since: Millis,
     pub lost_host: Option<HostIdx>,
@@ -98,7 +99,7 @@ pub struct HaWork {
 }
 
 /// How an HA restart ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HaOutcome {
     pub vm: VmId,
     /// The host the VM was lost with (None: its domain vanished on a live host).
@@ -154,7 +155,7 @@ impl Controller {
     fn evidence(&mut self, h: HostIdx, source: String, sign: Sign, detail: String) {
         let at = self.now;
         let name = self.cloud.inv.host(h).name.clone();
-        self.event("evidence", name, format!("{source}: {sign:?}: {detail}"));
+        self.event(EventKind::Evidence, name, format!("{source}: {sign:?}: {detail}"));
         let hh = self.health_mut(h);
         hh.evidence.push_back(Evidence {
             at,
@@ -175,7 +176,7 @@ impl Controller {
         let from = host.status;
         host.status = status;
         let name = host.name.clone();
-        self.event("host.state", name, format!("{from} -> {status}: {why}"));
+        self.event(EventKind::HostState, name, format!("{from} -> {status}: {why}"));
     }
 
     /// Starts the periodic reconciler; every host counts as just pinged.
@@ -348,7 +349,11 @@ impl Controller {
         if let Probe::StrayStop(vm) = probe {
             let name = self.vm_label(vm);
             let host = self.cloud.inv.host(h).name.clone();
-            self.event("vm.stray", name, format!("stray copy on {host} stopped: {result:?}"));
+            self.event(
+                EventKind::VmStray,
+                name,
+                format!("stray copy on {host} stopped: {result:?}"),
+            );
             return;
         }
         let fresh = self.lease_fresh_ms();
@@ -469,7 +474,7 @@ impl Controller {
             self.probe(h, Probe::PowerOff, DriverCall::PowerOff { host: id });
         } else if !hh.any_lease_readable {
             let name = self.cloud.inv.host(h).name.clone();
-            self.event("alert", name, "cannot prove the host is fenced (no readable lease, power-off failed): its VMs are not restarted; retrying");
+            self.event(EventKind::Alert, name, "cannot prove the host is fenced (no readable lease, power-off failed): its VMs are not restarted; retrying");
         }
     }
 
@@ -493,7 +498,7 @@ impl Controller {
             Some(FenceProof::PoweredOff) => "powered off by the fence driver".to_string(),
             None => "unknown".to_string(),
         };
-        self.event("host.fenced", name, proof);
+        self.event(EventKind::HostFenced, name, proof);
         self.recover_vms_of(h);
     }
 

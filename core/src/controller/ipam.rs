@@ -2,10 +2,11 @@
 
 use crate::ids::NetworkIdx;
 use crate::inventory::Network;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Ipam {
     used: BTreeMap<NetworkIdx, BTreeSet<u32>>,
     next_mac: u32,

@@ -5,17 +5,18 @@
 //! a cluster's hosts one at a time.
 
 use super::{Controller, Request};
+use crate::controller::EventKind;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::inventory::ResourceState;
 use crate::settings::Scope;
 use crate::units::Millis;
 use crate::vm::{Charge, VmState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One VM's move in an evacuation plan.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlannedMove {
     pub vm: VmId,
     pub vm_name: String,
@@ -28,7 +29,7 @@ pub struct PlannedMove {
 }
 
 /// The evacuation of one host.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Evacuation {
     pub host: HostId,
     pub started: Millis,
@@ -37,7 +38,7 @@ pub struct Evacuation {
 }
 
 /// Rolling maintenance of a cluster: one host at a time.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Rolling {
     pub cluster: ClusterId,
     pub queue: Vec<HostId>,
@@ -49,7 +50,7 @@ pub struct Rolling {
     phase: RollingPhase,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum RollingPhase {
     PreHook,
     Evacuating,
@@ -90,7 +91,7 @@ impl Controller {
             })
             .collect();
         self.event(
-            "maintenance.plan",
+            EventKind::MaintenancePlan,
             name.clone(),
             format!(
                 "{} VMs, {parallel} at a time: {}",
@@ -183,7 +184,7 @@ impl Controller {
         let from = host.resource_state;
         host.resource_state = rs;
         let name = host.name.clone();
-        self.event("host.resourcestate", name, format!("{from} -> {rs}: {why}"));
+        self.event(EventKind::HostResourceState, name, format!("{from} -> {rs}: {why}"));
     }
 
     /// Starts a rolling maintenance of a cluster.
@@ -212,7 +213,7 @@ impl Controller {
             .collect();
         let name = self.cloud.inv.cluster(c).name.clone();
         self.event(
-            "maintenance.rolling",
+            EventKind::MaintenanceRolling,
             name,
             format!("{} hosts, one at a time", queue.len()),
         );
@@ -386,7 +387,7 @@ impl Controller {
                             .cluster_idx(cluster)
                             .map(|c| self.cloud.inv.cluster(c).name.clone())
                             .unwrap_or_default();
-                        self.event("maintenance.rolling", name, "done");
+                        self.event(EventKind::MaintenanceRolling, name, "done");
                         continue;
                     }
                     let host = r.queue.remove(0);
@@ -394,7 +395,7 @@ impl Controller {
                     r.phase = RollingPhase::PreHook;
                     r.phase_until = Millis(now.0 + r.pre_hook_ms);
                     let name = self.host_name(host);
-                    self.event("maintenance.hook", name, "pre-maintenance hook");
+                    self.event(EventKind::MaintenanceHook, name, "pre-maintenance hook");
                     self.rolling.insert(cluster, r);
                 }
                 (Some(host), RollingPhase::PreHook) => {
@@ -404,7 +405,7 @@ impl Controller {
                     self.rolling.insert(cluster, r.clone());
                     if let Err(e) = self.prepare_maintenance(host, now) {
                         let name = self.host_name(host);
-                        self.event("maintenance.rolling", name, format!("skipped: {e}"));
+                        self.event(EventKind::MaintenanceRolling, name, format!("skipped: {e}"));
                         r.current = None;
                         self.rolling.insert(cluster, r);
                     }
@@ -417,14 +418,14 @@ impl Controller {
                             r.phase = RollingPhase::PostHook;
                             r.phase_until = Millis(now.0 + r.post_hook_ms);
                             let name = self.host_name(host);
-                            self.event("maintenance.hook", name, "post-maintenance hook");
+                            self.event(EventKind::MaintenanceHook, name, "post-maintenance hook");
                             self.rolling.insert(cluster, r);
                         }
                         ResourceState::PrepareForMaintenance => {}
                         other => {
                             // Stop the roll: an operator must look at this host.
                             let name = self.host_name(host);
-                            self.event("maintenance.rolling", name, format!("stopped: host is {other}"));
+                            self.event(EventKind::MaintenanceRolling, name, format!("stopped: host is {other}"));
                             self.rolling.remove(&cluster);
                         }
                     }

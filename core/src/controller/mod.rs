@@ -4,6 +4,8 @@
 //! server) executes the effects and feeds the results back.
 
 pub mod effects;
+pub mod input;
+pub mod kinds;
 pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, HostReport, Sign};
 mod ha;
 mod hosts;
@@ -24,14 +26,30 @@ use crate::vm::VmState;
 use effects::{DriverCall, DriverResult, Effect, OpId, Timer};
 use ipam::Ipam;
 use saga::{Mode, OnFailure, Saga, Step};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use input::{Input, Output, Reply};
+pub use kinds::{Command, EventKind};
+
 /// Async job identifier (a UUID, as CloudStack's `jobid`).
-pub type JobId = uuid::Uuid;
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub uuid::Uuid);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// Identifies a saga (one per job that works through steps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SagaId(pub u64);
 
 /// An API request the controller runs as an async job.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[allow(clippy::large_enum_variant)] // built once per API call; boxing buys nothing
 pub enum Request {
     Deploy(DeploySpec),
@@ -93,7 +111,7 @@ pub enum Request {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobStatus {
     Pending,
     Succeeded,
@@ -101,10 +119,10 @@ pub enum JobStatus {
 }
 
 /// An async job record (queryAsyncJobResult).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
-    pub id: uuid::Uuid,
-    pub command: &'static str,
+    pub id: JobId,
+    pub command: Command,
     pub vm: Option<VmId>,
     pub volume: Option<VolumeId>,
     pub status: JobStatus,
@@ -116,15 +134,15 @@ pub struct Job {
 }
 
 /// One line of the event log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub t: u64,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub subject: String,
     pub detail: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Copy_ {
     InProgress(OpId),
     Ready,
@@ -142,13 +160,14 @@ pub fn op_timeout_ms(call: &DriverCall) -> u64 {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Controller {
     pub cloud: Cloud,
     pub ipam: Ipam,
     jobs: Vec<Job>,
-    sagas: BTreeMap<u64, Saga>,
-    ops: BTreeMap<OpId, u64>,
+    sagas: BTreeMap<SagaId, Saga>,
+    ops: BTreeMap<OpId, SagaId>,
+    #[serde(with = "crate::serde_util::pairs")]
     copies: BTreeMap<(TemplateIdx, PoolIdx), Copy_>,
     copy_ops: BTreeMap<OpId, (TemplateIdx, PoolIdx)>,
     /// Host investigations and fencing calls in flight.
@@ -164,18 +183,29 @@ pub struct Controller {
     pub(crate) evacuations: maintenance::Evacuations,
     pub(crate) tick_epoch: u64,
     /// VMs with a saga in flight (one at a time per VM).
-    busy: rustc_hash::FxHashMap<VmId, u64>,
-    job_index: rustc_hash::FxHashMap<uuid::Uuid, usize>,
+    #[serde(with = "crate::serde_util::sorted_map")]
+    busy: rustc_hash::FxHashMap<VmId, SagaId>,
+    #[serde(with = "crate::serde_util::sorted_map")]
+    job_index: rustc_hash::FxHashMap<JobId, usize>,
     pub(crate) rolling: maintenance::Rollings,
-    parked: BTreeMap<(TemplateIdx, PoolIdx), Vec<u64>>,
+    #[serde(with = "crate::serde_util::pairs")]
+    parked: BTreeMap<(TemplateIdx, PoolIdx), Vec<SagaId>>,
     next_op: u64,
     next_saga: u64,
     now: Millis,
+    /// Effects and log lines not yet taken by the runtime (empty between inputs).
+    #[serde(skip)]
     out: Vec<Effect>,
+    #[serde(skip)]
     log: Vec<Event>,
-    /// Disable to skip event logging (benchmarks).
+    /// Disable to skip event logging (benchmarks). Not part of the state.
+    #[serde(skip, default = "logging_default")]
     pub logging: bool,
     internal_jobs: u64,
+}
+
+fn logging_default() -> bool {
+    true
 }
 
 impl Controller {
@@ -220,7 +250,7 @@ impl Controller {
         self.jobs.len() - 1
     }
 
-    pub(crate) fn insert_saga(&mut self, sid: u64, saga: Saga) {
+    pub(crate) fn insert_saga(&mut self, sid: SagaId, saga: Saga) {
         if let Some(vm) = saga.vm {
             self.busy.insert(vm, sid);
         }
@@ -230,7 +260,7 @@ impl Controller {
     pub fn jobs(&self) -> &[Job] {
         &self.jobs
     }
-    pub fn job(&self, id: uuid::Uuid) -> Option<&Job> {
+    pub fn job(&self, id: JobId) -> Option<&Job> {
         self.job_index.get(&id).map(|i| &self.jobs[*i])
     }
     /// Jobs the controller started itself (expunge after `expunge.delay`).
@@ -250,7 +280,7 @@ impl Controller {
         self.copies.get(&(t, p)) == Some(&Copy_::Ready)
     }
 
-    pub(crate) fn event(&mut self, kind: &'static str, subject: impl Into<String>, detail: impl Into<String>) {
+    pub(crate) fn event(&mut self, kind: EventKind, subject: impl Into<String>, detail: impl Into<String>) {
         if self.logging {
             self.log.push(Event {
                 t: self.now.0,
@@ -303,13 +333,13 @@ impl Controller {
     }
 
     /// Issues a driver call on behalf of a saga, with its timeout.
-    pub(crate) fn call(&mut self, saga: u64, call: DriverCall) -> OpId {
+    pub(crate) fn call(&mut self, saga: SagaId, call: DriverCall) -> OpId {
         let op = OpId(self.next_op);
         self.next_op += 1;
         self.ops.insert(op, saga);
         let at = Millis(self.now.0 + op_timeout_ms(&call));
         self.event(
-            "call",
+            EventKind::Call,
             call.name(),
             format!("op {} {}", op.0, describe_call(&self.cloud, &call)),
         );
@@ -327,7 +357,7 @@ impl Controller {
         self.next_op += 1;
         let at = Millis(self.now.0 + timeout_ms);
         self.event(
-            "call",
+            EventKind::Call,
             call.name(),
             format!("op {} {}", op.0, describe_call(&self.cloud, &call)),
         );
@@ -350,7 +380,7 @@ impl Controller {
             return; // late answer to a call that timed out or predates a restart
         };
         if let DriverResult::Failed(e) = &result {
-            self.event("result", format!("op {}", op.0), format!("failed: {e}"));
+            self.event(EventKind::Result, format!("op {}", op.0), format!("failed: {e}"));
         }
         // Template copies are shared: settle them for every waiting saga.
         if let Some(key) = self.copy_ops.remove(&op) {
@@ -378,7 +408,7 @@ impl Controller {
         match timer {
             Timer::OpTimeout(op) => {
                 if self.ops.contains_key(&op) || self.probe_ops.contains_key(&op) {
-                    self.event("timeout", format!("op {}", op.0), "no answer");
+                    self.event(EventKind::Timeout, format!("op {}", op.0), "no answer");
                     self.on_result(op, DriverResult::Failed(TIMED_OUT.into()), now);
                 }
             }
@@ -401,7 +431,7 @@ impl Controller {
     pub fn restart(&mut self, now: Millis) {
         self.tick(now);
         self.event(
-            "restart",
+            EventKind::Restart,
             "management-server",
             format!("{} sagas in flight unwind", self.sagas.len()),
         );
@@ -412,7 +442,7 @@ impl Controller {
         self.after_restart_hosts();
         self.parked.clear();
         self.copies.retain(|_, c| *c == Copy_::Ready);
-        let ids: Vec<u64> = self.sagas.keys().copied().collect();
+        let ids: Vec<SagaId> = self.sagas.keys().copied().collect();
         for sid in &ids {
             let s = self.sagas.get_mut(sid).expect("listed");
             let doubt = matches!(s.pending, Some((_, Some(step), _)) if step.starts_a_domain());
@@ -464,7 +494,7 @@ impl Controller {
         }
     }
 
-    pub(crate) fn finish(&mut self, sid: u64) {
+    pub(crate) fn finish(&mut self, sid: SagaId) {
         let Some(s) = self.sagas.remove(&sid) else { return };
         if let Some(vm) = s.vm {
             self.busy.remove(&vm);
@@ -475,25 +505,25 @@ impl Controller {
         match s.failure {
             None => {
                 job.status = JobStatus::Succeeded;
-                self.event("job.done", vm_name, s.kind);
-                if let (Some(vm), "haRestartVirtualMachine") = (s.vm, s.kind) {
+                self.event(EventKind::JobDone, vm_name, s.kind.as_str());
+                if let (Some(vm), Command::HaRestartVirtualMachine) = (s.vm, s.kind) {
                     self.ha_succeeded(vm);
                 }
             }
             Some(err) => {
                 job.status = JobStatus::Failed;
-                job.error_code = Some(if err.starts_with("Unable to find a suitable") {
-                    533
-                } else {
-                    530
-                });
+                job.error_code = Some(if s.capacity_refusal { 533 } else { 530 });
                 let headline = err.lines().next().unwrap_or("").to_string();
                 job.error = Some(err);
-                self.event("job.fail", vm_name, format!("{}: {headline}", s.kind));
+                self.event(EventKind::JobFail, vm_name, format!("{}: {headline}", s.kind));
                 if let (true, Some(i)) = (s.in_doubt, s.vm.and_then(|vm| self.cloud.vm_index(vm))) {
                     self.cloud.mark_unknown(i);
                     let name = self.cloud.vm_at(i).name.clone();
-                    self.event("vm.unknown", name, "held with its resources until a host reports it");
+                    self.event(
+                        EventKind::VmUnknown,
+                        name,
+                        "held with its resources until a host reports it",
+                    );
                     if let Some(vm) = s.vm {
                         self.ha.remove(&vm);
                     }
@@ -504,8 +534,8 @@ impl Controller {
                 }
                 let error = self.jobs[s.job].error.clone().unwrap_or_default();
                 match (s.vm, s.kind) {
-                    (Some(vm), "haRestartVirtualMachine") => self.ha_failed(vm, &error),
-                    (Some(vm), "migrateVirtualMachine") => self.evacuation_failed(vm, &error),
+                    (Some(vm), Command::HaRestartVirtualMachine) => self.ha_failed(vm, &error),
+                    (Some(vm), Command::MigrateVirtualMachine) => self.evacuation_failed(vm, &error),
                     _ => {}
                 }
             }
@@ -554,7 +584,7 @@ impl Controller {
     pub(crate) fn push_effect(&mut self, e: Effect) {
         self.out.push(e);
     }
-    pub(crate) fn park(&mut self, key: (TemplateIdx, PoolIdx), sid: u64) {
+    pub(crate) fn park(&mut self, key: (TemplateIdx, PoolIdx), sid: SagaId) {
         self.parked.entry(key).or_default().push(sid);
     }
     pub(crate) fn copy_state(&self, key: (TemplateIdx, PoolIdx)) -> Option<Option<OpId>> {
@@ -567,13 +597,13 @@ impl Controller {
         self.copies.insert(key, Copy_::InProgress(op));
         self.copy_ops.insert(op, key);
     }
-    pub(crate) fn saga_mut(&mut self, sid: u64) -> Option<&mut Saga> {
+    pub(crate) fn saga_mut(&mut self, sid: SagaId) -> Option<&mut Saga> {
         self.sagas.get_mut(&sid)
     }
-    pub(crate) fn error(&self, e: CoreError) -> String {
+    fn fail_act(&self, e: CoreError) -> steps::Act {
         match e {
-            CoreError::InsufficientCapacity(x) => x.to_text(),
-            other => other.to_string(),
+            CoreError::InsufficientCapacity(x) => steps::Act::NoCapacity(x.to_text()),
+            other => steps::Act::Fail(other.to_string()),
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::Controller;
 use super::effects::DriverCall;
 use super::hosts::Probe;
+use crate::controller::EventKind;
 use crate::ids::*;
 use crate::inventory::HostStatus;
 use crate::units::Millis;
@@ -61,13 +62,17 @@ impl Controller {
             });
             if let (Some(k), Some(i)) = (keep, self.cloud.vm_index(*vm)) {
                 let (name, to) = (self.vm_label(*vm), self.cloud.inv.host(k).name.clone());
-                self.event("vm.adopted", name, format!("found running on {to}; the ledger follows"));
+                self.event(
+                    EventKind::VmAdopted,
+                    name,
+                    format!("found running on {to}; the ledger follows"),
+                );
                 self.cloud.adopt_on(i, k);
             }
             for h in hosts.iter().filter(|h| Some(**h) != keep) {
                 let (name, hname) = (self.vm_label(*vm), self.cloud.inv.host(*h).name.clone());
                 self.event(
-                    "vm.stray",
+                    EventKind::VmStray,
                     name,
                     format!("running on {hname}, which the ledger does not expect: stopping it"),
                 );
@@ -133,7 +138,7 @@ impl Controller {
                 .collect();
             if let Some(&k) = running_on.first() {
                 let (name, to) = (self.vm_label(vm), self.cloud.inv.host(k).name.clone());
-                self.event("vm.adopted", name, format!("Unknown VM found running on {to}"));
+                self.event(EventKind::VmAdopted, name, format!("Unknown VM found running on {to}"));
                 self.cloud.adopt_on(i, k);
                 for h in running_on.iter().skip(1) {
                     let id = self.cloud.host_id(*h);

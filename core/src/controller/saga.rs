@@ -3,11 +3,12 @@
 //! run in reverse when a later step fails.
 
 use super::effects::OpId;
+use super::{Command, SagaId};
 use crate::ids::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
     /// Plan and charge capacity, place new volumes (ledger).
     Reserve {
@@ -136,7 +137,7 @@ impl Step {
 }
 
 /// How to take a completed step back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Undo {
     ReleaseStart,
     DeleteVolume { volume: VolumeIdx, pool: PoolIdx },
@@ -167,14 +168,14 @@ impl Undo {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mode {
     Forward,
     Unwinding,
 }
 
 /// What the VM becomes when the saga fails and has unwound.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OnFailure {
     /// Deploy: the VM is left in Error, holding nothing.
     MarkError,
@@ -184,13 +185,13 @@ pub enum OnFailure {
     RetryExpunge,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Saga {
-    pub id: u64,
+    pub id: SagaId,
     pub job: usize,
     /// The VM the saga works on (volume-only sagas have none).
     pub vm: Option<VmId>,
-    pub kind: &'static str,
+    pub kind: Command,
     pub steps: VecDeque<Step>,
     pub done: Vec<Undo>,
     pub mode: Mode,
@@ -209,6 +210,8 @@ pub struct Saga {
     /// Past the point of no return (a migration completed): nothing is undone;
     /// after a failure or a management restart the saga rolls forward.
     pub forward_only: bool,
+    /// The failure is the allocator's refusal (error code 533, not 530).
+    pub capacity_refusal: bool,
 }
 
 /// An undo call is tried this many times before its leftover is reported.
@@ -216,10 +219,10 @@ pub const UNDO_ATTEMPTS: u32 = 3;
 
 impl Saga {
     pub fn new(
-        id: u64,
+        id: SagaId,
         job: usize,
         vm: Option<VmId>,
-        kind: &'static str,
+        kind: Command,
         steps: Vec<Step>,
         on_failure: OnFailure,
     ) -> Saga {
@@ -238,6 +241,7 @@ impl Saga {
             undo_attempts: 0,
             in_doubt: false,
             forward_only: false,
+            capacity_refusal: false,
         }
     }
 }

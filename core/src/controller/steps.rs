@@ -3,21 +3,24 @@
 use super::Controller;
 use super::effects::{DomainSpec, DriverCall, DriverResult, Effect, Mac, Timer};
 use super::saga::{Mode, Step, Undo};
+use crate::controller::{EventKind, SagaId};
 use crate::ids::*;
 use crate::units::Millis;
 use crate::vm::{Charge, Nic, VolumeType};
 
-enum Act {
+pub(crate) enum Act {
     Done(Option<Undo>),
     Wait(DriverCall, Option<Undo>),
     WaitCopy(DriverCall, (TemplateIdx, PoolIdx)),
     Park((TemplateIdx, PoolIdx)),
     Fail(String),
+    /// The allocator found no place (CloudStack's 533).
+    NoCapacity(String),
 }
 
 impl Controller {
     /// Runs a saga as far as it can go without waiting.
-    pub(crate) fn drive(&mut self, sid: u64) {
+    pub(crate) fn drive(&mut self, sid: SagaId) {
         loop {
             let Some(s) = self.saga_mut(sid) else { return };
             if s.pending.is_some() || s.parked {
@@ -57,6 +60,12 @@ impl Controller {
                             s.mode = Mode::Unwinding;
                             s.failure = Some(msg);
                         }
+                        Act::NoCapacity(msg) => {
+                            let s = self.saga_mut(sid).expect("live saga");
+                            s.mode = Mode::Unwinding;
+                            s.failure = Some(msg);
+                            s.capacity_refusal = true;
+                        }
                     }
                 }
                 Mode::Unwinding => {
@@ -74,7 +83,7 @@ impl Controller {
         }
     }
 
-    pub(crate) fn step_result(&mut self, sid: u64, op: super::OpId, result: DriverResult) {
+    pub(crate) fn step_result(&mut self, sid: SagaId, op: super::OpId, result: DriverResult) {
         let Some(s) = self.saga_mut(sid) else { return };
         match s.pending {
             Some((p, _, _)) if p == op => {}
@@ -113,7 +122,7 @@ impl Controller {
                     self.cloud.remove_snapshot(snapshot);
                 }
                 if step.tolerant() {
-                    self.event("tolerated", label, format!("{} failed: {e}", step.name()));
+                    self.event(EventKind::Tolerated, label, format!("{} failed: {e}", step.name()));
                 } else {
                     let s = self.saga_mut(sid).expect("live saga");
                     s.mode = Mode::Unwinding;
@@ -126,11 +135,11 @@ impl Controller {
                 s.undo_attempts += 1;
                 if s.undo_attempts < super::saga::UNDO_ATTEMPTS {
                     s.done.extend(undo);
-                    self.event("undo.retry", name, e);
+                    self.event(EventKind::UndoRetry, name, e);
                 } else {
                     s.undo_attempts = 0;
                     self.event(
-                        "undo.failed",
+                        EventKind::UndoFailed,
                         name,
                         format!("{e}; left behind after {} attempts", super::saga::UNDO_ATTEMPTS),
                     );
@@ -163,7 +172,7 @@ impl Controller {
         }
     }
 
-    fn act(&mut self, sid: u64, step: Step) -> Act {
+    fn act(&mut self, sid: SagaId, step: Step) -> Act {
         // Volume-only steps need no VM.
         match step {
             Step::RemoveVolume { volume } => {
@@ -202,7 +211,7 @@ impl Controller {
         let host_id = |h: HostIdx| c.host_id(h);
         match step {
             Step::Reserve { host, ha } => match self.cloud.begin_start_mode(i, host, ha) {
-                Err(e) => Act::Fail(self.error(e)),
+                Err(e) => self.fail_act(e),
                 Ok(_) => {
                     let v = self.cloud.vm_at(i);
                     let mut next = Vec::new();
@@ -387,7 +396,7 @@ impl Controller {
                 let dest = dest.map(host_id);
                 match self.cloud.begin_migration(vm, dest) {
                     Ok(_) => Act::Done(Some(Undo::AbortMigration)),
-                    Err(e) => Act::Fail(self.error(e)),
+                    Err(e) => self.fail_act(e),
                 }
             }
             Step::MigrateDomain => match c.vm_at(i).charge {
@@ -517,7 +526,7 @@ impl Controller {
             storage_type: vol.storage_type,
         });
         match self.cloud.place(&req) {
-            Err(x) => Act::Fail(x.to_text()),
+            Err(x) => Act::NoCapacity(x.to_text()),
             Ok(p) => {
                 self.cloud.place_volume(volume, p.pools[0]);
                 Act::Done(Some(Undo::UnplaceVolume { volume }))
@@ -525,7 +534,7 @@ impl Controller {
         }
     }
 
-    fn undo(&mut self, sid: u64, undo: Undo) -> Option<DriverCall> {
+    fn undo(&mut self, sid: SagaId, undo: Undo) -> Option<DriverCall> {
         if let Undo::DropSnapshot { snapshot } = undo {
             self.cloud.remove_snapshot(snapshot);
             return Some(DriverCall::DeleteSnapshot { snapshot });
@@ -533,7 +542,7 @@ impl Controller {
         let vm = self.saga_mut(sid).expect("live saga").vm?;
         let i = self.cloud.vm_index(vm)?;
         let name = self.vm_label(vm);
-        self.event("undo", name, undo.name());
+        self.event(EventKind::Undo, name, undo.name());
         let c = &self.cloud;
         match undo {
             Undo::ReleaseStart => {

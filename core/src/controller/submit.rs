@@ -3,6 +3,7 @@
 
 use super::saga::{OnFailure, Saga, Step};
 use super::{Controller, Job, JobStatus, Request, stop_steps};
+use crate::controller::{Command, EventKind, SagaId};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::units::Millis;
@@ -10,14 +11,14 @@ use crate::vm::VmState;
 
 /// What a request becomes: the job's command, its VM and volume, the saga.
 struct Plan {
-    command: &'static str,
+    command: Command,
     vm: Option<VmId>,
     volume: Option<VolumeId>,
     steps: Vec<Step>,
     on_failure: OnFailure,
 }
 
-fn plan(command: &'static str, vm: VmId, steps: Vec<Step>, on_failure: OnFailure) -> Plan {
+fn plan(command: Command, vm: VmId, steps: Vec<Step>, on_failure: OnFailure) -> Plan {
     Plan {
         command,
         vm: Some(vm),
@@ -36,7 +37,7 @@ impl Controller {
             self.ensure_idle(vm)?;
         }
         let p = self.plan(req)?;
-        let job_id = self.cloud.new_uuid();
+        let job_id = super::JobId(self.cloud.new_uuid());
         let job = self.push_job(Job {
             id: job_id,
             command: p.command,
@@ -48,11 +49,11 @@ impl Controller {
             created: self.now,
             completed: None,
         });
-        let sid = self.next_saga;
+        let sid = SagaId(self.next_saga);
         self.next_saga += 1;
         let saga = Saga::new(sid, job, p.vm, p.command, p.steps, p.on_failure);
         let name = self.saga_label(&saga);
-        self.event("job.submit", name, p.command);
+        self.event(EventKind::JobSubmit, name, p.command.as_str());
         self.insert_saga(sid, saga);
         self.drive(sid);
         Ok(job_id)
@@ -60,10 +61,10 @@ impl Controller {
 
     /// Starts an HA restart of a stopped VM (placement in HA mode).
     pub(crate) fn submit_ha_restart(&mut self, vm: VmId) -> CoreResult<super::JobId> {
-        let job_id = self.cloud.new_uuid();
+        let job_id = super::JobId(self.cloud.new_uuid());
         let job = self.push_job(Job {
             id: job_id,
-            command: "haRestartVirtualMachine",
+            command: Command::HaRestartVirtualMachine,
             vm: Some(vm),
             volume: None,
             status: JobStatus::Pending,
@@ -73,12 +74,19 @@ impl Controller {
             completed: None,
         });
         self.internal_jobs += 1;
-        let sid = self.next_saga;
+        let sid = SagaId(self.next_saga);
         self.next_saga += 1;
         let steps = vec![Step::Reserve { host: None, ha: true }];
-        let saga = Saga::new(sid, job, Some(vm), "haRestartVirtualMachine", steps, OnFailure::Revert);
+        let saga = Saga::new(
+            sid,
+            job,
+            Some(vm),
+            Command::HaRestartVirtualMachine,
+            steps,
+            OnFailure::Revert,
+        );
         let name = self.vm_label(vm);
-        self.event("job.submit", name, "haRestartVirtualMachine");
+        self.event(EventKind::JobSubmit, name, Command::HaRestartVirtualMachine.as_str());
         self.insert_saga(sid, saga);
         self.drive(sid);
         Ok(job_id)
@@ -133,7 +141,7 @@ impl Controller {
                 } else {
                     vec![]
                 };
-                plan("deployVirtualMachine", id, steps, OnFailure::MarkError)
+                plan(Command::DeployVirtualMachine, id, steps, OnFailure::MarkError)
             }
             Request::Start { vm, host } => {
                 let i = self.cloud.vm_idx(vm)?;
@@ -142,7 +150,7 @@ impl Controller {
                 }
                 let host = host.map(|h| self.cloud.host_idx(h)).transpose()?;
                 plan(
-                    "startVirtualMachine",
+                    Command::StartVirtualMachine,
                     vm,
                     vec![Step::Reserve { host, ha: false }],
                     OnFailure::Revert,
@@ -155,14 +163,14 @@ impl Controller {
                     return Err(self.cloud.bad_state(i, "stop"));
                 }
                 self.cloud.mark_stopping(i);
-                plan("stopVirtualMachine", vm, stop_steps(forced), OnFailure::Revert)
+                plan(Command::StopVirtualMachine, vm, stop_steps(forced), OnFailure::Revert)
             }
             Request::Reboot { vm } => {
                 let i = self.cloud.vm_idx(vm)?;
                 if self.cloud.vm_at(i).state != VmState::Running {
                     return Err(self.cloud.bad_state(i, "reboot"));
                 }
-                plan("rebootVirtualMachine", vm, vec![Step::Reboot], OnFailure::Revert)
+                plan(Command::RebootVirtualMachine, vm, vec![Step::Reboot], OnFailure::Revert)
             }
             Request::Destroy { vm, expunge } => {
                 let i = self.cloud.vm_idx(vm)?;
@@ -177,11 +185,11 @@ impl Controller {
                     _ => return Err(self.cloud.bad_state(i, "destroy")),
                 };
                 steps.push(Step::CommitDestroyed { expunge });
-                plan("destroyVirtualMachine", vm, steps, OnFailure::Revert)
+                plan(Command::DestroyVirtualMachine, vm, steps, OnFailure::Revert)
             }
             Request::Recover { vm } => {
                 self.cloud.recover_vm(vm)?;
-                plan("recoverVirtualMachine", vm, vec![], OnFailure::Revert)
+                plan(Command::RecoverVirtualMachine, vm, vec![], OnFailure::Revert)
             }
             Request::Expunge { vm } => {
                 let i = self.cloud.vm_idx(vm)?;
@@ -189,7 +197,7 @@ impl Controller {
                     return Err(self.cloud.bad_state(i, "expunge"));
                 }
                 plan(
-                    "expungeVirtualMachine",
+                    Command::ExpungeVirtualMachine,
                     vm,
                     self.expunge_steps(i),
                     OnFailure::RetryExpunge,
@@ -208,7 +216,7 @@ impl Controller {
                     Step::UnplugNicSource,
                     Step::CommitMigrated,
                 ];
-                plan("migrateVirtualMachine", vm, steps, OnFailure::Revert)
+                plan(Command::MigrateVirtualMachine, vm, steps, OnFailure::Revert)
             }
             Request::ChangeOffering {
                 vm,
@@ -217,7 +225,7 @@ impl Controller {
                 memory_mb,
             } => {
                 self.cloud.change_offering(vm, offering, cpu, memory_mb)?;
-                plan("changeServiceForVirtualMachine", vm, vec![], OnFailure::Revert)
+                plan(Command::ChangeServiceForVirtualMachine, vm, vec![], OnFailure::Revert)
             }
             Request::CreateVolume {
                 name,
@@ -230,7 +238,7 @@ impl Controller {
                     .cloud
                     .create_volume(&name, account, zone, disk_offering, size_gib)?;
                 Plan {
-                    command: "createVolume",
+                    command: Command::CreateVolume,
                     vm: None,
                     volume: Some(id),
                     steps: vec![],
@@ -253,7 +261,7 @@ impl Controller {
                     vec![Step::CommitAttach { volume: v }]
                 };
                 Plan {
-                    command: "attachVolume",
+                    command: Command::AttachVolume,
                     vm: Some(vm),
                     volume: Some(volume),
                     steps,
@@ -269,7 +277,7 @@ impl Controller {
                     vec![Step::CommitDetach { volume: v }]
                 };
                 Plan {
-                    command: "detachVolume",
+                    command: Command::DetachVolume,
                     vm: Some(vm),
                     volume: Some(volume),
                     steps,
@@ -279,7 +287,7 @@ impl Controller {
             Request::CreateSnapshot { volume, name } => {
                 let (snapshot, v, pool) = self.cloud.allocate_snapshot(volume, &name)?;
                 Plan {
-                    command: "createSnapshot",
+                    command: Command::CreateSnapshot,
                     vm: None,
                     volume: Some(volume),
                     steps: vec![Step::TakeSnapshot {
@@ -296,7 +304,7 @@ impl Controller {
                     id: snapshot.to_string(),
                 })?;
                 Plan {
-                    command: "deleteSnapshot",
+                    command: Command::DeleteSnapshot,
                     vm: None,
                     volume: Some(s.volume),
                     steps: vec![Step::RemoveSnapshot { snapshot }],
@@ -314,7 +322,7 @@ impl Controller {
                 }
                 let steps = vec![Step::RemoveVolume { volume: v }, Step::CommitRemoveVolume { volume: v }];
                 Plan {
-                    command: "deleteVolume",
+                    command: Command::DeleteVolume,
                     vm: None,
                     volume: Some(volume),
                     steps,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TagInterner {
     names: Vec<String>,
-    #[serde(skip)]
+    #[serde(with = "crate::serde_util::sorted_map")]
     index: FxHashMap<String, TagId>,
 }
 
@@ -61,7 +61,7 @@ macro_rules! table {
     };
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Inventory {
     pub zones: Vec<Zone>,
     pub pods: Vec<Pod>,
@@ -84,20 +84,35 @@ pub struct Inventory {
     pub host_local_pools: Vec<Vec<PoolIdx>>,
     pub pod_clusters: Vec<Vec<ClusterIdx>>,
     pub zone_pods: Vec<Vec<PodIdx>>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     zone_map: FxHashMap<ZoneId, ZoneIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     pod_map: FxHashMap<PodId, PodIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     cluster_map: FxHashMap<ClusterId, ClusterIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     host_map: FxHashMap<HostId, HostIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     host_names: FxHashMap<(ZoneIdx, String), HostIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     pool_map: FxHashMap<PoolId, PoolIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     pool_names: FxHashMap<(ZoneIdx, String), PoolIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     store_map: FxHashMap<ImageStoreId, ImageStoreIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     so_map: FxHashMap<ServiceOfferingId, ServiceOfferingIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     do_map: FxHashMap<DiskOfferingId, DiskOfferingIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     tpl_map: FxHashMap<TemplateId, TemplateIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     net_map: FxHashMap<NetworkId, NetworkIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     domain_map: FxHashMap<DomainId, DomainIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     account_map: FxHashMap<AccountId, AccountIdx>,
+    #[serde(with = "crate::serde_util::sorted_map")]
     ag_map: FxHashMap<AffinityGroupId, AffinityGroupIdx>,
 }
 

@@ -8,7 +8,7 @@ pub use registry::{ALIASES, REGISTRY};
 
 use crate::ids::{AccountId, ClusterId, PoolId, ZoneId};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use thiserror::Error;
 
@@ -34,7 +34,7 @@ impl fmt::Display for Kind {
 }
 
 /// Where a setting may be overridden (besides globally).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScopeKind {
     Global,
     Zone,
@@ -66,7 +66,7 @@ pub struct SettingDef {
 }
 
 /// A concrete place a value is set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Scope {
     Global,
     Zone(ZoneId),
@@ -87,7 +87,7 @@ impl Scope {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Value {
     Float(f64),
@@ -214,6 +214,31 @@ pub fn parse_value(def: &SettingDef, raw: &str) -> Result<Value, SettingError> {
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     values: FxHashMap<(&'static str, Scope), Value>,
+}
+
+/// Overrides are stored as (name, scope, text), sorted, and re-validated
+/// against the registry when read back.
+impl Serialize for Settings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut rows: Vec<(&str, Scope, String)> = self
+            .values
+            .iter()
+            .map(|((n, sc), v)| (*n, *sc, v.to_string()))
+            .collect();
+        rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        s.collect_seq(rows)
+    }
+}
+
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Settings, D::Error> {
+        let rows: Vec<(String, Scope, String)> = Vec::deserialize(d)?;
+        let mut out = Settings::new();
+        for (name, scope, raw) in rows {
+            out.set(&name, scope, &raw).map_err(serde::de::Error::custom)?;
+        }
+        Ok(out)
+    }
 }
 
 impl Settings {
