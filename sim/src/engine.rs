@@ -271,8 +271,14 @@ impl Engine {
         }
     }
 
-    /// Executes the controller's effects and copies its log.
+    /// Executes the controller's effects and copies its log. The inputs that
+    /// produced them are made durable first (write-ahead).
     pub fn after_controller(&mut self) {
+        if let Some(j) = self.journal.as_mut()
+            && let Err(e) = j.flush()
+        {
+            self.violations.push(format!("journal flush failed: {e}"));
+        }
         for e in self.ctl.take_log() {
             self.write_event(&e);
         }

@@ -5,7 +5,8 @@
 pub mod backend;
 pub mod engine;
 pub mod fuzz;
-pub mod journal;
+/// The input journal (trait and in-memory form) lives in the core.
+pub use stratus_core::controller::journal;
 pub mod outcome;
 pub mod report;
 pub mod runner;

@@ -5,6 +5,7 @@
 
 pub mod effects;
 pub mod input;
+pub mod journal;
 pub mod kinds;
 pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, HostReport, Sign};
 mod ha;
@@ -255,6 +256,11 @@ impl Controller {
             self.busy.insert(vm, sid);
         }
         self.sagas.insert(sid, saga);
+    }
+
+    /// The controller's clock: the latest input time it has seen (epoch ms).
+    pub fn now(&self) -> Millis {
+        self.now
     }
 
     pub fn jobs(&self) -> &[Job] {

@@ -3,15 +3,22 @@
 //! latest snapshot plus the journal after it, and must hash equal to the state
 //! it had when it crashed.
 //!
-//! `MemoryJournal` keeps the serialized bytes in memory; the `stratus` binary
-//! plugs in the durable Store (SQLite or PostgreSQL) through the same trait.
+//! `MemoryJournal` keeps the serialized bytes in memory (tests, fuzzing);
+//! `stratus_runtime::StoreJournal` puts them in the durable Store (SQLite or
+//! PostgreSQL) through the same trait. The trait does no I/O itself.
 
-use stratus_core::controller::{Controller, Input};
+use super::{Controller, Input};
 
 /// A sink for inputs and snapshots, and the source of recovery.
 pub trait InputJournal: Send {
-    /// Records input number `seq` (1, 2, ...) applied at `at_ms`.
+    /// Records input number `seq` (1, 2, ...) applied at `at_ms`. It may be
+    /// buffered until `flush`.
     fn append(&mut self, seq: u64, at_ms: u64, input: &Input) -> Result<(), String>;
+    /// Makes every appended input durable. Called before any effect of those
+    /// inputs leaves the process (write-ahead).
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// Records a snapshot of the controller after input `seq`.
     fn snapshot(&mut self, seq: u64, ctl: &Controller) -> Result<(), String>;
     /// Rebuilds the controller: latest snapshot, then every later input.
@@ -68,7 +75,7 @@ impl InputJournal for MemoryJournal {
 /// Applies one journaled input during recovery; its effects already left the
 /// process before the crash (or were lost with it), so they are dropped.
 pub fn replay(ctl: &mut Controller, at_ms: u64, input: Input) {
-    ctl.apply(stratus_core::units::Millis(at_ms), input);
+    ctl.apply(crate::units::Millis(at_ms), input);
     ctl.take_effects();
     ctl.take_log();
 }

@@ -1,0 +1,128 @@
+//! The controller's input journal on the durable Store: inputs are buffered
+//! by `append` and written in one transaction by `flush` (group commit), which
+//! the caller runs before any effect of those inputs leaves the process.
+//! Snapshots carry the state hash that a recovery is checked against.
+//!
+//! The trait is synchronous (the simulator's engine is a plain loop), so this
+//! adapter owns a small current-thread tokio runtime for the Store's calls.
+
+use crate::store::{JournalEntry, Snapshot, Store};
+use stratus_core::controller::journal::{InputJournal, replay};
+use stratus_core::controller::{Controller, Input};
+
+/// An `InputJournal` over a `Store` (SQLite file, in-memory SQLite or PostgreSQL).
+pub struct StoreJournal {
+    rt: tokio::runtime::Runtime,
+    store: Store,
+    pending: Vec<JournalEntry>,
+    /// Transactions written (journal flushes and snapshots).
+    pub transactions: u64,
+}
+
+impl std::fmt::Debug for StoreJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreJournal")
+            .field("store", &self.store.url_kind())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
+impl StoreJournal {
+    /// Opens the Store at `url` (`sqlite::memory:`, `sqlite://file`, `postgres://...`).
+    pub fn open(url: &str) -> Result<StoreJournal, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the store runtime: {e}"))?;
+        let store = rt.block_on(Store::open(url)).map_err(|e| e.to_string())?;
+        Ok(StoreJournal {
+            rt,
+            store,
+            pending: Vec::new(),
+            transactions: 0,
+        })
+    }
+
+    /// The last durable input, and whether the store holds any state at all.
+    pub fn last_seq(&self) -> Result<u64, String> {
+        self.rt.block_on(self.store.last_seq()).map_err(|e| e.to_string())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl InputJournal for StoreJournal {
+    fn append(&mut self, seq: u64, at_ms: u64, input: &Input) -> Result<(), String> {
+        self.pending.push(JournalEntry {
+            seq,
+            at_ms: at_ms as i64,
+            payload: input.to_bytes(),
+        });
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.rt
+            .block_on(self.store.append(&self.pending))
+            .map_err(|e| e.to_string())?;
+        self.pending.clear();
+        self.transactions += 1;
+        Ok(())
+    }
+
+    fn snapshot(&mut self, seq: u64, ctl: &Controller) -> Result<(), String> {
+        self.flush()?;
+        let payload = ctl.state_bytes();
+        let snap = Snapshot {
+            seq,
+            state_hash: stratus_core::controller::input::hash_hex(&payload),
+            taken_at_ms: ctl.now().0 as i64,
+            payload,
+        };
+        self.rt
+            .block_on(self.store.put_snapshot(&snap))
+            .map_err(|e| e.to_string())?;
+        self.transactions += 1;
+        Ok(())
+    }
+
+    fn recover(&mut self) -> Result<(Controller, u64), String> {
+        // What was not flushed never became durable: it is lost with the crash.
+        self.pending.clear();
+        let snap = self
+            .rt
+            .block_on(self.store.latest_snapshot())
+            .map_err(|e| e.to_string())?
+            .ok_or("the store holds no snapshot to recover from")?;
+        let mut ctl = Controller::from_state_bytes(&snap.payload)?;
+        let hash = ctl.state_hash();
+        if hash != snap.state_hash {
+            return Err(format!(
+                "snapshot {} decodes to state {hash}, but was taken as {}",
+                snap.seq, snap.state_hash
+            ));
+        }
+        let entries = self
+            .rt
+            .block_on(self.store.journal_after(snap.seq))
+            .map_err(|e| e.to_string())?;
+        ctl.logging = false;
+        let mut last = snap.seq;
+        for e in entries {
+            if e.seq != last + 1 {
+                return Err(format!("journal gap: entry {} follows {last}", e.seq));
+            }
+            let input = Input::from_bytes(&e.payload).map_err(|x| format!("journal entry {}: {x}", e.seq))?;
+            replay(&mut ctl, e.at_ms as u64, input);
+            last = e.seq;
+        }
+        ctl.logging = true;
+        Ok((ctl, last))
+    }
+}
