@@ -1,11 +1,12 @@
-//! `stratus agent`: the host agent. Today only with a simulated host (`--sim`);
-//! the KVM backend (libvirt, Open vSwitch, NFS) will plug into the same agent.
+//! `stratus agent`: the host agent (`stratus-agent`). Today only with a
+//! simulated host (`--sim`, `stratus_sim::agent_host`); the KVM backend
+//! (libvirt, Open vSwitch, NFS) will plug into the same agent.
 
 use anyhow::{Context, bail};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
-use stratus_agent::sim_host::{SimHostOptions, run_blocking};
+use stratus_sim::agent_host::{SimHostOptions, run_blocking};
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {

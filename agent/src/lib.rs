@@ -1,20 +1,20 @@
-//! The Stratus host agent and the management side of its protocol.
+//! The Stratus host agent, host side only: it links the wire vocabulary
+//! (`stratus-wire`), the driver traits and the watchdog (`stratus-drivers`)
+//! and the link (`stratus-link`: TLS, token format, framing), never the
+//! core, the management runtime or the simulator.
 //!
-//! - [`protocol`]: versioned JSON-lines messages and the wire form of driver calls.
-//! - [`tls`]: the management CA, enrollment tokens, the pinned-CA verifier.
-//! - [`net`]: socket traits (tokio TCP here; turmoil in tests) and line framing.
-//! - [`agent`]: the agent loop (enroll/hello, heartbeats, exactly-once calls, leases, backoff).
-//! - [`gateway`]: the management side (authentication, routing, controller I/O).
-//! - [`sim_host`]: a one-host simulated backend for `stratus agent --sim`.
+//! - [`agent`]: the agent loop: enroll/hello with protocol negotiation,
+//!   heartbeats, exactly-once calls, storage leases and the isolation
+//!   watchdog, reconnect backoff, the credentials file.
+//!
+//! A backend is anything implementing the four driver traits ([`Backend`]):
+//! the simulated host of `stratus agent --sim` lives in `stratus-sim`
+//! (feature `agent`), the KVM backend will live with the drivers. The
+//! management side of the protocol is `stratus_runtime::hosts`.
 //!
 //! See README.md in this crate for the protocol and its guarantees.
 
 pub mod agent;
-pub mod gateway;
-pub mod net;
-pub mod protocol;
-pub mod sim_host;
-pub mod tls;
 
 pub use agent::{Agent, AgentConfig, AgentError, AgentStats, Backend, CredentialStore, Credentials, Hooks};
-pub use gateway::{Gateway, GatewayConfig, GatewayStats};
+pub use stratus_link::net::{Connector, TokioConnector};

@@ -1,44 +1,14 @@
-//! Typed identifiers. Every entity has a UUID newtype (what crosses APIs) and a
-//! dense index newtype (what the core uses internally for speed). Neither can be
-//! passed where another entity's is expected.
+//! Typed identifiers. Every entity has a UUID newtype (what crosses APIs,
+//! defined in `stratus-wire` and re-exported here) and a dense index newtype
+//! (what the core uses internally for speed). Neither can be passed where
+//! another entity's is expected.
+
+pub use stratus_wire::ids::*;
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
-use uuid::Uuid;
 
 macro_rules! typed_ids {
-    ($($id:ident / $idx:ident : $what:literal),* $(,)?) => {$(
-        #[doc = concat!("UUID of a ", $what, ".")]
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $id(pub Uuid);
-
-        impl $id {
-            pub fn as_uuid(&self) -> Uuid {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $id {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.hyphenated().fmt(f)
-            }
-        }
-
-        impl fmt::Debug for $id {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($id), self.0.hyphenated())
-            }
-        }
-
-        impl FromStr for $id {
-            type Err = uuid::Error;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map($id)
-            }
-        }
-
+    ($($idx:ident : $what:literal),* $(,)?) => {$(
         #[doc = concat!("Dense in-memory index of a ", $what, " (never leaves the core).")]
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
         pub struct $idx(pub u32);
@@ -53,20 +23,20 @@ macro_rules! typed_ids {
 }
 
 typed_ids! {
-    ZoneId / ZoneIdx: "zone",
-    PodId / PodIdx: "pod",
-    ClusterId / ClusterIdx: "cluster",
-    HostId / HostIdx: "host",
-    PoolId / PoolIdx: "primary storage pool",
-    ImageStoreId / ImageStoreIdx: "secondary storage (image store)",
-    ServiceOfferingId / ServiceOfferingIdx: "compute (service) offering",
-    DiskOfferingId / DiskOfferingIdx: "disk offering",
-    TemplateId / TemplateIdx: "template or ISO",
-    VmId / VmIdx: "virtual machine",
-    VolumeId / VolumeIdx: "volume",
-    NetworkId / NetworkIdx: "guest network",
-    AccountId / AccountIdx: "account",
-    DomainId / DomainIdx: "domain",
-    AffinityGroupId / AffinityGroupIdx: "affinity group",
-    SnapshotId / SnapshotIdx: "volume snapshot",
+    ZoneIdx: "zone",
+    PodIdx: "pod",
+    ClusterIdx: "cluster",
+    HostIdx: "host",
+    PoolIdx: "primary storage pool",
+    ImageStoreIdx: "secondary storage (image store)",
+    ServiceOfferingIdx: "compute (service) offering",
+    DiskOfferingIdx: "disk offering",
+    TemplateIdx: "template or ISO",
+    VmIdx: "virtual machine",
+    VolumeIdx: "volume",
+    NetworkIdx: "guest network",
+    AccountIdx: "account",
+    DomainIdx: "domain",
+    AffinityGroupIdx: "affinity group",
+    SnapshotIdx: "volume snapshot",
 }

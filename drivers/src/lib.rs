@@ -1,13 +1,23 @@
 //! Driver traits: the only way out of the core. The controller speaks the
-//! `DriverCall` vocabulary; a runtime hands each call to `execute`, which
-//! dispatches to the compute, storage, network or fencing driver of the
-//! backend. The simulated datacenter (`stratus-sim`) implements these traits;
-//! the real KVM backend (libvirt, Open vSwitch, NFS) will implement the same.
+//! `DriverCall` vocabulary (`stratus-wire`); a runtime hands each call to
+//! `execute`, which dispatches to the compute, storage, network or fencing
+//! driver of the backend. The simulated datacenter (`stratus-sim`) implements
+//! these traits; the real KVM backend (libvirt, Open vSwitch, NFS) will
+//! implement the same. Failures are typed (`DriverError`: not found,
+//! unavailable, refused, in doubt).
+//!
+//! [`watchdog`] holds the host side of the fencing rule, used by the real
+//! agent and the simulated host alike.
+
+pub mod watchdog;
 
 use async_trait::async_trait;
 use std::net::Ipv4Addr;
-use stratus_core::controller::effects::{DomainSpec, DriverCall, DriverResult, Mac};
-use stratus_core::ids::*;
+pub use stratus_wire::HostFacts;
+use stratus_wire::ids::*;
+use stratus_wire::{DomainSpec, DriverCall, DriverResult, Mac};
+pub use stratus_wire::{DriverError, ErrorKind};
+pub use watchdog::Watchdog;
 
 /// A domain as the hypervisor reports it (VM sync).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,16 +26,7 @@ pub struct DomainReport {
     pub running: bool,
 }
 
-/// What a host says about itself when it connects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostFacts {
-    pub cpu_cores: u32,
-    pub cpu_mhz: u32,
-    pub memory_bytes: u64,
-    pub hypervisor_version: String,
-}
-
-pub type DriverOutcome = Result<(), String>;
+pub type DriverOutcome = Result<(), DriverError>;
 
 #[async_trait]
 pub trait ComputeDriver: Send + Sync {
@@ -37,10 +38,10 @@ pub trait ComputeDriver: Send + Sync {
     async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome;
     async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome;
     async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome;
-    async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, String>;
+    async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, DriverError>;
     /// Asks `from` whether it reaches `target` (neighbour check for HA).
-    async fn ping_neighbour(&self, from: HostId, target: HostId) -> Result<bool, String>;
-    async fn host_facts(&self, host: HostId) -> Result<HostFacts, String>;
+    async fn ping_neighbour(&self, from: HostId, target: HostId) -> Result<bool, DriverError>;
+    async fn host_facts(&self, host: HostId) -> Result<HostFacts, DriverError>;
 }
 
 #[async_trait]
@@ -60,7 +61,7 @@ pub trait StorageDriver: Send + Sync {
     /// Renews `host`'s heartbeat lease on a shared pool (issue: HA fencing).
     async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome;
     /// When `host` last renewed its lease on `pool` (ms), if ever.
-    async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, String>;
+    async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, DriverError>;
 }
 
 #[async_trait]
@@ -146,7 +147,7 @@ async fn execute_probe(d: &Drivers<'_>, call: &DriverCall) -> Option<DriverResul
             Err(e) => fail(e),
         },
         DriverCall::PingNeighbour { from, target } => match d.compute.ping_neighbour(*from, *target).await {
-            Ok(r) => DriverResult::Reachable(r),
+            Ok(reachable) => DriverResult::Reachable { reachable },
             Err(e) => fail(e),
         },
         DriverCall::PowerOff { host } => match d.fence.power_off(*host).await {

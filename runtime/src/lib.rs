@@ -1,12 +1,19 @@
-//! Stratus management-server runtime.
+//! The Stratus management runtime: what runs the pure controller of
+//! `stratus-core` against the real world.
 //!
-//! For now this is the durable [`store::Store`]: a journal of opaque inputs with group
-//! commit, the newest two state snapshots, and a small key-value table, on SQLite or
-//! PostgreSQL. See `runtime/README.md` for the schema and the durability choices.
+//! - [`store`]: the durable Store: a journal of opaque inputs with group commit, the
+//!   newest two state snapshots, and a small key-value table, on SQLite or PostgreSQL
+//!   (`runtime/README.md` has the schema and the durability choices).
+//! - [`journal`]: the controller's input journal on the Store (write-ahead, snapshots
+//!   checked by state hash, recovery = snapshot + replay).
+//! - [`hosts`]: host connections, the management side of the agent protocol
+//!   (the gateway): TLS with the management CA, enrollment and hello with
+//!   protocol negotiation, heartbeats and VM reports into the controller,
+//!   driver calls routed to the right agent, the controller's timers.
 
+pub mod hosts;
 pub mod journal;
 pub mod store;
 
 pub use journal::StoreJournal;
-
 pub use store::{GroupCommit, GroupCommitStats, JournalEntry, Snapshot, Store, StoreError};

@@ -7,7 +7,7 @@ use crate::world::{Outcome, World};
 use async_trait::async_trait;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
-use stratus_core::controller::effects::{DomainSpec, DriverCall, DriverResult, Mac};
+use stratus_core::controller::effects::{DomainSpec, DriverCall, DriverError, DriverResult, Mac};
 use stratus_core::ids::*;
 use stratus_drivers::*;
 
@@ -34,17 +34,21 @@ impl SimBackend {
                 result: DriverResult::Failed(e),
                 ..
             } => Err(e),
-            Outcome::Reply { result, .. } => Err(format!("unexpected answer {result:?}")),
-            Outcome::Silence => Err(format!("{}: no answer from the host", call.name())),
+            Outcome::Reply { result, .. } => Err(DriverError::refused(format!("unexpected answer {result:?}"))),
+            // The world did not apply it: the host is down, hung or cut off.
+            Outcome::Silence => Err(DriverError::unavailable(format!(
+                "{}: no answer from the host",
+                call.name()
+            ))),
         }
     }
 
-    fn host(&self, host: HostId) -> Result<(), String> {
+    fn host(&self, host: HostId) -> Result<(), DriverError> {
         let w = self.world.lock().expect("world lock");
         match w.hosts.get(&host) {
             Some(h) if h.reachable() => Ok(()),
-            Some(h) => Err(format!("host {} does not answer", h.name)),
-            None => Err("unknown host".into()),
+            Some(h) => Err(DriverError::unavailable(format!("host {} does not answer", h.name))),
+            None => Err(DriverError::not_found("unknown host")),
         }
     }
 }
@@ -79,7 +83,7 @@ impl ComputeDriver for SimBackend {
     async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome {
         self.run(DriverCall::DetachDisk { vm, host, volume })
     }
-    async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, String> {
+    async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, DriverError> {
         self.host(host)?;
         let w = self.world.lock().expect("world lock");
         Ok(w.hosts[&host]
@@ -91,15 +95,15 @@ impl ComputeDriver for SimBackend {
             })
             .collect())
     }
-    async fn ping_neighbour(&self, from: HostId, target: HostId) -> Result<bool, String> {
+    async fn ping_neighbour(&self, from: HostId, target: HostId) -> Result<bool, DriverError> {
         self.host(from)?;
         let mut w = self.world.lock().expect("world lock");
         match w.answer_probe(&DriverCall::PingNeighbour { from, target }) {
-            Some(DriverResult::Reachable(r)) => Ok(r),
-            other => Err(format!("unexpected answer {other:?}")),
+            Some(DriverResult::Reachable { reachable }) => Ok(reachable),
+            other => Err(DriverError::refused(format!("unexpected answer {other:?}"))),
         }
     }
-    async fn host_facts(&self, host: HostId) -> Result<HostFacts, String> {
+    async fn host_facts(&self, host: HostId) -> Result<HostFacts, DriverError> {
         self.host(host)?;
         let w = self.world.lock().expect("world lock");
         let (cpu_cores, cpu_mhz, memory_bytes) = w.hosts[&host].facts;
@@ -144,12 +148,12 @@ impl StorageDriver for SimBackend {
     async fn delete_snapshot(&self, snapshot: SnapshotId) -> DriverOutcome {
         self.run(DriverCall::DeleteSnapshot { snapshot })
     }
-    async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, String> {
+    async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, DriverError> {
         let mut w = self.world.lock().expect("world lock");
         match w.answer_probe(&DriverCall::CheckLease { host, pool }) {
             Some(DriverResult::Lease { renewed_at }) => Ok(renewed_at),
             Some(DriverResult::Failed(e)) => Err(e),
-            other => Err(format!("unexpected answer {other:?}")),
+            other => Err(DriverError::refused(format!("unexpected answer {other:?}"))),
         }
     }
     async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome {
@@ -159,8 +163,11 @@ impl StorageDriver for SimBackend {
         w.renew_lease(host, pool, now);
         match w.pools.get(&pool) {
             Some(p) if !p.down => Ok(()),
-            Some(p) => Err(format!("storage pool {} is unavailable", p.name)),
-            None => Err("unknown storage pool".into()),
+            Some(p) => Err(DriverError::unavailable(format!(
+                "storage pool {} is unavailable",
+                p.name
+            ))),
+            None => Err(DriverError::not_found("unknown storage pool")),
         }
     }
 }
@@ -186,7 +193,7 @@ impl FenceDriver for SimBackend {
     async fn power_off(&self, host: HostId) -> DriverOutcome {
         let mut w = self.world.lock().expect("world lock");
         if !w.hosts.contains_key(&host) {
-            return Err("unknown host".into());
+            return Err(DriverError::not_found("unknown host"));
         }
         w.crash_host(host);
         Ok(())

@@ -2,6 +2,8 @@
 //! `stratus-core`, for benchmarks, load tests and demos. Everything here is
 //! deterministic (seeded `DetRng`, no OS randomness, no wall clock).
 
+#[cfg(feature = "agent")]
+pub mod agent_host;
 pub mod backend;
 pub mod engine;
 pub mod fuzz;

@@ -4,9 +4,10 @@
 //! answer comes back.
 
 use std::collections::{BTreeMap, BTreeSet};
-use stratus_core::controller::effects::{DriverCall, DriverResult, Mac};
+use stratus_core::controller::effects::{DriverCall, DriverError, DriverResult, Mac};
 use stratus_core::ids::*;
 use stratus_core::rng::DetRng;
+use stratus_drivers::Watchdog;
 
 #[derive(Clone, Debug, Default)]
 pub struct SimDomain {
@@ -34,10 +35,9 @@ pub struct SimHost {
     pub leases: Vec<(PoolId, Option<u64>)>,
     /// Whether management heard from it in the last ping round.
     pub was_reachable: bool,
-    /// When it last talked to management (ms).
-    pub last_contact: u64,
-    /// When its watchdog stopped its VMs (lease lost), if it did.
-    pub self_fenced_at: Option<u64>,
+    /// The isolation watchdog (lease renewals and management contact, as
+    /// seen at each ping round); it says when the host stops its own VMs.
+    pub watchdog: Watchdog,
 }
 
 impl SimHost {
@@ -102,8 +102,6 @@ pub struct World {
     pub running_copies: BTreeMap<VmId, u32>,
     /// VMs seen running twice at once since the last drain (an invariant breach).
     pub duplicates: Vec<VmId>,
-    /// A host that could not renew any lease for this long stops its VMs.
-    pub lease_timeout_ms: u64,
     /// Snapshots kept on secondary storage.
     pub snapshots: std::collections::BTreeSet<SnapshotId>,
     /// Whether hosts have a working out-of-band power control (fence driver).
@@ -132,7 +130,6 @@ impl World {
             calls_by_kind: BTreeMap::new(),
             running_copies: BTreeMap::new(),
             duplicates: Vec::new(),
-            lease_timeout_ms: 9_000,
             fence_available: true,
             snapshots: Default::default(),
             full_report_every: 20,
@@ -146,7 +143,7 @@ impl World {
     /// Mirrors the inventory of a cloud (every host and pool, empty).
     pub fn from_cloud(cloud: &stratus_core::Cloud, seed: u64) -> World {
         let mut w = World::new(seed);
-        w.lease_timeout_ms = (cloud
+        let lease_timeout_ms = (cloud
             .settings
             .i64("ha.lease.timeout", stratus_core::settings::Scope::Global)
             .max(1) as u64)
@@ -165,6 +162,7 @@ impl World {
                     facts: (h.cpu_cores, h.cpu_mhz_per_core, h.memory_bytes),
                     leases,
                     was_reachable: true,
+                    watchdog: Watchdog::new(lease_timeout_ms),
                     ..Default::default()
                 },
             );
@@ -243,7 +241,7 @@ impl World {
         let injected = self.fail_nth.get(kind).is_some_and(|s| s.contains(&nth))
             || (now < self.op_failure_until && self.op_failure_rate > 0.0 && self.rng.unit() < self.op_failure_rate);
         let result = if injected {
-            Err("injected failure".to_string())
+            Err(DriverError::refused("injected failure"))
         } else {
             self.apply(call)
         };
@@ -253,20 +251,23 @@ impl World {
         }
     }
 
-    fn pool_up(&self, p: PoolId) -> Result<&SimPool, String> {
+    fn pool_up(&self, p: PoolId) -> Result<&SimPool, DriverError> {
         match self.pools.get(&p) {
-            None => Err("unknown storage pool".into()),
-            Some(pool) if pool.down => Err(format!("storage pool {} is unavailable", pool.name)),
+            None => Err(DriverError::not_found("unknown storage pool")),
+            Some(pool) if pool.down => Err(DriverError::unavailable(format!(
+                "storage pool {} is unavailable",
+                pool.name
+            ))),
             Some(pool) => Ok(pool),
         }
     }
 
-    fn apply(&mut self, call: &DriverCall) -> Result<(), String> {
+    fn apply(&mut self, call: &DriverCall) -> Result<(), DriverError> {
         match call {
             DriverCall::DefineDomain { vm, host, spec } => {
                 for (v, p) in &spec.disks {
                     if !self.pool_up(*p)?.volumes.contains(v) {
-                        return Err(format!("disk {v} not found on its pool"));
+                        return Err(DriverError::not_found(format!("disk {v} not found on its pool")));
                     }
                 }
                 let d = self
@@ -282,14 +283,14 @@ impl World {
             DriverCall::UndefineDomain { vm, host } => {
                 let h = self.hosts.get_mut(host).expect("checked");
                 if h.domains.get(vm).is_some_and(|d| d.running) {
-                    return Err("domain is running".into());
+                    return Err(DriverError::refused("domain is running"));
                 }
                 h.domains.remove(vm);
                 Ok(())
             }
             DriverCall::StartDomain { vm, host } => {
                 if !self.hosts[host].domains.contains_key(vm) {
-                    return Err("domain not defined".into());
+                    return Err(DriverError::not_found("domain not defined"));
                 }
                 self.set_running(*vm, *host, true);
                 Ok(())
@@ -302,18 +303,18 @@ impl World {
             }
             DriverCall::RebootDomain { vm, host } => match self.hosts[host].domains.get(vm) {
                 Some(d) if d.running => Ok(()),
-                _ => Err("domain is not running".into()),
+                _ => Err(DriverError::refused("domain is not running")),
             },
             DriverCall::MigrateDomain { vm, from, to } => {
                 if self.migration_failures > 0 {
                     self.migration_failures -= 1;
-                    return Err("migration failed: injected".into());
+                    return Err(DriverError::refused("migration failed: injected"));
                 }
                 if !self.hosts.get(to).is_some_and(|h| h.reachable()) {
-                    return Err("destination host unreachable".into());
+                    return Err(DriverError::unavailable("destination host unreachable"));
                 }
                 if !self.hosts[from].domains.get(vm).is_some_and(|d| d.running) {
-                    return Err("domain is not running on the source".into());
+                    return Err(DriverError::refused("domain is not running on the source"));
                 }
                 self.set_running(*vm, *from, false);
                 let d = self
@@ -339,7 +340,7 @@ impl World {
                 if let Some(t) = template
                     && !p.templates.contains(t)
                 {
-                    return Err("template is not on the pool".into());
+                    return Err(DriverError::not_found("template is not on the pool"));
                 }
                 self.pools.get_mut(pool).expect("checked").volumes.insert(*volume);
                 Ok(())
@@ -351,21 +352,21 @@ impl World {
                     .values()
                     .any(|h| h.domains.values().any(|d| d.disks.contains(volume)))
                 {
-                    return Err("volume is in use by a domain".into());
+                    return Err(DriverError::refused("volume is in use by a domain"));
                 }
                 self.pools.get_mut(pool).expect("checked").volumes.remove(volume);
                 Ok(())
             }
             DriverCall::AttachDisk { vm, host, volume, pool } => {
                 if !self.pool_up(*pool)?.volumes.contains(volume) {
-                    return Err("volume not found on its pool".into());
+                    return Err(DriverError::not_found("volume not found on its pool"));
                 }
                 match self.hosts.get_mut(host).expect("checked").domains.get_mut(vm) {
                     Some(d) => {
                         d.disks.insert(*volume);
                         Ok(())
                     }
-                    None => Err("domain not found".into()),
+                    None => Err(DriverError::not_found("domain not found")),
                 }
             }
             DriverCall::DetachDisk { vm, host, volume } => {
@@ -384,7 +385,7 @@ impl World {
             }
             DriverCall::CreateSnapshot { volume, pool, snapshot } => {
                 if !self.pool_up(*pool)?.volumes.contains(volume) {
-                    return Err("volume not found on its pool".into());
+                    return Err(DriverError::not_found("volume not found on its pool"));
                 }
                 self.snapshots.insert(*snapshot);
                 Ok(())

@@ -1,11 +1,12 @@
 //! What the simulated datacenter does for HA: hosts renew storage leases and
-//! ping management every round. A host that for `lease_timeout_ms` could
-//! neither renew a lease nor reach management is isolated and stops its own
-//! VMs (the watchdog); a storage blip alone or a lost link alone never does.
+//! ping management every round. Each host's isolation watchdog
+//! (`stratus_drivers::Watchdog`, the same one the real agent runs) stops its
+//! VMs once it could neither renew a lease nor reach management for
+//! `ha.lease.timeout`; a storage blip alone or a lost link alone never does.
 //! Lease reads, neighbour pings and power-off answer the investigations.
 
 use crate::world::World;
-use stratus_core::controller::effects::{DriverCall, DriverResult};
+use stratus_core::controller::effects::{DriverCall, DriverError, DriverResult};
 use stratus_core::ids::*;
 
 /// What one ping round produced, for the controller. Hosts that come back
@@ -35,22 +36,27 @@ impl World {
                         .and_then(|h| h.leases.iter().find(|(lp, _)| lp == pool))
                         .and_then(|(_, t)| *t),
                 },
-                Some(p) => DriverResult::Failed(format!("storage pool {} is unavailable", p.name)),
-                None => DriverResult::Failed("unknown storage pool".into()),
+                Some(p) => DriverResult::Failed(DriverError::unavailable(format!(
+                    "storage pool {} is unavailable",
+                    p.name
+                ))),
+                None => DriverResult::Failed(DriverError::not_found("unknown storage pool")),
             },
             // A neighbour reaches a host that is powered on, hung or not
             // (the hang is in the agent; the kernel still answers).
-            DriverCall::PingNeighbour { target, .. } => {
-                DriverResult::Reachable(self.hosts.get(target).is_some_and(|h| !h.crashed))
-            }
+            DriverCall::PingNeighbour { target, .. } => DriverResult::Reachable {
+                reachable: self.hosts.get(target).is_some_and(|h| !h.crashed),
+            },
             DriverCall::PowerOff { host } => {
                 if !self.fence_available {
-                    DriverResult::Failed("no fence driver (out-of-band power control) for this host".into())
+                    DriverResult::Failed(DriverError::refused(
+                        "no fence driver (out-of-band power control) for this host",
+                    ))
                 } else if self.hosts.contains_key(host) {
                     self.crash_host(*host);
                     DriverResult::Ok
                 } else {
-                    DriverResult::Failed("unknown host".into())
+                    DriverResult::Failed(DriverError::not_found("unknown host"))
                 }
             }
             _ => return None,
@@ -83,13 +89,18 @@ impl World {
                 }
                 last = last.max(*t);
             }
+            if let Some(t) = last {
+                h.watchdog.on_lease_renewed(t);
+            }
             let reachable = h.reachable();
             if reachable {
-                h.last_contact = now;
+                h.watchdog.on_management_contact(now);
             }
-            let isolated_since = last.unwrap_or(0).max(h.last_contact);
-            let lost = !h.leases.is_empty() && now.saturating_sub(isolated_since) >= self.lease_timeout_ms;
-            if lost && h.domains.values().any(|d| d.running) {
+            // No lease to lose, no watchdog. While isolated nothing may run:
+            // the watchdog fences at the boundary, and stops anything found
+            // running later in the same isolation.
+            let isolated = !h.leases.is_empty() && h.watchdog.is_isolated(now);
+            if isolated && h.domains.values().any(|d| d.running) {
                 fence.push(*id);
             }
             if reachable {
@@ -101,7 +112,7 @@ impl World {
             }
             h.was_reachable = reachable;
         }
-        // The watchdog: no lease, no VMs.
+        // The watchdog: no lease and no management, no VMs.
         for id in fence {
             let running: Vec<VmId> = self.hosts[&id]
                 .domains
@@ -113,7 +124,7 @@ impl World {
                 self.stop_domain_now(id, *vm);
             }
             let h = self.hosts.get_mut(&id).expect("listed");
-            h.self_fenced_at = Some(now);
+            h.watchdog.fenced(now);
             out.self_fenced.push(id);
             if h.reachable() {
                 out.stopped.extend(running.iter().map(|vm| (id, *vm)));

@@ -146,7 +146,7 @@ fn long_host_hang_self_fences_and_management_proves_it_by_the_lease() {
     ));
     let kvm1 = host(&r, "kvm1");
     assert!(
-        kvm1.self_fenced_at.is_some(),
+        kvm1.watchdog.fenced_at_ms().is_some(),
         "the watchdog stopped its VMs when the lease could not be renewed"
     );
     assert!(kvm1.domains.is_empty());

@@ -1,11 +1,11 @@
 //! Answers by request id, so a request sent again is not executed twice.
 
-use crate::protocol::CallResult;
 use std::collections::{BTreeMap, VecDeque};
+use stratus_wire::DriverResult;
 
 pub(super) enum Slot {
     InFlight,
-    Done(CallResult),
+    Done(DriverResult),
 }
 
 /// Answers by request id, for one management-server instance.
@@ -35,7 +35,7 @@ impl Cache {
         }
     }
 
-    pub fn complete(&mut self, instance: &str, req_id: u64, r: CallResult) {
+    pub fn complete(&mut self, instance: &str, req_id: u64, r: DriverResult) {
         if instance != self.instance {
             return;
         }
@@ -59,11 +59,11 @@ mod tests {
         c.set_instance("a");
         for id in 1..=3 {
             c.slots.insert(id, Slot::InFlight);
-            c.complete("a", id, CallResult::Ok);
+            c.complete("a", id, DriverResult::Ok);
         }
         assert!(!c.slots.contains_key(&1), "evicted");
-        assert!(matches!(c.slots.get(&3), Some(Slot::Done(CallResult::Ok))));
-        c.complete("old", 9, CallResult::Ok);
+        assert!(matches!(c.slots.get(&3), Some(Slot::Done(DriverResult::Ok))));
+        c.complete("old", 9, DriverResult::Ok);
         assert!(!c.slots.contains_key(&9), "an answer for another instance is dropped");
         c.set_instance("b");
         assert!(c.slots.is_empty());

@@ -1,11 +1,14 @@
 //! The agent's configuration and credentials.
 
-use crate::protocol::Facts;
+use super::AgentError;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stratus_core::ids::{HostId, PoolId};
-use stratus_core::rng::DetRng;
+use stratus_wire::HostFacts;
+use stratus_wire::ids::{HostId, PoolId};
+use stratus_wire::protocol::PROTOCOL_VERSIONS;
+use stratus_wire::rng::DetRng;
 
 /// What the agent keeps after enrollment (on disk for `stratus agent --state`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +25,35 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+impl Credentials {
+    /// Reads credentials kept by `save`; `None` if the file does not exist.
+    pub fn load(path: &Path) -> Result<Option<Credentials>, AgentError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| AgentError::Config(format!("{}: not agent credentials: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(AgentError::Config(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Writes the credentials (mode 0600 on Unix) and syncs the file.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let mut f = o.open(path)?;
+        f.write_all(
+            serde_json::to_string_pretty(self)
+                .expect("credentials serialize")
+                .as_bytes(),
+        )?;
+        f.sync_all()
+    }
+}
+
 /// Where credentials live between connections (and, for tests, across a
 /// simulated host's restarts).
 pub type CredentialStore = Arc<Mutex<Option<Credentials>>>;
@@ -33,7 +65,9 @@ pub struct AgentConfig {
     pub host_name: String,
     /// One-time enrollment token; unused once credentials exist.
     pub token: Option<String>,
-    pub facts: Facts,
+    pub facts: HostFacts,
+    /// Protocol versions offered at the greeting (default: all this build speaks).
+    pub versions: Vec<u32>,
     /// Heartbeat period; `None` follows the server's `ping.interval` (3 s until known).
     pub ping_interval: Option<Duration>,
     /// The link is dead after this many ping intervals without a word from the server.
@@ -47,17 +81,19 @@ pub struct AgentConfig {
     pub cache_size: usize,
     /// Shared pools to renew a storage lease on; empty: no lease, no watchdog.
     pub lease_pools: Vec<PoolId>,
-    /// Without a renewed lease for this long, the agent stops its VMs.
+    /// Without a renewed lease **and** without a word from the management
+    /// server for this long (`ha.lease.timeout`), the agent stops its VMs.
     pub lease_timeout: Duration,
 }
 
 impl AgentConfig {
-    pub fn new(server: impl Into<String>, host_name: impl Into<String>, facts: Facts) -> AgentConfig {
+    pub fn new(server: impl Into<String>, host_name: impl Into<String>, facts: HostFacts) -> AgentConfig {
         AgentConfig {
             server: server.into(),
             host_name: host_name.into(),
             token: None,
             facts,
+            versions: PROTOCOL_VERSIONS.to_vec(),
             ping_interval: None,
             dead_after: 3,
             connect_timeout: Duration::from_secs(5),
@@ -86,7 +122,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_caps_and_jitters() {
-        let facts = Facts {
+        let facts = HostFacts {
             cpu_cores: 1,
             cpu_mhz: 1,
             memory_bytes: 1,
@@ -109,5 +145,29 @@ mod tests {
         };
         assert_eq!(draws(3), draws(3));
         assert_ne!(draws(3), draws(4));
+    }
+
+    #[test]
+    fn credentials_survive_a_file_round_trip() {
+        let dir = std::env::temp_dir().join(format!("stratus-agent-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        assert_eq!(Credentials::load(&path).unwrap(), None);
+        let c = Credentials {
+            host_id: HostId(stratus_wire::uuid::Uuid::from_u128(5)),
+            secret: "s3cret".into(),
+            ca_fingerprint: "ab".repeat(32),
+        };
+        c.save(&path).unwrap();
+        assert_eq!(Credentials::load(&path).unwrap(), Some(c));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "not json").unwrap();
+        assert!(Credentials::load(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

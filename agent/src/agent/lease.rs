@@ -1,24 +1,64 @@
-//! The storage lease and the watchdog.
+//! The storage lease and the isolation watchdog.
+//!
+//! Every interval the agent renews its lease on each shared pool; every line
+//! from the management server counts as contact. The rule itself is
+//! `stratus_drivers::Watchdog` (shared with the simulated host): only a host
+//! that for `lease_timeout` could neither renew a lease **nor** hear from
+//! management stops its VMs. A storage blip while the server still answers,
+//! or a lost link while a lease still renews, stops nothing.
 
-use super::{AgentStats, Backend};
-use std::sync::Arc;
+use super::{AgentStats, Backend, Hooks};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stratus_core::ids::{HostId, PoolId, VmId};
+use stratus_drivers::Watchdog;
+use stratus_wire::ids::{HostId, PoolId, VmId};
 use tokio::time::Instant;
 
-/// Renews the host's lease on its shared pools every ping interval; with no
-/// renewal for `lease_timeout`, stops every running domain (the watchdog), so
-/// the management server may restart them elsewhere once the lease is stale.
+/// The watchdog and the clock it runs on (ms since the agent started,
+/// tokio's clock), shared by the session (contact) and the lease loop.
+#[derive(Clone, Debug)]
+pub(super) struct Isolation {
+    epoch: Instant,
+    watchdog: Arc<Mutex<Watchdog>>,
+}
+
+impl Isolation {
+    pub fn new(lease_timeout: Duration) -> Isolation {
+        Isolation {
+            epoch: Instant::now(),
+            watchdog: Arc::new(Mutex::new(Watchdog::new(lease_timeout.as_millis() as u64))),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn watchdog(&self) -> std::sync::MutexGuard<'_, Watchdog> {
+        self.watchdog.lock().expect("watchdog lock")
+    }
+
+    /// A line from the management server arrived.
+    pub fn contact(&self) {
+        let now = self.now_ms();
+        self.watchdog().on_management_contact(now);
+    }
+}
+
+/// Renews the host's lease on its shared pools every `every`; once the
+/// watchdog says the host is isolated, stops every running domain (and keeps
+/// stopping what still runs, each interval, until a sign of life), so the
+/// management server may restart them elsewhere once the lease is stale.
 pub(super) async fn lease_loop<B: Backend>(
     backend: Arc<B>,
     host: HostId,
     pools: Vec<PoolId>,
     every: Duration,
-    lease_timeout: Duration,
+    iso: Isolation,
     stats: Arc<AgentStats>,
+    hooks: Arc<Hooks>,
 ) {
-    let mut last_ok = Instant::now();
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
@@ -26,19 +66,37 @@ pub(super) async fn lease_loop<B: Backend>(
         for p in &pools {
             renewed |= backend.heartbeat(*p, host).await.is_ok();
         }
-        if renewed {
-            last_ok = Instant::now();
-        } else if last_ok.elapsed() >= lease_timeout {
-            let Ok(domains) = backend.query_domains(host).await else {
-                continue;
-            };
-            let running: Vec<VmId> = domains.into_iter().filter(|d| d.running).map(|d| d.vm).collect();
+        let now = iso.now_ms();
+        let (isolated, due, silent_ms) = {
+            let mut w = iso.watchdog();
+            if renewed {
+                w.on_lease_renewed(now);
+            }
+            (w.is_isolated(now), w.should_fence(now), w.isolated_for_ms(now))
+        };
+        if !isolated {
+            continue;
+        }
+        let Ok(domains) = backend.query_domains(host).await else {
+            continue; // cannot list domains now: try again next interval
+        };
+        let running: Vec<VmId> = domains.into_iter().filter(|d| d.running).map(|d| d.vm).collect();
+        if due {
+            iso.watchdog().fenced(now);
             if !running.is_empty() {
                 stats.self_fenced.fetch_add(1, Relaxed);
             }
-            for vm in running {
-                let _ = backend.stop_domain(host, vm, true).await;
+            if let Some(f) = &hooks.on_note {
+                f(&format!(
+                    "watchdog: no lease renewed and no word from the management server for {:.1} s: \
+                     stopping {} VMs",
+                    silent_ms as f64 / 1e3,
+                    running.len()
+                ));
             }
+        }
+        for vm in running {
+            let _ = backend.stop_domain(host, vm, true).await;
         }
     }
 }
@@ -46,67 +104,74 @@ pub(super) async fn lease_loop<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stratus_core::controller::effects::{DomainSpec, DriverCall};
-    use stratus_sim::backend::SimBackend;
-    use stratus_sim::world::{SimHost, SimPool, World};
+    use crate::agent::fake::FakeHost;
+    use stratus_wire::uuid::Uuid;
+
+    const HOST: HostId = HostId(Uuid::from_u128(1));
+    const POOL: PoolId = PoolId(Uuid::from_u128(2));
+    const VM: VmId = VmId(Uuid::from_u128(3));
+
+    /// A host running one VM, its lease loop (1 s interval, 3 s timeout) and
+    /// a management server that answers (every second) until `silent_from`.
+    fn start(silent_from: Duration) -> (Arc<FakeHost>, Arc<AgentStats>, Vec<tokio::task::JoinHandle<()>>) {
+        let backend = Arc::new(FakeHost::with_running(&[VM]));
+        let stats = Arc::new(AgentStats::default());
+        let iso = Isolation::new(Duration::from_secs(3));
+        let lease = tokio::spawn(lease_loop(
+            backend.clone(),
+            HOST,
+            vec![POOL],
+            Duration::from_secs(1),
+            iso.clone(),
+            stats.clone(),
+            Arc::default(),
+        ));
+        let server = tokio::spawn(async move {
+            let start = Instant::now();
+            while start.elapsed() < silent_from {
+                iso.contact(); // a pong
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        (backend, stats, vec![lease, server])
+    }
 
     #[tokio::test(start_paused = true)]
-    async fn stops_the_vms_when_no_lease_can_be_renewed() {
-        let (host, pool, vm) = (
-            HostId(uuid::Uuid::from_u128(1)),
-            PoolId(uuid::Uuid::from_u128(2)),
-            VmId(uuid::Uuid::from_u128(3)),
-        );
-        let mut w = World::new(1);
-        w.hosts.insert(
-            host,
-            SimHost {
-                name: "h1".into(),
-                ..Default::default()
-            },
-        );
-        w.pools.insert(pool, SimPool::default());
-        let spec = DomainSpec {
-            name: "i-1".into(),
-            cpu: 1,
-            mhz: 1000,
-            memory_mb: 512,
-            disks: vec![],
-            nics: vec![],
-        };
-        w.execute(&DriverCall::DefineDomain { vm, host, spec }, 0);
-        w.execute(&DriverCall::StartDomain { vm, host }, 0);
-        let backend = Arc::new(SimBackend::new(w));
-        let stats = Arc::new(AgentStats::default());
-        let every = Duration::from_secs(1);
-        let task = tokio::spawn(lease_loop(
-            backend.clone(),
-            host,
-            vec![pool],
-            every,
-            Duration::from_secs(3),
-            stats.clone(),
-        ));
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        assert_eq!(
-            backend.world.lock().unwrap().running_copies.get(&vm),
-            Some(&1),
-            "the lease renews"
-        );
-        backend.world.lock().unwrap().pools.get_mut(&pool).unwrap().down = true;
+    async fn a_storage_blip_while_management_answers_stops_nothing() {
+        let (host, stats, tasks) = start(Duration::from_secs(3600));
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(
-            backend.world.lock().unwrap().total_running(),
-            1,
-            "not before the lease timeout"
-        );
+        host.set_storage(false); // 20 s without any lease: far past the timeout
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(host.running(), vec![VM], "the VM keeps running");
+        host.set_storage(true);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(host.running(), vec![VM]);
+        assert_eq!(stats.self_fenced.load(Relaxed), 0);
+        tasks.iter().for_each(|t| t.abort());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_link_while_the_lease_renews_stops_nothing() {
+        let (host, stats, tasks) = start(Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(host.running(), vec![VM]);
+        assert_eq!(stats.self_fenced.load(Relaxed), 0);
+        tasks.iter().for_each(|t| t.abort());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn losing_both_stops_the_vms_once() {
+        // Management is silent from 5 s on; storage fails at 5 s too.
+        let (host, stats, tasks) = start(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(5_500)).await;
+        host.set_storage(false);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(host.running(), vec![VM], "not before the lease timeout");
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert_eq!(
-            backend.world.lock().unwrap().total_running(),
-            0,
-            "the watchdog stopped the VM"
-        );
+        assert!(host.running().is_empty(), "the watchdog stopped the VM");
         assert_eq!(stats.self_fenced.load(Relaxed), 1);
-        task.abort();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(stats.self_fenced.load(Relaxed), 1, "once per isolation");
+        tasks.iter().for_each(|t| t.abort());
     }
 }

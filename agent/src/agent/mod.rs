@@ -1,26 +1,31 @@
 //! The host agent: dials the management server (TLS, pinned CA), enrolls once
-//! with a token or says hello with its per-host secret, reports its running
-//! domains, heartbeats, executes driver calls exactly once per request id,
-//! renews its storage leases, and reconnects with capped, jittered backoff.
+//! with a token or says hello with its per-host secret (negotiating the
+//! protocol version), reports its running domains, heartbeats, executes
+//! driver calls exactly once per request id, renews its storage leases under
+//! the isolation watchdog, and reconnects with capped, jittered backoff.
 
 mod cache;
 mod config;
+#[cfg(test)]
+mod fake;
 mod lease;
 
 pub use config::{AgentConfig, CredentialStore, Credentials};
 
-use crate::net::{Connector, FrameError, LineReader};
-use crate::protocol::{AgentMsg, CallResult, ServerMsg, decode, encode};
-use crate::tls::{self, EnrollToken};
 use cache::{Cache, Slot};
+use lease::Isolation;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stratus_core::controller::effects::{DriverCall, DriverResult};
-use stratus_core::ids::{HostId, VmId};
-use stratus_core::rng::DetRng;
 use stratus_drivers::{ComputeDriver, Drivers, FenceDriver, NetworkDriver, StorageDriver};
+use stratus_link::net::{Connector, FrameError, LineReader};
+use stratus_link::tls;
+use stratus_link::token::EnrollToken;
+use stratus_wire::ids::{HostId, VmId};
+use stratus_wire::protocol::{AgentMsg, GREETING_VERSION, ServerMsg, decode, encode};
+use stratus_wire::rng::DetRng;
+use stratus_wire::{DriverCall, DriverError, DriverResult};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -42,7 +47,10 @@ pub struct AgentStats {
     pub retried_in_flight: AtomicU64,
     pub reports: AtomicU64,
     pub refused_calls: AtomicU64,
+    /// Isolations in which the watchdog stopped running VMs.
     pub self_fenced: AtomicU64,
+    /// The protocol version agreed in the last session (0: none yet).
+    pub protocol_version: AtomicU32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +96,7 @@ impl std::fmt::Debug for Hooks {
 struct Done {
     instance: String,
     req_id: u64,
-    result: CallResult,
+    result: DriverResult,
 }
 
 /// The agent. `run` loops until a fatal error (refused credentials, wrong CA).
@@ -115,11 +123,6 @@ enum End {
     Failed(String),
     /// An established session ended.
     Lost(String),
-}
-
-fn fatal_tls(e: &std::io::Error) -> Option<String> {
-    let inner = e.get_ref()?.downcast_ref::<rustls::Error>()?;
-    Some(inner.to_string())
 }
 
 impl<C: Connector, B: Backend> Agent<C, B> {
@@ -176,8 +179,9 @@ impl<C: Connector, B: Backend> Agent<C, B> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
         let mut attempt = 0u32;
         let mut lease_task: Option<tokio::task::JoinHandle<()>> = None;
+        let iso = Isolation::new(self.config.lease_timeout);
         let result = loop {
-            let why = match self.session(&tx, &mut rx, &mut lease_task).await {
+            let why = match self.session(&tx, &mut rx, &mut lease_task, &iso).await {
                 Err(fatal) => break Err(fatal),
                 Ok(End::Lost(why)) => {
                     attempt = 0;
@@ -203,6 +207,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
         tx: &mpsc::UnboundedSender<Done>,
         rx: &mut mpsc::UnboundedReceiver<Done>,
         lease_task: &mut Option<tokio::task::JoinHandle<()>>,
+        iso: &Isolation,
     ) -> Result<End, AgentError> {
         let (pin, identity) = self.identity()?;
         let cfg = &self.config;
@@ -216,7 +221,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
         let connector = tls::agent_connector(pin).map_err(|e| AgentError::Tls(e.to_string()))?;
         let stream = match timeout(cfg.connect_timeout, connector.connect(tls::server_name(), tcp)).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => match fatal_tls(&e) {
+            Ok(Err(e)) => match tls::tls_failure(&e) {
                 Some(why) => return Err(AgentError::Tls(why)),
                 None => return Ok(End::Failed(format!("TLS handshake: {e}"))),
             },
@@ -228,28 +233,34 @@ impl<C: Connector, B: Backend> Agent<C, B> {
             Identity::Hello(c) => AgentMsg::Hello {
                 host_id: c.host_id,
                 secret: c.secret.clone(),
+                versions: cfg.versions.clone(),
             },
             Identity::Enroll(t) => AgentMsg::Enroll {
                 token: t.to_string(),
                 host_name: cfg.host_name.clone(),
                 facts: cfg.facts.clone(),
+                versions: cfg.versions.clone(),
             },
         };
-        if let Err(e) = send(&mut w, &first, dead).await {
+        if let Err(e) = send(&mut w, GREETING_VERSION, &first, dead).await {
             return Ok(End::Failed(e));
         }
         let answer = match timeout(dead, reader.next_line()).await {
-            Ok(Ok(Some(line))) => decode::<ServerMsg>(&line).map_err(|e| e.to_string()),
+            Ok(Ok(Some(line))) => {
+                iso.contact();
+                decode::<ServerMsg>(&line, GREETING_VERSION).map_err(|e| e.to_string())
+            }
             Ok(Ok(None)) => Err("closed by the server".into()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("no answer to the greeting".into()),
         };
-        let (host_id, instance, server_ping) = match answer {
+        let (host_id, instance, server_ping, version) = match answer {
             Ok(ServerMsg::Enrolled {
                 host_id,
                 secret,
                 instance,
                 ping_interval_ms,
+                version,
             }) => {
                 let creds = Credentials {
                     host_id,
@@ -262,19 +273,32 @@ impl<C: Connector, B: Backend> Agent<C, B> {
                 *self.creds.lock().expect("creds lock") = Some(creds);
                 self.stats.enrollments.fetch_add(1, Relaxed);
                 self.note(&format!("enrolled as host {host_id}"));
-                (host_id, instance, ping_interval_ms)
+                (host_id, instance, ping_interval_ms, version)
             }
             Ok(ServerMsg::Welcome {
                 host_id,
                 instance,
                 ping_interval_ms,
-            }) => (host_id, instance, ping_interval_ms),
+                version,
+            }) => (host_id, instance, ping_interval_ms, version),
             Ok(ServerMsg::Error { message }) => return Err(AgentError::Refused(message)),
             Ok(other) => return Ok(End::Failed(format!("unexpected greeting {other:?}"))),
             Err(e) => return Ok(End::Failed(e)),
         };
+        if !cfg.versions.contains(&version) {
+            // The server chose a version this agent did not offer: retrying
+            // will not help.
+            return Err(AgentError::Refused(format!(
+                "the server chose protocol version {version}, but this agent speaks {:?}",
+                cfg.versions
+            )));
+        }
+        self.stats.protocol_version.store(version, Relaxed);
         self.stats.sessions.fetch_add(1, Relaxed);
-        self.note(&format!("connected to {} as host {host_id}", cfg.server));
+        self.note(&format!(
+            "connected to {} as host {host_id} (protocol {version})",
+            cfg.server
+        ));
         let ping = cfg
             .ping_interval
             .unwrap_or(Duration::from_millis(server_ping.clamp(100, 3_600_000)));
@@ -291,29 +315,33 @@ impl<C: Connector, B: Backend> Agent<C, B> {
                 host_id,
                 cfg.lease_pools.clone(),
                 ping,
-                cfg.lease_timeout,
+                iso.clone(),
                 self.stats.clone(),
+                self.hooks.clone(),
             )));
         }
-        let why = self
-            .established(host_id, &instance, ping, &mut reader, &mut w, tx, rx)
-            .await;
+        let link = Link {
+            host: host_id,
+            instance: &instance,
+            version,
+            ping,
+            iso,
+        };
+        let why = self.established(&link, &mut reader, &mut w, tx, rx).await;
         let _ = w.shutdown().await;
         Ok(End::Lost(why))
     }
 
     /// The main loop of an authenticated session; returns why it ended.
-    #[allow(clippy::too_many_arguments)]
     async fn established<R: tokio::io::AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         &self,
-        host: HostId,
-        instance: &str,
-        ping: Duration,
+        link: &Link<'_>,
         reader: &mut LineReader<R>,
         w: &mut W,
         tx: &mpsc::UnboundedSender<Done>,
         rx: &mut mpsc::UnboundedReceiver<Done>,
     ) -> String {
+        let (host, instance, ping) = (link.host, link.instance, link.ping);
         let dead = ping * self.config.dead_after.max(1);
         let mut ticker = tokio::time::interval(ping);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -325,8 +353,11 @@ impl<C: Connector, B: Backend> Agent<C, B> {
                 biased;
                 line = reader.next_line() => {
                     last_rx = Instant::now();
+                    if let Ok(Some(_)) = &line {
+                        link.iso.contact(); // any line from the server: management is there
+                    }
                     match line {
-                        Ok(Some(line)) => match decode::<ServerMsg>(&line) {
+                        Ok(Some(line)) => match decode::<ServerMsg>(&line, link.version) {
                             Ok(msg) => match self.on_message(host, instance, msg, tx).await {
                                 Ok(out) => out,
                                 Err(why) => return why,
@@ -357,7 +388,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
                 }
             };
             for m in &out {
-                if let Err(e) = send(w, m, dead).await {
+                if let Err(e) = send(w, link.version, m, dead).await {
                     return e;
                 }
             }
@@ -387,7 +418,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
                     vec![]
                 }
             },
-            ServerMsg::Request { req_id, call } => self.on_request(host, instance, req_id, call.into(), tx),
+            ServerMsg::Request { req_id, call } => self.on_request(host, instance, req_id, call, tx),
             ServerMsg::Error { message } => return Err(format!("the server reported an error: {message}")),
             ServerMsg::Enrolled { .. } | ServerMsg::Welcome { .. } => {
                 return Err("unexpected second greeting".into());
@@ -410,7 +441,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
             let error = format!("{} is for host {h}, not this host ({host})", call.name());
             return vec![AgentMsg::Reply {
                 req_id,
-                result: CallResult::Failed { error },
+                result: DriverResult::Failed(DriverError::refused(error)),
             }];
         }
         {
@@ -456,7 +487,6 @@ impl<C: Connector, B: Backend> Agent<C, B> {
                 Some(r) => r,
                 None => stratus_drivers::execute(&d, &call).await,
             };
-            let result = CallResult::from(&result);
             cache
                 .lock()
                 .expect("cache lock")
@@ -514,8 +544,18 @@ fn call_vm(c: &DriverCall) -> Option<VmId> {
     }
 }
 
-async fn send<W: AsyncWrite + Unpin>(w: &mut W, msg: &AgentMsg, limit: Duration) -> Result<(), String> {
-    let bytes = encode(msg);
+/// One authenticated session: who this host is, to which server run, in
+/// which protocol version, at which heartbeat period.
+struct Link<'a> {
+    host: HostId,
+    instance: &'a str,
+    version: u32,
+    ping: Duration,
+    iso: &'a Isolation,
+}
+
+async fn send<W: AsyncWrite + Unpin>(w: &mut W, version: u32, msg: &AgentMsg, limit: Duration) -> Result<(), String> {
+    let bytes = encode(version, msg);
     match timeout(limit, async {
         w.write_all(&bytes).await?;
         w.flush().await

@@ -387,7 +387,7 @@ impl Controller {
                 Sign::Unknown,
                 format!("unreadable: {}", describe(other)),
             ),
-            (Probe::Neighbour(n), DriverResult::Reachable(r)) => {
+            (Probe::Neighbour(n), DriverResult::Reachable { reachable: r }) => {
                 let name = self.cloud.inv.host(n).name.clone();
                 if *r {
                     (format!("neighbour:{name}"), Sign::Alive, "reaches it".into())
@@ -536,7 +536,7 @@ impl Controller {
 
 fn describe(r: &DriverResult) -> String {
     match r {
-        DriverResult::Failed(e) => e.clone(),
+        DriverResult::Failed(e) => e.to_string(),
         other => format!("{other:?}"),
     }
 }

@@ -149,9 +149,6 @@ enum Copy_ {
     Ready,
 }
 
-/// The failure a call gets when its host never answered.
-pub const TIMED_OUT: &str = "timed out waiting for the host";
-
 /// Driver timeouts, by call: a call with no answer by then has failed.
 pub fn op_timeout_ms(call: &DriverCall) -> u64 {
     match call {
@@ -415,7 +412,9 @@ impl Controller {
             Timer::OpTimeout(op) => {
                 if self.ops.contains_key(&op) || self.probe_ops.contains_key(&op) {
                     self.event(EventKind::Timeout, format!("op {}", op.0), "no answer");
-                    self.on_result(op, DriverResult::Failed(TIMED_OUT.into()), now);
+                    // No answer: the call may or may not have happened.
+                    let e = effects::DriverError::in_doubt("timed out waiting for the host");
+                    self.on_result(op, DriverResult::Failed(e), now);
                 }
             }
             Timer::Tick(epoch) if epoch == self.tick_epoch => self.on_tick(),

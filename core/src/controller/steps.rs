@@ -106,7 +106,9 @@ impl Controller {
                 }
                 self.saga_mut(sid).expect("live saga").done.extend(undo);
             }
-            (Mode::Forward, Some(step), DriverResult::Failed(e)) if step.starts_a_domain() && e == super::TIMED_OUT => {
+            (Mode::Forward, Some(step), DriverResult::Failed(e))
+                if step.starts_a_domain() && e.kind == super::effects::ErrorKind::InDoubt =>
+            {
                 let s = self.saga_mut(sid).expect("live saga");
                 s.in_doubt = true;
                 s.done.clear();
@@ -135,7 +137,7 @@ impl Controller {
                 s.undo_attempts += 1;
                 if s.undo_attempts < super::saga::UNDO_ATTEMPTS {
                     s.done.extend(undo);
-                    self.event(EventKind::UndoRetry, name, e);
+                    self.event(EventKind::UndoRetry, name, e.to_string());
                 } else {
                     s.undo_attempts = 0;
                     self.event(
