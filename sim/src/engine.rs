@@ -22,6 +22,10 @@ pub enum Ev {
     /// Hook for the scenario runner (workload, faults); `u64` is its own tag.
     Script(u64),
     ManagementUp,
+    /// The management server crashes now and is back after `downtime_ms`.
+    ManagementCrash {
+        downtime_ms: u64,
+    },
     /// Hosts ping and renew their leases (every `ping.interval`).
     PingRound,
 }
@@ -301,6 +305,9 @@ impl Engine {
                 Effect::Timer { at, timer } => self.schedule(at.0, Ev::Timer(timer)),
             }
         }
+        if let Some(at) = self.world.crash_at.take() {
+            self.schedule(at, Ev::ManagementCrash { downtime_ms: 30_000 });
+        }
     }
 
     /// Pops and handles the next event at or before `until`. Returns the script
@@ -325,6 +332,12 @@ impl Engine {
                 self.after_controller();
             }
             Ev::Result { .. } | Ev::Timer(_) => {} // lost while the management server is down
+            Ev::ManagementCrash { downtime_ms } => {
+                if self.ms_down_until.is_none() {
+                    self.log("fault", "management-server", "crashed");
+                    self.crash_management(self.now + downtime_ms);
+                }
+            }
             Ev::ManagementUp => {
                 self.ms_down_until = None;
                 self.recover_controller();

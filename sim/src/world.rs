@@ -97,6 +97,14 @@ pub struct World {
     pub op_failure_until: u64,
     /// Scripted failures: fail the n-th call of a kind (0-based), for saga tests.
     pub fail_nth: BTreeMap<&'static str, BTreeSet<u64>>,
+    /// Calls (by kind and number) that take effect but whose reply is lost.
+    pub lose_reply_nth: BTreeMap<&'static str, BTreeSet<u64>>,
+    /// Calls delivered twice (a retried request): the reply is the second one's.
+    pub twice_nth: BTreeMap<&'static str, BTreeSet<u64>>,
+    /// Calls after whose reply the management server crashes.
+    pub crash_after_nth: BTreeMap<&'static str, BTreeSet<u64>>,
+    /// Set by such a call: when the management server should crash.
+    pub crash_at: Option<u64>,
     pub calls_by_kind: BTreeMap<&'static str, u64>,
     /// How many domains run for each VM, across all hosts.
     pub running_copies: BTreeMap<VmId, u32>,
@@ -127,6 +135,10 @@ impl World {
             op_failure_rate: 0.0,
             op_failure_until: 0,
             fail_nth: BTreeMap::new(),
+            lose_reply_nth: BTreeMap::new(),
+            twice_nth: BTreeMap::new(),
+            crash_after_nth: BTreeMap::new(),
+            crash_at: None,
             calls_by_kind: BTreeMap::new(),
             running_copies: BTreeMap::new(),
             duplicates: Vec::new(),
@@ -240,11 +252,21 @@ impl World {
         }
         let injected = self.fail_nth.get(kind).is_some_and(|s| s.contains(&nth))
             || (now < self.op_failure_until && self.op_failure_rate > 0.0 && self.rng.unit() < self.op_failure_rate);
+        let has = |m: &BTreeMap<&'static str, BTreeSet<u64>>| m.get(kind).is_some_and(|s| s.contains(&nth));
         let result = if injected {
             Err(DriverError::refused("injected failure"))
+        } else if has(&self.twice_nth) {
+            let _ = self.apply(call);
+            self.apply(call)
         } else {
             self.apply(call)
         };
+        if has(&self.crash_after_nth) {
+            self.crash_at = Some(at + 1);
+        }
+        if has(&self.lose_reply_nth) {
+            return Outcome::Silence;
+        }
         Outcome::Reply {
             at,
             result: result.map_or_else(DriverResult::Failed, |_| DriverResult::Ok),
@@ -314,6 +336,10 @@ impl World {
                     return Err(DriverError::unavailable("destination host unreachable"));
                 }
                 if !self.hosts[from].domains.get(vm).is_some_and(|d| d.running) {
+                    // Idempotent: a retried migration that already completed is done.
+                    if self.hosts[to].domains.get(vm).is_some_and(|d| d.running) {
+                        return Ok(());
+                    }
                     return Err(DriverError::refused("domain is not running on the source"));
                 }
                 self.set_running(*vm, *from, false);

@@ -122,7 +122,7 @@ fn management_restart_is_a_real_recovery_checked_by_hash() {
         journal,
     );
     r.run(&mut |_, _| {});
-    assert_eq!(r.engine.recoveries, 1);
+    assert_eq!(r.engine.recoveries, 1, "{:?}", r.engine.violations);
     assert!(r.engine.violations.is_empty(), "{:?}", r.engine.violations);
     let running = r
         .engine

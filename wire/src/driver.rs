@@ -129,6 +129,7 @@ pub enum DriverCall {
         host: HostId,
         network: NetworkId,
         mac: Mac,
+        #[serde(with = "ip_text")]
         ip: Ipv4Addr,
     },
     UnplugNic {
@@ -215,5 +216,21 @@ impl DriverResult {
             DriverResult::Failed(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// An IPv4 address always as dotted text: binary formats would otherwise write
+/// a 4-tuple that a tagged enum's buffered decode cannot read back.
+mod ip_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::net::Ipv4Addr;
+
+    pub fn serialize<S: Serializer>(ip: &Ipv4Addr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(ip)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -34,4 +34,6 @@ pub enum Timer {
     /// The periodic reconciler: host checks, HA retries, maintenance (every
     /// `ping.interval`). Carries the chain's epoch: a restart starts a new chain.
     Tick(u64),
+    /// Retry a saga's failed undo call after its backoff.
+    SagaRetry(super::SagaId),
 }

@@ -52,6 +52,10 @@ impl Controller {
 
     /// A VM that is no longer running anywhere: Stopped, and HA-restarted if it may be.
     pub(crate) fn vm_lost(&mut self, i: VmIdx, host: Option<HostIdx>, since: Millis, why: &str) {
+        // Its port may outlive the domain on a live host: clean it up (idempotent;
+        // dropped if the VM runs there again first).
+        let was_on: Vec<HostIdx> = self.cloud.vm_at(i).charge.hosts().collect();
+        self.unplug_elsewhere(i, &was_on);
         self.cloud.vm_lost(i);
         let vm = self.cloud.vm_at(i);
         let (id, name) = (vm.id, vm.name.clone());

@@ -280,6 +280,7 @@ impl Controller {
         }
         self.ha_tick();
         self.maintenance_tick();
+        self.clean_leftovers();
         self.arm_tick();
     }
 

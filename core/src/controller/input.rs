@@ -184,11 +184,12 @@ impl Controller {
         }
     }
 
-    /// The canonical serialized state (a snapshot, postcard: compact, UUIDs as
-    /// 16 bytes). Effects and log lines not yet taken are not part of it:
-    /// snapshots are taken between inputs.
+    /// The canonical serialized state (a snapshot, MessagePack with structs as
+    /// arrays: compact, UUIDs as 16 bytes, and it keeps the tagged enums of the
+    /// driver vocabulary). Effects and log lines not yet taken are not part of
+    /// it: snapshots are taken between inputs.
     pub fn state_bytes(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("controller state serializes")
+        rmp_serde::to_vec(self).expect("controller state serializes")
     }
 
     /// SHA-256 of the canonical state, hex: equal hashes mean equal states.
@@ -198,7 +199,7 @@ impl Controller {
 
     /// Rebuilds a controller from `state_bytes`.
     pub fn from_state_bytes(bytes: &[u8]) -> Result<Controller, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("snapshot does not decode: {e}"))
+        rmp_serde::from_slice(bytes).map_err(|e| format!("snapshot does not decode: {e}"))
     }
 }
 

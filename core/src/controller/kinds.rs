@@ -96,6 +96,7 @@ named_enum! {
         UndoFailed => "undo.failed",
         UndoRetry => "undo.retry",
         Leftover => "leftover",
+        LeftoverCleaned => "leftover.cleaned",
         VmAdopted => "vm.adopted",
         VmStopped => "vm.stopped",
         VmStray => "vm.stray",

@@ -3,10 +3,12 @@
 //! event log. It never performs I/O; a runtime (the simulator, or the real
 //! server) executes the effects and feeds the results back.
 
+mod cleanup;
 pub mod effects;
 pub mod input;
 pub mod journal;
 pub mod kinds;
+pub use cleanup::Leftover;
 pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, HostReport, Sign};
 mod ha;
 mod hosts;
@@ -182,9 +184,16 @@ pub struct Controller {
     pub(crate) tick_epoch: u64,
     /// VMs with a saga in flight (one at a time per VM).
     #[serde(with = "crate::serde_util::sorted_map")]
-    busy: rustc_hash::FxHashMap<VmId, SagaId>,
+    pub(crate) busy: rustc_hash::FxHashMap<VmId, SagaId>,
     #[serde(with = "crate::serde_util::sorted_map")]
     job_index: rustc_hash::FxHashMap<JobId, usize>,
+    /// Volumes with a saga in flight (jobs on one volume run one at a time).
+    #[serde(with = "crate::serde_util::sorted_map")]
+    pub(crate) busy_volumes: rustc_hash::FxHashMap<VolumeId, SagaId>,
+    /// Undo calls that kept failing, retried by the reconciler.
+    leftovers: BTreeMap<u64, cleanup::Leftover>,
+    next_leftover: u64,
+    cleanup_ops: BTreeMap<OpId, u64>,
     pub(crate) rolling: maintenance::Rollings,
     #[serde(with = "crate::serde_util::pairs")]
     parked: BTreeMap<(TemplateIdx, PoolIdx), Vec<SagaId>>,
@@ -225,6 +234,10 @@ impl Controller {
             tick_epoch: 0,
             busy: Default::default(),
             job_index: Default::default(),
+            busy_volumes: Default::default(),
+            leftovers: BTreeMap::new(),
+            next_leftover: 0,
+            cleanup_ops: BTreeMap::new(),
             rolling: Default::default(),
             parked: BTreeMap::new(),
             next_op: 0,
@@ -248,9 +261,17 @@ impl Controller {
         self.jobs.len() - 1
     }
 
+    /// Whether a saga is working on this volume.
+    pub fn volume_busy(&self, v: VolumeId) -> bool {
+        self.busy_volumes.contains_key(&v)
+    }
+
     pub(crate) fn insert_saga(&mut self, sid: SagaId, saga: Saga) {
         if let Some(vm) = saga.vm {
             self.busy.insert(vm, sid);
+        }
+        if let Some(v) = self.jobs[saga.job].volume {
+            self.busy_volumes.insert(v, sid);
         }
         self.sagas.insert(sid, saga);
     }
@@ -379,6 +400,9 @@ impl Controller {
             self.probe_result(op, result);
             return;
         }
+        if self.cleanup_result(op, &result) {
+            return;
+        }
         let Some(sid) = self.ops.remove(&op) else {
             return; // late answer to a call that timed out or predates a restart
         };
@@ -410,7 +434,8 @@ impl Controller {
         self.tick(now);
         match timer {
             Timer::OpTimeout(op) => {
-                if self.ops.contains_key(&op) || self.probe_ops.contains_key(&op) {
+                if self.ops.contains_key(&op) || self.probe_ops.contains_key(&op) || self.cleanup_ops.contains_key(&op)
+                {
                     self.event(EventKind::Timeout, format!("op {}", op.0), "no answer");
                     // No answer: the call may or may not have happened.
                     let e = effects::DriverError::in_doubt("timed out waiting for the host");
@@ -419,6 +444,13 @@ impl Controller {
             }
             Timer::Tick(epoch) if epoch == self.tick_epoch => self.on_tick(),
             Timer::Tick(_) => {} // a chain from before a restart
+            Timer::SagaRetry(sid) => {
+                if let Some(s) = self.sagas.get_mut(&sid)
+                    && s.retry_at.take().is_some()
+                {
+                    self.drive(sid);
+                }
+            }
             Timer::Expunge(vm) => {
                 let Some(i) = self.cloud.vm_index(vm) else { return };
                 if self.cloud.vm_at(i).state == VmState::Destroyed
@@ -442,6 +474,7 @@ impl Controller {
         );
         self.ops.clear();
         self.probe_ops.clear();
+        self.forget_cleanup_calls();
         self.copy_ops.clear();
         self.out.clear();
         self.after_restart_hosts();
@@ -457,6 +490,8 @@ impl Controller {
             };
             s.pending = None;
             s.parked = false;
+            // A pending undo retry lost its timer: retry at once.
+            s.retry_at = None;
             if let Some(snapshot) = lost_snapshot {
                 self.cloud.remove_snapshot(snapshot);
             }
@@ -503,6 +538,9 @@ impl Controller {
         let Some(s) = self.sagas.remove(&sid) else { return };
         if let Some(vm) = s.vm {
             self.busy.remove(&vm);
+        }
+        if let Some(v) = self.jobs[s.job].volume {
+            self.busy_volumes.remove(&v);
         }
         let vm_name = self.saga_label(&s);
         let job = &mut self.jobs[s.job];

@@ -2,7 +2,7 @@
 //! (ledger work) or waits for one driver call; each completed step leaves an undo,
 //! run in reverse when a later step fails.
 
-use super::effects::OpId;
+use super::effects::{DriverCall, OpId};
 use super::{Command, SagaId};
 use crate::ids::*;
 use serde::{Deserialize, Serialize};
@@ -212,10 +212,15 @@ pub struct Saga {
     pub forward_only: bool,
     /// The failure is the allocator's refusal (error code 533, not 530).
     pub capacity_refusal: bool,
+    /// The driver call in flight (kept to hand to the reconciler if it keeps failing).
+    pub call: Option<DriverCall>,
+    /// Waiting to retry a failed undo call (a `SagaRetry` timer is armed).
+    pub retry_at: Option<crate::units::Millis>,
 }
 
-/// An undo call is tried this many times before its leftover is reported.
-pub const UNDO_ATTEMPTS: u32 = 3;
+/// An undo call is tried this many times (with backoff) before the saga hands
+/// it to the reconciler (`cleanup`).
+pub const UNDO_ATTEMPTS: u32 = 5;
 
 impl Saga {
     pub fn new(
@@ -242,6 +247,8 @@ impl Saga {
             in_doubt: false,
             forward_only: false,
             capacity_refusal: false,
+            call: None,
+            retry_at: None,
         }
     }
 }

@@ -23,7 +23,7 @@ impl Controller {
     pub(crate) fn drive(&mut self, sid: SagaId) {
         loop {
             let Some(s) = self.saga_mut(sid) else { return };
-            if s.pending.is_some() || s.parked {
+            if s.pending.is_some() || s.parked || s.retry_at.is_some() {
                 return;
             }
             match s.mode {
@@ -38,8 +38,14 @@ impl Controller {
                             s.done.extend(undo);
                         }
                         Act::Wait(call, undo) => {
-                            let op = self.call(sid, call);
-                            self.saga_mut(sid).expect("live saga").pending = Some((op, Some(step), undo));
+                            // The undo is registered before the call goes out: a call
+                            // that times out may still have happened, and a restart
+                            // must unwind it too. Undos are idempotent.
+                            let op = self.call(sid, call.clone());
+                            let s = self.saga_mut(sid).expect("live saga");
+                            s.done.extend(undo);
+                            s.pending = Some((op, Some(step), undo));
+                            s.call = Some(call);
                             return;
                         }
                         Act::WaitCopy(call, key) => {
@@ -74,8 +80,10 @@ impl Controller {
                         return;
                     };
                     if let Some(call) = self.undo(sid, undo) {
-                        let op = self.call(sid, call);
-                        self.saga_mut(sid).expect("live saga").pending = Some((op, None, Some(undo)));
+                        let op = self.call(sid, call.clone());
+                        let s = self.saga_mut(sid).expect("live saga");
+                        s.pending = Some((op, None, Some(undo)));
+                        s.call = Some(call);
                         return;
                     }
                 }
@@ -104,7 +112,6 @@ impl Controller {
                     s.forward_only = true;
                     s.done.clear();
                 }
-                self.saga_mut(sid).expect("live saga").done.extend(undo);
             }
             (Mode::Forward, Some(step), DriverResult::Failed(e))
                 if step.starts_a_domain() && e.kind == super::effects::ErrorKind::InDoubt =>
@@ -119,36 +126,77 @@ impl Controller {
                 ));
             }
             (Mode::Forward, Some(step), DriverResult::Failed(e)) => {
-                // A snapshot that was not taken leaves no record.
-                if let Step::TakeSnapshot { snapshot, .. } = step {
-                    self.cloud.remove_snapshot(snapshot);
+                // A call that surely did not happen needs no undo; one in doubt
+                // keeps its (idempotent) undo.
+                if !e.kind.may_have_happened() {
+                    let s = self.saga_mut(sid).expect("live saga");
+                    if undo.is_some() && s.done.last().copied() == undo {
+                        s.done.pop();
+                    }
+                    // A snapshot that was not taken leaves no record.
+                    if let Step::TakeSnapshot { snapshot, .. } = step {
+                        self.cloud.remove_snapshot(snapshot);
+                    }
                 }
                 if step.tolerant() {
-                    self.event(EventKind::Tolerated, label, format!("{} failed: {e}", step.name()));
+                    self.event(
+                        EventKind::Tolerated,
+                        label.clone(),
+                        format!("{} failed: {e}", step.name()),
+                    );
+                    // The saga carries on; what the call should have removed (a
+                    // port, a definition) is left to the reconciler.
+                    if let Some(call) = self.saga_mut(sid).and_then(|s| s.call.take()) {
+                        self.leave_behind(call, format!("{} of {label}", step.name()), e.to_string());
+                    }
                 } else {
                     let s = self.saga_mut(sid).expect("live saga");
                     s.mode = Mode::Unwinding;
                     s.failure = Some(format!("{} failed: {e}", step.name()));
                 }
             }
+            // Undoing what is already gone is done.
+            (_, None, DriverResult::Failed(e)) if e.kind == super::effects::ErrorKind::NotFound => {
+                let s = self.saga_mut(sid).expect("live saga");
+                s.undo_attempts = 0;
+                s.call = None;
+            }
             (_, _, DriverResult::Failed(e)) => {
-                let name = label;
+                let now = self.now;
+                let kind = self.sagas.get(&sid).map(|s| s.kind);
                 let s = self.saga_mut(sid).expect("live saga");
                 s.undo_attempts += 1;
                 if s.undo_attempts < super::saga::UNDO_ATTEMPTS {
                     s.done.extend(undo);
-                    self.event(EventKind::UndoRetry, name, e.to_string());
-                } else {
-                    s.undo_attempts = 0;
+                    let wait = super::cleanup::undo_backoff_ms(s.undo_attempts);
+                    s.retry_at = Some(Millis(now.0 + wait));
                     self.event(
-                        EventKind::UndoFailed,
-                        name,
-                        format!("{e}; left behind after {} attempts", super::saga::UNDO_ATTEMPTS),
+                        EventKind::UndoRetry,
+                        label,
+                        format!("{e}; retry in {:.0} s", wait as f64 / 1e3),
                     );
+                    self.push_effect(super::effects::Effect::Timer {
+                        at: Millis(now.0 + wait),
+                        timer: super::effects::Timer::SagaRetry(sid),
+                    });
+                    return;
+                }
+                s.undo_attempts = 0;
+                let call = s.call.take();
+                self.event(
+                    EventKind::UndoFailed,
+                    label.clone(),
+                    format!("{e}; after {} attempts", super::saga::UNDO_ATTEMPTS),
+                );
+                if let Some(call) = call {
+                    let what = format!("{} of {label}", kind.map(|k| k.as_str()).unwrap_or("-"));
+                    self.leave_behind(call, what, e.to_string());
                 }
             }
             (Mode::Unwinding, None, DriverResult::Ok) => {
-                self.saga_mut(sid).expect("live saga").undo_attempts = 0;
+                let s = self.saga_mut(sid).expect("live saga");
+                s.undo_attempts = 0;
+                s.call = None;
             }
             _ => {}
         }

@@ -33,6 +33,9 @@ impl Controller {
     pub fn submit(&mut self, req: Request, now: Millis) -> CoreResult<super::JobId> {
         self.tick(now);
         // Jobs on one VM (or volume) run one at a time (CloudStack queues them; we refuse).
+        if let Some(v) = Self::target_volume(&req) {
+            self.ensure_volume_idle(v)?;
+        }
         if let Some(vm) = self.target_vm(&req)? {
             self.ensure_idle(vm)?;
         }
@@ -117,11 +120,39 @@ impl Controller {
     }
 
     fn ensure_idle(&self, vm: VmId) -> CoreResult<()> {
-        match self.sagas.values().find(|s| s.vm == Some(vm)) {
+        match self.busy.get(&vm).and_then(|sid| self.sagas.get(sid)) {
             None => Ok(()),
             Some(s) => Err(CoreError::InvalidState {
                 entity: "VM",
                 name: self.vm_label(vm),
+                state: format!("busy with {}", s.kind),
+                op: "run another job until it finishes",
+            }),
+        }
+    }
+
+    /// The volume a request works on, if any.
+    fn target_volume(req: &Request) -> Option<VolumeId> {
+        match req {
+            Request::AttachVolume { volume, .. }
+            | Request::DetachVolume { volume }
+            | Request::DeleteVolume { volume }
+            | Request::CreateSnapshot { volume, .. } => Some(*volume),
+            _ => None,
+        }
+    }
+
+    /// Jobs on one volume run one at a time, like jobs on one VM.
+    fn ensure_volume_idle(&self, v: VolumeId) -> CoreResult<()> {
+        match self.busy_volumes.get(&v).and_then(|sid| self.sagas.get(sid)) {
+            None => Ok(()),
+            Some(s) => Err(CoreError::InvalidState {
+                entity: "volume",
+                name: self
+                    .cloud
+                    .volume(v)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_else(|| v.to_string()),
                 state: format!("busy with {}", s.kind),
                 op: "run another job until it finishes",
             }),
