@@ -10,7 +10,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use stratus_sim::fuzz::{FuzzFailure, run_seed};
 
-pub fn run(path: &Path, (from, to): (u64, u64), jobs: Option<usize>, json: bool) -> anyhow::Result<()> {
+pub fn run(
+    path: &Path,
+    (from, to): (u64, u64),
+    jobs: Option<usize>,
+    json: bool,
+    memory_journal: bool,
+) -> anyhow::Result<()> {
+    let store = || -> Result<Box<dyn stratus_sim::journal::InputJournal>, String> {
+        Ok(Box::new(stratus_runtime::StoreJournal::open("sqlite::memory:")?))
+    };
+    let journal: stratus_sim::fuzz::JournalFactory<'_> = if memory_journal {
+        &stratus_sim::fuzz::memory_journal
+    } else {
+        &store
+    };
     let scenario = stratus_sim::scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let file = path.display().to_string();
     let workers = jobs
@@ -37,7 +51,7 @@ pub fn run(path: &Path, (from, to): (u64, u64), jobs: Option<usize>, json: bool)
                     if seed >= to {
                         break;
                     }
-                    match run_seed(&scenario, seed, &file) {
+                    match run_seed(&scenario, seed, &file, journal) {
                         Ok(None) => {}
                         Ok(Some(f)) => failures.lock().expect("lock").push(f),
                         Err(e) => errors.lock().expect("lock").push(format!("seed {seed}: {e}")),

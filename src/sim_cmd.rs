@@ -30,9 +30,14 @@ pub enum SimCommand {
         /// Run the full capacity/records audit after every event, whatever the size.
         #[arg(long)]
         paranoid: bool,
+        /// Where controller inputs are journaled (write-ahead) and management
+        /// restarts recover from: `sqlite::memory:`, `sqlite://FILE` (kept
+        /// after the run) or `postgres://…`.
+        #[arg(long, default_value = "sqlite::memory:")]
+        db: String,
         /// Do not journal controller inputs (management restarts then keep the
         /// in-memory controller instead of recovering it; for A/B timing).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "db")]
         no_journal: bool,
     },
     /// Random fault schedules (crashes, hangs, partitions, storage outages,
@@ -65,6 +70,11 @@ pub enum SimCommand {
         jobs: Option<usize>,
         #[arg(long)]
         json: bool,
+        /// Journal each seed's inputs in an in-memory SQLite Store (the
+        /// default) or, with `memory`, in process memory (same codec and
+        /// recovery, faster for long sweeps).
+        #[arg(long, default_value = "store", value_parser = ["store", "memory"])]
+        journal: String,
     },
 }
 
@@ -87,7 +97,8 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             seeds,
             jobs,
             json,
-        } => crate::fuzz_cmd::run(&scenario, seeds, jobs, json),
+            journal,
+        } => crate::fuzz_cmd::run(&scenario, seeds, jobs, json, journal == "memory"),
         SimCommand::Maintain {
             scenario,
             cluster,
@@ -103,13 +114,16 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             json,
             check_determinism,
             paranoid,
+            db,
             no_journal,
         } => {
-            let report = run_once(&scenario, seed, events.as_ref(), paranoid, !json, !no_journal)?;
+            let journal = (!no_journal).then_some(db.as_str());
+            let report = run_once(&scenario, seed, events.as_ref(), paranoid, !json, journal)?;
             let mut ok = report.passed();
             let mut determinism = None;
             if check_determinism {
-                let again = run_once(&scenario, seed, None, paranoid, false, !no_journal)?;
+                // The second run journals in memory: a kept --db file already holds the first.
+                let again = run_once(&scenario, seed, None, paranoid, false, journal.map(|_| "sqlite::memory:"))?;
                 let same = again.event_log_sha256 == report.event_log_sha256 && again.events == report.events;
                 determinism = Some(same);
                 ok &= same;
@@ -147,7 +161,7 @@ fn run_once(
     events: Option<&PathBuf>,
     paranoid: bool,
     show_progress: bool,
-    journal: bool,
+    journal: Option<&str>,
 ) -> anyhow::Result<RunReport> {
     let (scenario, built) = stratus_sim::scenario::load_and_build(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = scenario.scenario.name.clone();
@@ -159,10 +173,14 @@ fn run_once(
     };
     let start = Instant::now();
     let mut runner = Runner::new(scenario, built.cloud, &opts);
-    if journal {
+    if let Some(url) = journal {
+        let store = stratus_runtime::StoreJournal::open(url).map_err(|e| anyhow::anyhow!("--db: {e}"))?;
+        if store.last_seq().map_err(|e| anyhow::anyhow!("--db: {e}"))? > 0 {
+            anyhow::bail!("--db {url}: the store already holds a journal; a run starts from an empty one");
+        }
         runner
             .engine
-            .attach_journal(Box::new(stratus_sim::journal::MemoryJournal::new()))
+            .attach_journal(Box::new(store))
             .map_err(|e| anyhow::anyhow!("journal: {e}"))?;
     }
     if let Some(p) = events {

@@ -171,9 +171,21 @@ impl Engine {
     pub fn crash_management(&mut self, up_at: u64) {
         self.ms_down_until = Some(up_at);
         if self.journal.is_some() {
+            // The crash comes right after a group commit: the durable prefix is
+            // every input so far. (Inputs still unflushed had no effect outside
+            // the process, so losing them equals their arriving after the crash.)
+            self.flush_journal();
             self.crash_hash = Some(self.ctl.state_hash());
         }
         self.schedule(up_at, Ev::ManagementUp);
+    }
+
+    fn flush_journal(&mut self) {
+        if let Some(j) = self.journal.as_mut()
+            && let Err(e) = j.flush()
+        {
+            self.violations.push(format!("journal flush failed: {e}"));
+        }
     }
 
     /// Rebuilds the controller from the journal and checks it equals the one
@@ -259,6 +271,10 @@ impl Engine {
             Reply::Job(r) => r,
             other => unreachable!("a request is answered with a job: {other:?}"),
         };
+        // A job id is returned only once the request is durable.
+        if r.is_ok() {
+            self.flush_journal();
+        }
         self.after_controller();
         match r {
             Ok(job) => {
@@ -278,18 +294,20 @@ impl Engine {
     /// Executes the controller's effects and copies its log. The inputs that
     /// produced them are made durable first (write-ahead).
     pub fn after_controller(&mut self) {
-        if let Some(j) = self.journal.as_mut()
-            && let Err(e) = j.flush()
-        {
-            self.violations.push(format!("journal flush failed: {e}"));
-        }
         for e in self.ctl.take_log() {
             self.write_event(&e);
+        }
+        let effects = self.ctl.take_effects();
+        // Group commit: inputs whose effects stay in the process (timers, state)
+        // wait for the next flush; a driver call leaves only once every input
+        // before it is durable.
+        if effects.iter().any(|e| matches!(e, Effect::Call { .. })) {
+            self.flush_journal();
         }
         // A call the world will answer never needs its timeout: the answer comes
         // first (or is lost with a management restart, which forgets the call).
         let mut answered: Option<OpId> = None;
-        for eff in self.ctl.take_effects() {
+        for eff in effects {
             match eff {
                 Effect::Call { op, call } => match self.world.execute(&call, self.now) {
                     Outcome::Reply { at, result } => {

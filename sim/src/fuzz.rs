@@ -81,7 +81,21 @@ pub fn with_random_faults(s: &Scenario, seed: u64, hosts: &[String], pools: &[St
 }
 
 /// Runs one fuzz seed; returns the violations (empty when every invariant held).
-pub fn run_seed(base: &Scenario, seed: u64, file: &str) -> Result<Option<FuzzFailure>, String> {
+/// Opens the journal a seed's controller writes to (its management restarts
+/// recover from it).
+pub type JournalFactory<'a> = &'a (dyn Fn() -> Result<Box<dyn crate::journal::InputJournal>, String> + Sync);
+
+/// The journal kept in memory (same codec and recovery as the Store's).
+pub fn memory_journal() -> Result<Box<dyn crate::journal::InputJournal>, String> {
+    Ok(Box::new(crate::journal::MemoryJournal::new()))
+}
+
+pub fn run_seed(
+    base: &Scenario,
+    seed: u64,
+    file: &str,
+    journal: JournalFactory<'_>,
+) -> Result<Option<FuzzFailure>, String> {
     let hosts: Vec<String> = base.host_names().into_iter().map(|(h, ..)| h).collect();
     let pools: Vec<String> = base
         .zones
@@ -115,7 +129,7 @@ pub fn run_seed(base: &Scenario, seed: u64, file: &str) -> Result<Option<FuzzFai
     // Management crashes are real recoveries from the journal, checked by state hash.
     r.engine.snapshot_every = 2_000;
     r.engine
-        .attach_journal(Box::new(crate::journal::MemoryJournal::new()))
+        .attach_journal(journal()?)
         .map_err(|e| format!("journal: {e}"))?;
     r.end = r.end.min(FUZZ_MAX_MS);
     r.run(&mut |_, _| {});
