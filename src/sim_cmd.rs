@@ -123,7 +123,14 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             let mut determinism = None;
             if check_determinism {
                 // The second run journals in memory: a kept --db file already holds the first.
-                let again = run_once(&scenario, seed, None, paranoid, false, journal.map(|_| "sqlite::memory:"))?;
+                let again = run_once(
+                    &scenario,
+                    seed,
+                    None,
+                    paranoid,
+                    false,
+                    journal.map(|_| "sqlite::memory:"),
+                )?;
                 let same = again.event_log_sha256 == report.event_log_sha256 && again.events == report.events;
                 determinism = Some(same);
                 ok &= same;

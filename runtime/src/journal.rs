@@ -95,19 +95,38 @@ impl InputJournal for StoreJournal {
     fn recover(&mut self) -> Result<(Controller, u64), String> {
         // What was not flushed never became durable: it is lost with the crash.
         self.pending.clear();
-        let snap = self
-            .rt
-            .block_on(self.store.latest_snapshot())
-            .map_err(|e| e.to_string())?
-            .ok_or("the store holds no snapshot to recover from")?;
-        let mut ctl = Controller::from_state_bytes(&snap.payload)?;
-        let hash = ctl.state_hash();
-        if hash != snap.state_hash {
-            return Err(format!(
-                "snapshot {} decodes to state {hash}, but was taken as {}",
-                snap.seq, snap.state_hash
-            ));
+        let kept = self.rt.block_on(self.store.snapshots()).map_err(|e| e.to_string())?;
+        if kept.is_empty() {
+            return Err("the store holds no snapshot to recover from".into());
         }
+        // Newest first; a snapshot that does not decode to its recorded hash is
+        // skipped for the older one (the journal is kept back to it).
+        let mut problems = Vec::new();
+        let mut found = None;
+        for (seq, _) in kept {
+            let Some(snap) = self
+                .rt
+                .block_on(self.store.load_snapshot(seq))
+                .map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            match Controller::from_state_bytes(&snap.payload) {
+                Ok(ctl) if ctl.state_hash() == snap.state_hash => {
+                    found = Some((ctl, snap));
+                    break;
+                }
+                Ok(ctl) => problems.push(format!(
+                    "snapshot {seq} decodes to state {}, but was taken as {}",
+                    ctl.state_hash(),
+                    snap.state_hash
+                )),
+                Err(e) => problems.push(format!("snapshot {seq}: {e}")),
+            }
+        }
+        let Some((mut ctl, snap)) = found else {
+            return Err(format!("no usable snapshot: {}", problems.join("; ")));
+        };
         let entries = self
             .rt
             .block_on(self.store.journal_after(snap.seq))
