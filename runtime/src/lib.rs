@@ -7,6 +7,7 @@
 //! - [`journal`]: the controller's input journal on the Store (write-ahead, snapshots
 //!   checked by state hash, recovery = snapshot + replay) for synchronous loops.
 //! - [`recover`]: rebuilding the controller from the Store (newest good snapshot + journal).
+//! - [`admin`]: the newline-delimited JSON control socket of `stratus manage`.
 //! - [`hosts`]: host connections, the management side of the agent protocol
 //!   (the gateway): TLS with the management CA, enrollment and hello with
 //!   protocol negotiation, heartbeats and VM reports into the controller,
@@ -14,6 +15,7 @@
 //!   Store (every input journaled before its effects leave, group commit, snapshots,
 //!   recovery at start, CA and host secrets kept).
 
+pub mod admin;
 pub mod hosts;
 pub mod journal;
 pub mod recover;

@@ -2,6 +2,7 @@
 //! with retries, reasons when they give up, and the bounded-time check.
 
 use super::Controller;
+use super::effects::{DriverCall, Mac};
 use super::hosts::{HaOutcome, HaWork};
 use crate::controller::EventKind;
 use crate::ids::*;
@@ -52,6 +53,7 @@ impl Controller {
 
     /// A VM that is no longer running anywhere: Stopped, and HA-restarted if it may be.
     pub(crate) fn vm_lost(&mut self, i: VmIdx, host: Option<HostIdx>, since: Millis, why: &str) {
+        self.clean_up_after(i);
         self.cloud.vm_lost(i);
         let vm = self.cloud.vm_at(i);
         let (id, name) = (vm.id, vm.name.clone());
@@ -97,6 +99,36 @@ impl Controller {
                 },
             );
             self.ha_tick();
+        }
+    }
+
+    /// A VM no longer runs where the ledger had it: on each such host that is
+    /// not Down, take back what may be left of it — the domain definition and
+    /// the NIC port (both idempotent; a running domain is refused, so nothing
+    /// running is touched). A Down host's leftovers went with it.
+    fn clean_up_after(&mut self, i: VmIdx) {
+        let v = self.cloud.vm_at(i);
+        let (vm, nic) = (v.id, v.nic);
+        let hosts: Vec<HostIdx> = v
+            .charge
+            .hosts()
+            .filter(|h| self.cloud.inv.host(*h).status != crate::inventory::HostStatus::Down)
+            .collect();
+        for h in hosts {
+            let host = self.cloud.host_id(h);
+            let call = DriverCall::UndefineDomain { vm, host };
+            let timeout = super::op_timeout_ms(&call);
+            self.call_untracked(call, timeout);
+            if let Some(n) = nic {
+                let network = self.cloud.inv.network(n.network).id;
+                let call = DriverCall::UnplugNic {
+                    vm,
+                    host,
+                    network,
+                    mac: Mac(n.mac),
+                };
+                self.call_untracked(call, timeout);
+            }
         }
     }
 

@@ -455,6 +455,14 @@ impl Controller {
                 Some((_, Some(Step::TakeSnapshot { snapshot, .. }), _)) => Some(snapshot),
                 _ => None,
             };
+            // The call in flight may have happened (a volume created, a NIC
+            // plugged, a domain defined; an undo done): keep its undo, so the
+            // unwind takes it back too. Undos are idempotent.
+            let undo_in_flight = s.pending.and_then(|(_, _, undo)| undo);
+            let redo = match s.pending {
+                Some((_, Some(step), _)) if step.redone_after_restart() => Some(step),
+                _ => None,
+            };
             s.pending = None;
             s.parked = false;
             if let Some(snapshot) = lost_snapshot {
@@ -465,6 +473,11 @@ impl Controller {
                 // Roll forward: the lost call was a tolerated tail step.
                 continue;
             }
+            if let (Mode::Forward, Some(step)) = (s.mode, redo) {
+                // Roll forward: a stop or delete in flight is done again.
+                s.steps.push_front(step);
+                continue;
+            }
             if s.mode == Mode::Forward && doubt {
                 s.in_doubt = true;
                 s.done.clear();
@@ -473,6 +486,9 @@ impl Controller {
             } else if s.mode == Mode::Forward {
                 s.mode = Mode::Unwinding;
                 s.failure = Some("management server restarted during the operation".into());
+                s.done.extend(undo_in_flight);
+            } else {
+                s.done.extend(undo_in_flight);
             }
         }
         for sid in ids {

@@ -129,6 +129,10 @@ impl Controller {
                     let s = self.saga_mut(sid).expect("live saga");
                     s.mode = Mode::Unwinding;
                     s.failure = Some(format!("{} failed: {e}", step.name()));
+                    if e.kind == super::effects::ErrorKind::InDoubt {
+                        // No answer: it may have happened, so it is undone too.
+                        s.done.extend(undo);
+                    }
                 }
             }
             (_, _, DriverResult::Failed(e)) => {

@@ -366,6 +366,10 @@ impl Gateway {
                         r.hash, r.seq, r.snapshot_seq, r.replayed, r.millis, r.enrolled
                     );
                     st.event("gateway.recovered", "management-server".into(), detail);
+                    // Agents are reconnecting: give them the time a silent one gets.
+                    let grace = st.ping_ms() * u64::from(sh.config.dead_after.max(1));
+                    let until = stratus_core::units::Millis(st.now.0 + grace);
+                    st.begin_grace(until);
                     Input::Restart
                 }
                 _ => Input::Boot,

@@ -93,6 +93,10 @@ pub(crate) struct State {
     pub log_lines: u64,
     notify: Arc<Notify>,
     pub wal: Wal,
+    /// After a restart, until every enrolled agent is back (or this time):
+    /// calls no connected agent can take wait here instead of failing.
+    grace_until: Option<Millis>,
+    parked: Vec<(OpId, DriverCall)>,
 }
 
 impl State {
@@ -121,7 +125,47 @@ impl State {
             log_lines: 0,
             notify,
             wal,
+            grace_until: None,
+            parked: Vec::new(),
         }
+    }
+
+    /// Starts the post-restart grace: agents are reconnecting, so a call that
+    /// only they can take waits for them until `until` (then fails as usual).
+    pub fn begin_grace(&mut self, until: Millis) {
+        self.grace_until = Some(until);
+    }
+
+    /// Routes the calls that waited for agents; once every enrolled agent is
+    /// back or the grace is over, those still without one fail.
+    fn retry_parked(&mut self) {
+        let Some(until) = self.grace_until else { return };
+        let everyone = self.hosts.keys().all(|h| self.conns.contains_key(h));
+        let over = everyone || self.now >= until;
+        let parked = std::mem::take(&mut self.parked);
+        let mut failed = Vec::new();
+        for (op, call) in parked {
+            match self.route(op.0, &call) {
+                Ok(host) => self.send_pending(host, op.0, call),
+                Err(why) if over => failed.push((op, why)),
+                Err(_) => self.parked.push((op, call)),
+            }
+        }
+        if over {
+            self.grace_until = None;
+            let detail = format!("{} calls found no agent", failed.len());
+            self.event("gateway.grace.over", "management-server".into(), detail);
+        }
+        for (op, why) in failed {
+            self.stats.failed_unroutable += 1;
+            let result = DriverResult::Failed(why);
+            self.feed(Input::Result { op, result }, None);
+        }
+    }
+
+    fn send_pending(&mut self, host: HostId, op: u64, call: DriverCall) {
+        self.send_request(host, op, &call);
+        self.pending.insert(op, Pending { host, call });
     }
 
     pub fn ping_ms(&self) -> u64 {
@@ -253,16 +297,8 @@ impl State {
                     self.notify.notify_one();
                 }
                 Effect::Call { op, call } => match self.route(op.0, &call) {
-                    Ok(host) => {
-                        self.pending.insert(
-                            op.0,
-                            Pending {
-                                host,
-                                call: call.clone(),
-                            },
-                        );
-                        self.send_request(host, op.0, &call);
-                    }
+                    Ok(host) => self.send_pending(host, op.0, call),
+                    Err(_) if self.grace_until.is_some() => self.parked.push((op, call)),
                     Err(why) => {
                         self.stats.failed_unroutable += 1;
                         let result = DriverResult::Failed(why);
@@ -431,6 +467,7 @@ impl State {
             self.send_request(host, op, &call);
         }
         self.feed(Input::Pings { hosts: vec![host] }, None);
+        self.retry_parked();
         id
     }
 
@@ -597,9 +634,11 @@ impl State {
             if let Timer::OpTimeout(op) = timer {
                 // The controller gives up on it: never deliver it late.
                 self.pending.remove(&op.0);
+                self.parked.retain(|(p, _)| *p != op);
             }
             self.feed(Input::Timer { timer }, None);
         }
+        self.retry_parked();
     }
 
     pub fn pending_for(&self, host: HostId) -> usize {
