@@ -261,9 +261,40 @@ fn count(v: &Value, key: &str) -> u64 {
 
 #[test]
 fn kill_9_mid_flight_loses_no_job_and_orphans_nothing() {
-    let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let db = format!("sqlite://{}", tmp.path().join("stratus.db").display());
+    kill9_story(tmp.path(), &db);
+}
+
+/// The same on PostgreSQL, when `STRATUS_TEST_POSTGRES_URL` is set (in a schema of its own).
+#[test]
+fn kill_9_mid_flight_on_postgres_loses_no_job_and_orphans_nothing() {
+    let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
+        eprintln!("postgres kill -9 test skipped: STRATUS_TEST_POSTGRES_URL unset");
+        return;
+    };
+    let schema = format!("t_kill9_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = rt.block_on(sqlx::PgPool::connect(&base)).unwrap();
+    let sql = |q: String| {
+        rt.block_on(sqlx::query(sqlx::AssertSqlSafe(q)).execute(&admin))
+            .unwrap()
+    };
+    sql(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+    sql(format!("CREATE SCHEMA \"{schema}\""));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let db = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let tmp = tempfile::tempdir().unwrap();
+    kill9_story(tmp.path(), &db);
+    sql(format!("DROP SCHEMA \"{schema}\" CASCADE"));
+    rt.block_on(admin.close());
+}
+
+fn kill9_story(dir: &Path, db: &str) {
+    let started = Instant::now();
     std::fs::write(dir.join("kill9.toml"), SCENARIO).unwrap();
     let scenario = stratus_sim::scenario::parse(SCENARIO, "kill9.toml").unwrap();
     let names = stratus_sim::scenario::build(&scenario).unwrap().names;
@@ -273,13 +304,12 @@ fn kill_9_mid_flight_loses_no_job_and_orphans_nothing() {
         offering: names.offerings["tiny"],
         template: names.templates["tiny-linux"],
     };
-    let db = format!("sqlite://{}", dir.join("stratus.db").display());
     let (listen, admin) = (
         format!("127.0.0.1:{}", free_port()),
         format!("127.0.0.1:{}", free_port()),
     );
 
-    let mut ms = manage(dir, &db, &listen, &admin, 1);
+    let mut ms = manage(dir, db, &listen, &admin, 1);
     wait_until("the token file", Duration::from_secs(20), || {
         dir.join("tokens.json").exists()
     });
@@ -332,7 +362,7 @@ fn kill_9_mid_flight_loses_no_job_and_orphans_nothing() {
     let killed_at = Instant::now();
     let in_flight = before.map_or(0, |s| s["jobs"]["Pending"].as_u64().unwrap_or(0));
     let accepted_before_kill = sh.count.load(Ordering::SeqCst);
-    let mut ms = manage(dir, &db, &listen, &admin, 2);
+    let mut ms = manage(dir, db, &listen, &admin, 2);
     let mut a = Admin::connect(&admin, Duration::from_secs(20)).expect("the restarted control socket");
     let back = killed_at.elapsed();
     wait_until("the agents to come back", Duration::from_secs(20), || {
@@ -410,7 +440,7 @@ fn kill_9_mid_flight_loses_no_job_and_orphans_nothing() {
 
     // Once more: kill -9 and rebuild the ledger from the database right here.
     ms.kill9();
-    let (ctl, seq) = stratus_runtime::StoreJournal::open(&db).unwrap().recover().unwrap();
+    let (ctl, seq) = stratus_runtime::StoreJournal::open(db).unwrap().recover().unwrap();
     assert_eq!(
         json!(stratus_runtime::admin::ledger_hash(&ctl)),
         s2["ledger_hash"],
@@ -434,10 +464,16 @@ fn kill_9_mid_flight_loses_no_job_and_orphans_nothing() {
     assert_eq!(census.duplicates, 0, "no VM ever ran twice");
 
     let vms = count(&s2, "vms");
+    let recovered = log2.lines().find(|l| l.starts_with("recovered state")).unwrap_or("");
     eprintln!(
-        "kill9: {JOBS} jobs ({} before the kill, {in_flight} pending at the kill), {} answers lost, {} refused; \
+        "kill9: restart: {recovered}; write-ahead at the end: {}",
+        s2["durability"]
+    );
+    eprintln!(
+        "kill9 on {}: {JOBS} jobs ({} before the kill, {in_flight} pending at the kill), {} answers lost, {} refused; \
          manager back in {:.2} s, agents in {:.2} s; {} VMs at the end ({}); {} inputs recovered; \
          failed: {failed_reasons:?}; {:.1} s in all",
+        db.split(':').next().unwrap_or("?"),
         accepted_before_kill,
         sh.lost.load(Ordering::Relaxed),
         sh.refused.load(Ordering::Relaxed),

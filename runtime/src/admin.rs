@@ -12,7 +12,7 @@
 //! Reads answer only once every input they may reflect is durable, so what a
 //! client saw is never taken back by a crash.
 
-use crate::hosts::Gateway;
+use crate::hosts::{DurabilityStats, Gateway};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -62,6 +62,9 @@ pub struct Summary {
     pub connected: usize,
     pub applied: u64,
     pub durable: u64,
+    /// The write-ahead path's counters (group commit batches, commit and
+    /// snapshot times); `None` when summarized offline.
+    pub durability: Option<DurabilityStats>,
 }
 
 /// SHA-256 of the ledger: VMs, volumes, capacity book, snapshots, addresses
@@ -110,6 +113,7 @@ pub fn summarize(ctl: &Controller) -> Summary {
         connected: 0,
         applied: 0,
         durable: 0,
+        durability: None,
     }
 }
 
@@ -182,6 +186,7 @@ pub async fn answer(gw: &Gateway, line: &str) -> Value {
             Some(mut s) => {
                 let d = gw.durability();
                 (s.connected, s.applied, s.durable) = (connected, d.applied, d.durable);
+                s.durability = Some(d);
                 serde_json::to_value(s).expect("summaries serialize")
             }
             None => error("the management server is stopping"),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use stratus_agent::{Agent, AgentStats};
 use stratus_core::controller::{Controller, JobId, JobStatus, Request};
 use stratus_core::settings::Scope;
+use stratus_core::vm::VmState;
 use stratus_link::net::TokioConnector;
 use stratus_runtime::hosts::{Clock, Gateway, GatewayConfig};
 
@@ -140,8 +141,10 @@ async fn crash_recover_and_reconnect(url: &str) {
             .all(|s| s.enrollments.load(std::sync::atomic::Ordering::Relaxed) == 1)
     );
 
-    wait_for("every returned job to end", 20, || {
-        jobs.iter().all(|j| status(&gw, *j) != JobStatus::Pending) && gw.with_controller(|c| c.in_flight() == 0)
+    // Jobs end; a VM whose start was in doubt is Unknown until its host's report.
+    wait_for("every returned job to end and the VMs to settle", 20, || {
+        jobs.iter().all(|j| status(&gw, *j) != JobStatus::Pending)
+            && gw.with_controller(|c| c.in_flight() == 0 && c.cloud.vms().all(|(_, v)| v.state != VmState::Unknown))
     })
     .await;
     for j in &jobs {

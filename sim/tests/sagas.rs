@@ -619,11 +619,9 @@ fn a_management_restart_at_any_point_of_a_deploy_or_destroy_leaves_nothing_behin
         vm: vm.unwrap(),
         expunge: true,
     };
-    let cases: [(
-        &str,
-        &dyn Fn(&mut Engine, &Ids) -> Option<VmId>,
-        &dyn Fn(&Ids, Option<VmId>) -> Request,
-    ); 2] = [("deploy", &|_, _| None, &deploy), ("destroy", &running_vm, &destroy)];
+    type Setup<'a> = &'a dyn Fn(&mut Engine, &Ids) -> Option<VmId>;
+    type Op<'a> = &'a dyn Fn(&Ids, Option<VmId>) -> Request;
+    let cases: [(&str, Setup, Op); 2] = [("deploy", &|_, _| None, &deploy), ("destroy", &running_vm, &destroy)];
     for (name, setup, op) in cases {
         let mut crashes = 0;
         for k in 0.. {

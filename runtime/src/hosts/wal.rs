@@ -16,7 +16,7 @@
 use super::Shared;
 use crate::recover::encode_snapshot;
 use crate::store::{JournalEntry, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,7 @@ pub(crate) enum Answer {
 }
 
 /// Counters of the write-ahead path, for operators and tests.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DurabilityStats {
     /// Inputs applied to the controller (its journal seq; includes recovered ones).
     pub applied: u64,
