@@ -22,6 +22,15 @@ pub struct HaMetrics {
 
 impl Runner {
     pub(crate) fn action(&mut self, a: Action) {
+        if self.engine.ms_down_until.is_some() {
+            // Nobody takes the operator's request while the server is down.
+            self.engine.log(
+                "action.refused",
+                "operator",
+                &format!("{a:?}: management server is down"),
+            );
+            return;
+        }
         let input = match &a {
             Action::PrepareMaintenance { host, .. } => match self.host_id(host) {
                 Some(host) => Input::PrepareMaintenance { host },
