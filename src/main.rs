@@ -4,6 +4,7 @@ mod agent_cmd;
 mod bench;
 mod bench_sim;
 mod fuzz_cmd;
+mod manage_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     },
     /// The host agent: connects to the management server and runs its calls.
     Agent(agent_cmd::AgentArgs),
+    /// The durable management server: agent gateway, journal, control socket.
+    Manage(manage_cmd::ManageArgs),
     /// Benchmarks of the core (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench { which } => bench::run(which),
         Command::Sim { which } => sim_cmd::run(which),
         Command::Agent(args) => agent_cmd::run(args),
+        Command::Manage(args) => manage_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! A management gateway over a small lab (one cluster of three hosts, h1..h3),
-//! for trying `stratus agent --sim` by hand until `stratus serve` exists:
+//! kept in memory only, for trying `stratus agent --sim` by hand (`stratus
+//! manage` is the durable server over a scenario):
 //!
 //! ```text
 //! cargo run -p stratus-runtime --example gateway_demo -- 127.0.0.1:8250

@@ -6,8 +6,8 @@
 //! The trait is synchronous (the simulator's engine is a plain loop), so this
 //! adapter owns a small current-thread tokio runtime for the Store's calls.
 
-use crate::store::{JournalEntry, Snapshot, Store};
-use stratus_core::controller::journal::{InputJournal, replay};
+use crate::store::{JournalEntry, Store};
+use stratus_core::controller::journal::InputJournal;
 use stratus_core::controller::{Controller, Input};
 
 /// An `InputJournal` over a `Store` (SQLite file, in-memory SQLite or PostgreSQL).
@@ -78,13 +78,7 @@ impl InputJournal for StoreJournal {
 
     fn snapshot(&mut self, seq: u64, ctl: &Controller) -> Result<(), String> {
         self.flush()?;
-        let payload = ctl.state_bytes();
-        let snap = Snapshot {
-            seq,
-            state_hash: stratus_core::controller::input::hash_hex(&payload),
-            taken_at_ms: ctl.now().0 as i64,
-            payload,
-        };
+        let snap = crate::recover::encode_snapshot(seq, ctl, ctl.now().0);
         self.rt
             .block_on(self.store.put_snapshot(&snap))
             .map_err(|e| e.to_string())?;
@@ -95,53 +89,10 @@ impl InputJournal for StoreJournal {
     fn recover(&mut self) -> Result<(Controller, u64), String> {
         // What was not flushed never became durable: it is lost with the crash.
         self.pending.clear();
-        let kept = self.rt.block_on(self.store.snapshots()).map_err(|e| e.to_string())?;
-        if kept.is_empty() {
-            return Err("the store holds no snapshot to recover from".into());
-        }
-        // Newest first; a snapshot that does not decode to its recorded hash is
-        // skipped for the older one (the journal is kept back to it).
-        let mut problems = Vec::new();
-        let mut found = None;
-        for (seq, _) in kept {
-            let Some(snap) = self
-                .rt
-                .block_on(self.store.load_snapshot(seq))
-                .map_err(|e| e.to_string())?
-            else {
-                continue;
-            };
-            match Controller::from_state_bytes(&snap.payload) {
-                Ok(ctl) if ctl.state_hash() == snap.state_hash => {
-                    found = Some((ctl, snap));
-                    break;
-                }
-                Ok(ctl) => problems.push(format!(
-                    "snapshot {seq} decodes to state {}, but was taken as {}",
-                    ctl.state_hash(),
-                    snap.state_hash
-                )),
-                Err(e) => problems.push(format!("snapshot {seq}: {e}")),
-            }
-        }
-        let Some((mut ctl, snap)) = found else {
-            return Err(format!("no usable snapshot: {}", problems.join("; ")));
-        };
-        let entries = self
+        let r = self
             .rt
-            .block_on(self.store.journal_after(snap.seq))
-            .map_err(|e| e.to_string())?;
-        ctl.logging = false;
-        let mut last = snap.seq;
-        for e in entries {
-            if e.seq != last + 1 {
-                return Err(format!("journal gap: entry {} follows {last}", e.seq));
-            }
-            let input = Input::from_bytes(&e.payload).map_err(|x| format!("journal entry {}: {x}", e.seq))?;
-            replay(&mut ctl, e.at_ms as u64, input);
-            last = e.seq;
-        }
-        ctl.logging = true;
-        Ok((ctl, last))
+            .block_on(crate::recover::recover(&self.store))?
+            .ok_or("the store holds no snapshot to recover from")?;
+        Ok((r.ctl, r.seq))
     }
 }

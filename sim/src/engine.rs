@@ -531,49 +531,6 @@ impl Engine {
 
     /// Domains and volumes the world holds that the ledger does not know about.
     pub fn leaks(&self) -> Vec<String> {
-        let c = &self.ctl.cloud;
-        let mut out = Vec::new();
-        for (hid, h) in &self.world.hosts {
-            for vm in h.domains.keys() {
-                let known = c.vm(*vm).is_some_and(|v| {
-                    v.host.map(|x| c.host_id(x)) == Some(*hid)
-                        || matches!(v.charge, stratus_core::vm::Charge::Migrating { .. })
-                });
-                if !known {
-                    out.push(format!("domain {vm} on host {} is unknown to the ledger", h.name));
-                }
-            }
-        }
-        for (hid, h) in &self.world.hosts {
-            for (vm, mac) in &h.ports {
-                let known = c.vm(*vm).is_some_and(|v| {
-                    v.nic.is_some_and(|n| n.mac == mac.0)
-                        && (v.host.map(|x| c.host_id(x)) == Some(*hid)
-                            || matches!(v.charge, stratus_core::vm::Charge::Migrating { .. }))
-                });
-                if !known {
-                    out.push(format!(
-                        "port {mac} of VM {vm} on host {} is unknown to the ledger",
-                        h.name
-                    ));
-                }
-            }
-        }
-        for s in &self.world.snapshots {
-            if c.snapshot(*s).is_none() {
-                out.push(format!("snapshot {s} on secondary storage is unknown to the ledger"));
-            }
-        }
-        for (pid, p) in &self.world.pools {
-            for v in &p.volumes {
-                let known = c
-                    .volume(*v)
-                    .is_some_and(|vol| vol.created && vol.pool.map(|x| c.pool_id(x)) == Some(*pid));
-                if !known {
-                    out.push(format!("volume {v} on pool {} is unknown to the ledger", p.name));
-                }
-            }
-        }
-        out
+        crate::census::leaks(&self.world.census(), &self.ctl.cloud)
     }
 }

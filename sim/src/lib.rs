@@ -4,7 +4,10 @@
 
 #[cfg(feature = "agent")]
 pub mod agent_host;
+#[cfg(feature = "agent")]
+pub mod agent_world;
 pub mod backend;
+pub mod census;
 pub mod engine;
 pub mod fuzz;
 /// The input journal (trait and in-memory form) lives in the core.

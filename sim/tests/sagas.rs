@@ -381,3 +381,64 @@ fn snapshots_are_taken_kept_after_their_volume_and_deleted() {
         .unwrap_err();
     assert!(err.contains("not on storage yet"), "{err}");
 }
+
+/// Runs `op` with the management server crashing after `k` engine events (a
+/// call in flight, applied by the world but unanswered) and back 5 s later.
+/// Returns the engine once everything settled, or `None` if the job ended
+/// before the crash.
+fn restarted_after(
+    setup: &dyn Fn(&mut Engine, &Ids) -> Option<VmId>,
+    op: &dyn Fn(&Ids, Option<VmId>) -> Request,
+    k: usize,
+) -> Option<(Engine, JobId)> {
+    let (mut e, ids) = lab();
+    let vm = setup(&mut e, &ids);
+    let job = e.submit(op(&ids, vm)).unwrap();
+    for _ in 0..k {
+        e.step(u64::MAX / 2)?;
+    }
+    if e.ctl.job(job).unwrap().status != JobStatus::Pending {
+        return None;
+    }
+    let now = e.next_time().unwrap_or(0);
+    e.crash_management(now + 5_000);
+    // Past the restart and the VM reports that settle calls in doubt.
+    while e.ctl.in_flight() > 0 || e.next_time().is_some_and(|t| t <= now + 5_000) {
+        if e.step(u64::MAX / 2).is_none() {
+            break;
+        }
+    }
+    run(&mut e);
+    Some((e, job))
+}
+
+#[test]
+fn a_management_restart_at_any_point_of_a_deploy_or_destroy_leaves_nothing_behind() {
+    let deploy = |ids: &Ids, _: Option<VmId>| deploy_req(ids, "web");
+    let destroy = |_: &Ids, vm: Option<VmId>| Request::Destroy {
+        vm: vm.unwrap(),
+        expunge: true,
+    };
+    type Setup<'a> = &'a dyn Fn(&mut Engine, &Ids) -> Option<VmId>;
+    type Op<'a> = &'a dyn Fn(&Ids, Option<VmId>) -> Request;
+    let cases: [(&str, Setup, Op); 2] = [("deploy", &|_, _| None, &deploy), ("destroy", &running_vm, &destroy)];
+    for (name, setup, op) in cases {
+        let mut crashes = 0;
+        for k in 0.. {
+            let Some((mut e, job)) = restarted_after(setup, op, k) else {
+                break;
+            };
+            crashes += 1;
+            let j = e.ctl.job(job).unwrap().clone();
+            assert_ne!(j.status, JobStatus::Pending, "{name}, crash after {k} events");
+            assert!(j.status == JobStatus::Succeeded || j.error.is_some());
+            let leaks = e.leaks();
+            assert!(leaks.is_empty(), "{name}, crash after {k} events: leaks {leaks:?}");
+            let missing = stratus_sim::census::missing(&e.world.census(), &e.ctl.cloud);
+            assert!(missing.is_empty(), "{name}, crash after {k} events: {missing:?}");
+            e.check_full();
+            assert!(e.violations.is_empty(), "{name}, crash after {k}: {:?}", e.violations);
+        }
+        assert!(crashes >= 4, "{name}: crashed at {crashes} points only");
+    }
+}

@@ -67,6 +67,7 @@ type HostHook = Box<dyn Fn(HostId) + Send + Sync>;
 type CallHook = Box<dyn Fn(&DriverCall) -> Option<DriverResult> + Send + Sync>;
 type CredsHook = Box<dyn Fn(&Credentials) + Send + Sync>;
 type NoteHook = Box<dyn Fn(&str) + Send + Sync>;
+type LatencyHook = Box<dyn Fn(&DriverCall) -> Duration + Send + Sync>;
 
 /// How the agent proves who it is on the next connection.
 enum Identity {
@@ -85,6 +86,8 @@ pub struct Hooks {
     pub on_enrolled: Option<CredsHook>,
     /// Human-readable notes: connected, lost, retrying (for a log).
     pub on_note: Option<NoteHook>,
+    /// How long a call takes before it runs (a simulated host's latency).
+    pub latency: Option<LatencyHook>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -468,6 +471,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
             self.touched.lock().expect("touched lock").insert(vm);
         }
         let answered = self.hooks.before_call.as_ref().and_then(|f| f(&call));
+        let latency = self.hooks.latency.as_ref().map(|f| f(&call));
         self.stats.executed.fetch_add(1, Relaxed);
         let (backend, cache, tx, instance) = (
             self.backend.clone(),
@@ -476,6 +480,9 @@ impl<C: Connector, B: Backend> Agent<C, B> {
             instance.to_string(),
         );
         tokio::spawn(async move {
+            if let Some(d) = latency {
+                tokio::time::sleep(d).await;
+            }
             let b = &*backend;
             let d = Drivers {
                 compute: b,

@@ -68,24 +68,27 @@ impl Controller {
         );
     }
 
-    /// Unplugs a VM's NIC on each host it may have been plugged on, except
-    /// where it runs now (after a lost VM or a settled in-doubt migration).
+    /// Removes a VM's leftovers (its domain definition and NIC port) from each
+    /// of `hosts`, where it may have been and no longer runs (after a lost VM or
+    /// a settled in-doubt migration). Idempotent; retried until its host answers.
     pub(crate) fn unplug_elsewhere(&mut self, vm: crate::ids::VmIdx, hosts: &[crate::ids::HostIdx]) {
         let v = self.cloud.vm_at(vm);
-        let Some(nic) = v.nic else { return };
-        let (id, name) = (v.id, v.name.clone());
-        let network = self.cloud.inv.network(nic.network).id;
+        let (id, name, nic) = (v.id, v.name.clone(), v.nic);
         for h in hosts {
             let host = self.cloud.host_id(*h);
-            self.clean_up_later(
-                DriverCall::UnplugNic {
-                    vm: id,
-                    host,
-                    network,
-                    mac: super::effects::Mac(nic.mac),
-                },
-                format!("port of {name}"),
-            );
+            self.clean_up_later(DriverCall::UndefineDomain { vm: id, host }, format!("domain of {name}"));
+            if let Some(nic) = nic {
+                let network = self.cloud.inv.network(nic.network).id;
+                self.clean_up_later(
+                    DriverCall::UnplugNic {
+                        vm: id,
+                        host,
+                        network,
+                        mac: super::effects::Mac(nic.mac),
+                    },
+                    format!("port of {name}"),
+                );
+            }
         }
     }
 

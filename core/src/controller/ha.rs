@@ -2,6 +2,7 @@
 //! with retries, reasons when they give up, and the bounded-time check.
 
 use super::Controller;
+
 use super::hosts::{HaOutcome, HaWork};
 use crate::controller::EventKind;
 use crate::ids::*;

@@ -488,6 +488,16 @@ impl Controller {
                 Some((_, Some(Step::TakeSnapshot { snapshot, .. }), _)) => Some(snapshot),
                 _ => None,
             };
+            // The call in flight may have happened (a volume created, a NIC
+            // plugged, a domain defined; an undo done). A forward step's undo was
+            // registered when the call went out; an undo call in flight is done
+            // again. Undos are idempotent.
+            let undo_in_flight = s.pending.and_then(|(_, _, undo)| undo);
+            let step_in_flight = s.pending.and_then(|(_, step, _)| step);
+            let redo = match s.pending {
+                Some((_, Some(step), _)) if step.redone_after_restart() => Some(step),
+                _ => None,
+            };
             s.pending = None;
             s.parked = false;
             // A pending undo retry lost its timer: retry at once.
@@ -497,7 +507,20 @@ impl Controller {
             }
             let s = self.sagas.get_mut(sid).expect("listed");
             if s.forward_only {
-                // Roll forward: the lost call was a tolerated tail step.
+                // Roll forward: the lost call (a tail step such as unplugging the
+                // source port) is issued again.
+                if let Some(step) = step_in_flight {
+                    s.steps.push_front(step);
+                }
+                continue;
+            }
+            if let (Mode::Forward, Some(step)) = (s.mode, redo) {
+                // Roll forward: a stop or delete in flight is done again (it
+                // registers its undo again when it goes out).
+                if undo_in_flight.is_some() && s.done.last().copied() == undo_in_flight {
+                    s.done.pop();
+                }
+                s.steps.push_front(step);
                 continue;
             }
             if s.mode == Mode::Forward && doubt {
@@ -508,6 +531,8 @@ impl Controller {
             } else if s.mode == Mode::Forward {
                 s.mode = Mode::Unwinding;
                 s.failure = Some("management server restarted during the operation".into());
+            } else {
+                s.done.extend(undo_in_flight);
             }
         }
         for sid in ids {

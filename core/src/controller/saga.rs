@@ -126,6 +126,16 @@ impl Step {
         matches!(self, Step::StartDomain | Step::MigrateDomain)
     }
 
+    /// Steps that take things down and may simply be done again: a restarted
+    /// management server re-issues one that was in flight (the saga rolls
+    /// forward) rather than unwinding a stop or an expunge half done.
+    pub fn redone_after_restart(self) -> bool {
+        matches!(
+            self,
+            Step::StopDomain { .. } | Step::Undefine | Step::UnplugNic | Step::DeleteVolume { .. }
+        )
+    }
+
     /// Failures of these steps are logged and the saga carries on: there is no
     /// way back once a domain was stopped or a migration completed.
     pub fn tolerant(self) -> bool {

@@ -53,7 +53,10 @@ impl SecretSource {
     }
 }
 
-/// The management server's CA and TLS identity (made fresh at start).
+/// The management server's CA and TLS identity. The CA (key and certificate)
+/// is made once and kept in the Store ([`StoredCa`]), so a restarted server
+/// keeps the fingerprint its agents pinned; the server certificate is signed
+/// afresh by it at every start.
 pub struct ManagementCa {
     pub ca_der: CertificateDer<'static>,
     pub server_config: Arc<rustls::ServerConfig>,
@@ -65,20 +68,76 @@ impl std::fmt::Debug for ManagementCa {
     }
 }
 
+/// The CA's durable form: its certificate and its private key (PKCS#8), both DER.
+/// Secret: it lives in the Store's meta table, never on the wire.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCa {
+    pub ca_cert_der: Vec<u8>,
+    pub ca_key_pkcs8: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoredCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "StoredCa({}, key hidden)",
+            tls::hex(&tls::fingerprint(&self.ca_der()))
+        )
+    }
+}
+
+impl StoredCa {
+    /// A new CA (Ed25519).
+    pub fn generate() -> Result<StoredCa, CaError> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+        let cert = ca_params()?.self_signed(&key)?;
+        Ok(StoredCa {
+            ca_cert_der: cert.der().to_vec(),
+            ca_key_pkcs8: key.serialize_der(),
+        })
+    }
+
+    fn ca_der(&self) -> CertificateDer<'static> {
+        CertificateDer::from(self.ca_cert_der.clone())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("the CA serializes")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<StoredCa, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("the stored management CA does not decode: {e}"))
+    }
+}
+
+/// The CA certificate's parameters (the same at every start, so a stored key
+/// signs as the same issuer).
+fn ca_params() -> Result<rcgen::CertificateParams, rcgen::Error> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyUsagePurpose};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Stratus management CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    Ok(ca_params)
+}
+
 impl ManagementCa {
     /// A new CA and a server certificate for [`SERVER_NAME`] plus `extra_names`.
     pub fn generate(extra_names: &[String]) -> Result<ManagementCa, CaError> {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, PKCS_ED25519};
-        let ca_key = KeyPair::generate_for(&PKCS_ED25519)?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Stratus management CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        let ca_cert = ca_params.self_signed(&ca_key)?;
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        ManagementCa::from_stored(&StoredCa::generate()?, extra_names)
+    }
 
+    /// The identity of a stored CA: a fresh server certificate for
+    /// [`SERVER_NAME`] plus `extra_names`, signed by it.
+    pub fn from_stored(stored: &StoredCa, extra_names: &[String]) -> Result<ManagementCa, CaError> {
+        use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose, PKCS_ED25519};
+        let ca_key = KeyPair::from_der_and_sign_algo(
+            &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(stored.ca_key_pkcs8.clone())),
+            &PKCS_ED25519,
+        )?;
+        let issuer = rcgen::Issuer::new(ca_params()?, ca_key);
         let mut names = vec![SERVER_NAME.to_string()];
         names.extend(extra_names.iter().cloned());
         let key = KeyPair::generate_for(&PKCS_ED25519)?;
@@ -89,13 +148,10 @@ impl ManagementCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &issuer)?;
-
+        let ca_der = stored.ca_der();
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let server_config = tls::server_config(vec![cert.der().clone(), ca_cert.der().clone()], key_der)?;
-        Ok(ManagementCa {
-            ca_der: ca_cert.der().clone(),
-            server_config,
-        })
+        let server_config = tls::server_config(vec![cert.der().clone(), ca_der.clone()], key_der)?;
+        Ok(ManagementCa { ca_der, server_config })
     }
 
     pub fn fingerprint(&self) -> [u8; 32] {
@@ -116,6 +172,18 @@ mod tests {
     fn makes_a_ca() {
         let ca = ManagementCa::generate(&["localhost".into()]).unwrap();
         assert_eq!(ca.fingerprint(), tls::fingerprint(&ca.ca_der));
+    }
+
+    #[test]
+    fn a_stored_ca_keeps_its_fingerprint() {
+        let stored = StoredCa::generate().unwrap();
+        let back = StoredCa::from_bytes(&stored.to_bytes()).unwrap();
+        assert_eq!(back, stored);
+        let a = ManagementCa::from_stored(&stored, &[]).unwrap();
+        let b = ManagementCa::from_stored(&back, &["localhost".into()]).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), ManagementCa::generate(&[]).unwrap().fingerprint());
+        assert!(StoredCa::from_bytes(b"nope").is_err());
     }
 
     #[test]

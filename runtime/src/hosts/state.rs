@@ -1,14 +1,20 @@
 //! The gateway's state: the controller, who is connected, credentials, calls
-//! in flight and timers. Every change happens under one lock, on the
-//! gateway's own clock (ms since it started).
+//! in flight and timers. Every change happens under one lock.
+//!
+//! The controller is changed only by [`State::feed`]: the input is applied
+//! (`Controller::handle`), queued for the journal, and what it produced is
+//! held until the input is durable; [`State::release`] then sends the driver
+//! calls, arms the timers and answers the caller (`wal`).
 
 use super::ca::SecretSource;
+use super::creds::{HostAuth, TokenEntry};
+use super::wal::{Answer, Held, Wal};
+use crate::store::JournalEntry;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use stratus_core::controller::Controller;
 use stratus_core::controller::effects::{DriverCall, DriverError, DriverResult, Effect, OpId, Timer};
+use stratus_core::controller::{Controller, Input, Reply};
 use stratus_core::ids::HostId;
-use stratus_core::inventory::{HostStatus, PoolScope};
 use stratus_core::units::Millis;
 use stratus_link::tls::{self, constant_time_eq, secret_hash};
 use stratus_link::token::EnrollToken;
@@ -44,19 +50,18 @@ pub(crate) struct Conn {
     beats: u64,
 }
 
-struct TokenEntry {
-    host: HostId,
-    used: bool,
+pub(crate) struct Pending {
+    pub host: HostId,
+    pub call: DriverCall,
 }
 
-struct HostAuth {
-    secret_hash: [u8; 32],
-    facts: HostFacts,
-}
-
-struct Pending {
-    host: HostId,
-    call: DriverCall,
+/// An agent that passed `admit`, to be registered once its credentials are durable.
+pub(crate) struct Admitted {
+    pub host: HostId,
+    pub version: u32,
+    pub greeting: ServerMsg,
+    /// For an enrollment: the token used and the new credentials.
+    pub enrolled: Option<([u8; 32], HostAuth)>,
 }
 
 const LOG_TAIL: usize = 4000;
@@ -65,13 +70,15 @@ pub(crate) struct State {
     pub ctl: Controller,
     pub now: Millis,
     pub started: bool,
+    /// After `Gateway::halt`: nothing is applied or sent any more.
+    pub halted: bool,
     instance: String,
     fingerprint: [u8; 32],
-    tokens: BTreeMap<[u8; 32], TokenEntry>,
-    hosts: BTreeMap<HostId, HostAuth>,
+    pub tokens: BTreeMap<[u8; 32], TokenEntry>,
+    pub hosts: BTreeMap<HostId, HostAuth>,
     pub conns: BTreeMap<HostId, Conn>,
     next_conn: u64,
-    pending: BTreeMap<u64, Pending>,
+    pub pending: BTreeMap<u64, Pending>,
     timers: BTreeMap<(Millis, u64), Timer>,
     timer_seq: u64,
     /// Per host: migrations into it whose answer was processed (report barrier).
@@ -85,14 +92,20 @@ pub(crate) struct State {
     pub log_tail: VecDeque<String>,
     pub log_lines: u64,
     notify: Arc<Notify>,
+    pub wal: Wal,
+    /// After a restart, until every enrolled agent is back (or this time):
+    /// calls no connected agent can take wait here instead of failing.
+    grace_until: Option<Millis>,
+    parked: Vec<(OpId, DriverCall)>,
 }
 
 impl State {
-    pub fn new(ctl: Controller, instance: String, fingerprint: [u8; 32], notify: Arc<Notify>) -> State {
+    pub fn new(ctl: Controller, instance: String, fingerprint: [u8; 32], notify: Arc<Notify>, wal: Wal) -> State {
         State {
+            now: ctl.now(),
             ctl,
-            now: Millis(0),
             started: false,
+            halted: false,
             instance,
             fingerprint,
             tokens: BTreeMap::new(),
@@ -111,7 +124,48 @@ impl State {
             log_tail: VecDeque::new(),
             log_lines: 0,
             notify,
+            wal,
+            grace_until: None,
+            parked: Vec::new(),
         }
+    }
+
+    /// Starts the post-restart grace: agents are reconnecting, so a call that
+    /// only they can take waits for them until `until` (then fails as usual).
+    pub fn begin_grace(&mut self, until: Millis) {
+        self.grace_until = Some(until);
+    }
+
+    /// Routes the calls that waited for agents; once every enrolled agent is
+    /// back or the grace is over, those still without one fail.
+    fn retry_parked(&mut self) {
+        let Some(until) = self.grace_until else { return };
+        let everyone = self.hosts.keys().all(|h| self.conns.contains_key(h));
+        let over = everyone || self.now >= until;
+        let parked = std::mem::take(&mut self.parked);
+        let mut failed = Vec::new();
+        for (op, call) in parked {
+            match self.route(op.0, &call) {
+                Ok(host) => self.send_pending(host, op.0, call),
+                Err(why) if over => failed.push((op, why)),
+                Err(_) => self.parked.push((op, call)),
+            }
+        }
+        if over {
+            self.grace_until = None;
+            let detail = format!("{} calls found no agent", failed.len());
+            self.event("gateway.grace.over", "management-server".into(), detail);
+        }
+        for (op, why) in failed {
+            self.stats.failed_unroutable += 1;
+            let result = DriverResult::Failed(why);
+            self.feed(Input::Result { op, result }, None);
+        }
+    }
+
+    fn send_pending(&mut self, host: HostId, op: u64, call: DriverCall) {
+        self.send_request(host, op, &call);
+        self.pending.insert(op, Pending { host, call });
     }
 
     pub fn ping_ms(&self) -> u64 {
@@ -155,14 +209,109 @@ impl State {
         self.write_log(serde_json::to_string(&e).expect("events serialize"));
     }
 
-    fn host_name(&self, h: HostId) -> String {
+    pub fn host_name(&self, h: HostId) -> String {
         let inv = &self.ctl.cloud.inv;
         inv.find_host(h)
             .map(|i| inv.host(i).name.clone())
             .unwrap_or_else(|| h.to_string())
     }
 
-    pub fn issue_token(&mut self, host: HostId, secrets: &SecretSource) -> Result<String, String> {
+    // ---- the one way into the controller ----
+
+    /// Applies an input now and holds what it produced until it is durable;
+    /// `answer` gets the controller's reply then.
+    pub fn feed(&mut self, input: Input, answer: Option<oneshot::Sender<Reply>>) {
+        if self.halted {
+            return;
+        }
+        let now = self.now;
+        self.wal.applied += 1;
+        let seq = self.wal.applied;
+        self.wal.stats.applied = seq;
+        if !self.wal.sync {
+            self.wal.buf.push(JournalEntry {
+                seq,
+                at_ms: now.0 as i64,
+                payload: input.to_bytes(),
+            });
+        }
+        let out = self.ctl.handle(now, input);
+        for e in out.events {
+            self.write_log(serde_json::to_string(&e).expect("events serialize"));
+        }
+        self.wal.held.push_back(Held {
+            seq,
+            effects: out.effects,
+            answer: answer.map(|tx| Answer::Reply(tx, out.reply)),
+        });
+        if self.wal.sync {
+            self.wal.durable = seq;
+            self.wal.stats.durable = seq;
+            self.release();
+        } else {
+            self.wal.wake.notify_one();
+        }
+    }
+
+    /// Answers `tx` with the applied seq once every input applied so far is durable.
+    pub fn barrier(&mut self, tx: oneshot::Sender<u64>) {
+        if self.wal.applied <= self.wal.durable {
+            let _ = tx.send(self.wal.durable);
+            return;
+        }
+        self.wal.held.push_back(Held {
+            seq: self.wal.applied,
+            effects: Vec::new(),
+            answer: Some(Answer::Barrier(tx)),
+        });
+    }
+
+    /// Lets out everything whose input is durable, in input order.
+    pub fn release(&mut self) {
+        if self.halted || !self.wal.begin_release() {
+            return;
+        }
+        while let Some(h) = self.wal.next_releasable() {
+            match h.answer {
+                Some(Answer::Reply(tx, reply)) => {
+                    let _ = tx.send(reply);
+                }
+                Some(Answer::Barrier(tx)) => {
+                    let _ = tx.send(h.seq);
+                }
+                None => {}
+            }
+            self.execute(h.effects);
+        }
+        self.wal.end_release();
+    }
+
+    /// Sends calls to agents and arms timers. A call nobody can take fails at
+    /// once (a new input).
+    fn execute(&mut self, effects: Vec<Effect>) {
+        for eff in effects {
+            match eff {
+                Effect::Timer { at, timer } => {
+                    self.timer_seq += 1;
+                    self.timers.insert((at, self.timer_seq), timer);
+                    self.notify.notify_one();
+                }
+                Effect::Call { op, call } => match self.route(op.0, &call) {
+                    Ok(host) => self.send_pending(host, op.0, call),
+                    Err(_) if self.grace_until.is_some() => self.parked.push((op, call)),
+                    Err(why) => {
+                        self.stats.failed_unroutable += 1;
+                        let result = DriverResult::Failed(why);
+                        self.feed(Input::Result { op, result }, None);
+                    }
+                },
+            }
+        }
+    }
+
+    // ---- enrollment and connections ----
+
+    pub fn issue_token(&mut self, host: HostId, secrets: &SecretSource) -> Result<(String, [u8; 32]), String> {
         if self.ctl.cloud.inv.find_host(host).is_none() {
             return Err(format!("no host {host} in the inventory"));
         }
@@ -170,22 +319,16 @@ impl State {
             ca_fingerprint: self.fingerprint,
             secret: secrets.secret(),
         };
-        self.tokens
-            .insert(secret_hash(&token.secret), TokenEntry { host, used: false });
-        Ok(token.to_string())
+        let hash = secret_hash(&token.secret);
+        self.tokens.insert(hash, TokenEntry { host, used: false });
+        Ok((token.to_string(), hash))
     }
 
     /// Checks `Enroll`/`Hello` (protocol version first, so a refused agent
-    /// does not use up its token); on success registers the connection and
-    /// queues the greeting, a `Resync`, and every request still waiting for
-    /// this host. Returns the host, the connection and the agreed version.
-    pub fn authenticate(
-        &mut self,
-        msg: AgentMsg,
-        tx: mpsc::UnboundedSender<ServerMsg>,
-        kill: oneshot::Sender<()>,
-        secrets: &SecretSource,
-    ) -> Result<(HostId, u64, u32), String> {
+    /// does not use up its token). An enrollment takes its token at once (so
+    /// it cannot be used twice meanwhile) but the host is registered by
+    /// `register`, after its credentials are durable.
+    pub fn admit(&mut self, msg: AgentMsg, secrets: &SecretSource) -> Result<Admitted, String> {
         let ping_interval_ms = self.ping_ms();
         let version = match &msg {
             AgentMsg::Enroll { versions, .. } | AgentMsg::Hello { versions, .. } => {
@@ -193,7 +336,7 @@ impl State {
             }
             _ => 0, // refused below
         };
-        let (host, greeting) = match msg {
+        match msg {
             AgentMsg::Enroll {
                 token,
                 host_name,
@@ -218,25 +361,10 @@ impl State {
                 }
                 self.tokens.get_mut(&hash).expect("seen").used = true;
                 let secret = secrets.secret();
-                self.hosts.insert(
-                    host,
-                    HostAuth {
-                        secret_hash: secret_hash(&secret),
-                        facts: facts.clone(),
-                    },
-                );
-                self.stats.enrollments += 1;
-                self.event(
-                    "agent.enrolled",
-                    name,
-                    format!(
-                        "{} cores x {} MHz, {} MiB, {}",
-                        facts.cpu_cores,
-                        facts.cpu_mhz,
-                        facts.memory_bytes >> 20,
-                        facts.hypervisor_version
-                    ),
-                );
+                let auth = HostAuth {
+                    secret_hash: secret_hash(&secret),
+                    facts,
+                };
                 let greeting = ServerMsg::Enrolled {
                     host_id: host,
                     secret,
@@ -244,7 +372,12 @@ impl State {
                     ping_interval_ms,
                     version,
                 };
-                (host, greeting)
+                Ok(Admitted {
+                    host,
+                    version,
+                    greeting,
+                    enrolled: Some((hash, auth)),
+                })
             }
             AgentMsg::Hello {
                 host_id,
@@ -265,27 +398,53 @@ impl State {
                     ping_interval_ms,
                     version,
                 };
-                (host_id, greeting)
+                Ok(Admitted {
+                    host: host_id,
+                    version,
+                    greeting,
+                    enrolled: None,
+                })
             }
-            other => {
-                return Err(self.refuse(format!("authenticate first (enroll or hello), got {}", other.kind())));
-            }
-        };
+            other => Err(self.refuse(format!("authenticate first (enroll or hello), got {}", other.kind()))),
+        }
+    }
+
+    /// An enrollment whose credentials could not be stored: its token is usable again.
+    pub fn unadmit(&mut self, token: &[u8; 32], why: String) -> String {
+        if let Some(t) = self.tokens.get_mut(token) {
+            t.used = false;
+        }
+        self.refuse(why)
+    }
+
+    /// Registers an admitted agent: queues the greeting, a `Resync`, and every
+    /// request still waiting for this host. Returns the connection id.
+    pub fn register(&mut self, a: Admitted, tx: mpsc::UnboundedSender<ServerMsg>, kill: oneshot::Sender<()>) -> u64 {
+        let host = a.host;
+        let name = self.host_name(host);
+        if let Some((_, auth)) = a.enrolled {
+            self.stats.enrollments += 1;
+            let f = &auth.facts;
+            let detail = format!(
+                "{} cores x {} MHz, {} MiB, {}",
+                f.cpu_cores,
+                f.cpu_mhz,
+                f.memory_bytes >> 20,
+                f.hypervisor_version
+            );
+            self.event("agent.enrolled", name.clone(), detail);
+            self.hosts.insert(host, auth);
+        }
         self.next_conn += 1;
         let id = self.next_conn;
         let replaced = self.conns.remove(&host).is_some();
-        let name = self.host_name(host);
-        self.event(
-            "agent.connected",
-            name,
-            if replaced {
-                "replaces its previous connection"
-            } else {
-                ""
-            }
-            .into(),
-        );
-        let _ = tx.send(greeting);
+        let detail = if replaced {
+            "replaces its previous connection"
+        } else {
+            ""
+        };
+        self.event("agent.connected", name, detail.into());
+        let _ = tx.send(a.greeting);
         self.conns.insert(
             host,
             Conn {
@@ -307,10 +466,9 @@ impl State {
             self.stats.requests_resent += 1;
             self.send_request(host, op, &call);
         }
-        let now = self.now;
-        self.ctl.on_pings(&[host], now);
-        self.drain();
-        Ok((host, id, version))
+        self.feed(Input::Pings { hosts: vec![host] }, None);
+        self.retry_parked();
+        id
     }
 
     fn refuse(&mut self, why: String) -> String {
@@ -347,7 +505,6 @@ impl State {
             })
             .map(|(op, p)| (*op, p.call.clone()))
             .collect();
-        let now = self.now;
         for (op, call) in moved {
             match self.route(op, &call) {
                 Ok(other) => {
@@ -359,12 +516,11 @@ impl State {
                     // have run (a power-off may have happened).
                     self.pending.remove(&op);
                     self.stats.failed_unroutable += 1;
-                    let e = DriverError::in_doubt(why.message);
-                    self.ctl.on_result(OpId(op), DriverResult::Failed(e), now);
+                    let result = DriverResult::Failed(DriverError::in_doubt(why.message));
+                    self.feed(Input::Result { op: OpId(op), result }, None);
                 }
             }
         }
-        self.drain();
     }
 
     fn send(&self, host: HostId, msg: ServerMsg) -> bool {
@@ -393,26 +549,21 @@ impl State {
 
     /// A message from an authenticated connection.
     pub fn on_agent(&mut self, host: HostId, conn: u64, msg: AgentMsg) {
-        if self.conns.get(&host).is_none_or(|c| c.id != conn) {
+        if self.halted || self.conns.get(&host).is_none_or(|c| c.id != conn) {
             return; // a connection that was replaced
         }
-        let now = self.now;
         match msg {
             AgentMsg::Heartbeat { host_id, seq } => {
                 if host_id != host {
-                    self.send(
-                        host,
-                        ServerMsg::Error {
-                            message: "heartbeat names another host".into(),
-                        },
-                    );
+                    let message = "heartbeat names another host".into();
+                    self.send(host, ServerMsg::Error { message });
                     return;
                 }
                 self.stats.heartbeats += 1;
-                self.ctl.on_pings(&[host], now);
+                self.feed(Input::Pings { hosts: vec![host] }, None);
                 self.send(host, ServerMsg::Pong { seq });
                 let every = self.full_report_every;
-                let c = self.conns.get_mut(&host).expect("checked");
+                let Some(c) = self.conns.get_mut(&host) else { return };
                 c.beats += 1;
                 if every > 0 && c.beats.is_multiple_of(every) {
                     // Also supersedes a resync the agent could not answer.
@@ -427,7 +578,8 @@ impl State {
                         if e == epoch {
                             self.conns.get_mut(&host).expect("checked").resync = None;
                             self.stats.reports_applied += 1;
-                            self.ctl.on_vm_report(host, &running, now);
+                            let reports = vec![(host, running)];
+                            self.feed(Input::VmReports { reports }, None);
                         } else {
                             // A migration into this host finished meanwhile: the
                             // list may predate it. Ask again.
@@ -450,166 +602,46 @@ impl State {
                     *self.mig_epoch.entry(to).or_insert(0) += 1;
                 }
                 self.stats.replies += 1;
-                self.ctl.on_result(OpId(req_id), result, now);
+                self.feed(
+                    Input::Result {
+                        op: OpId(req_id),
+                        result,
+                    },
+                    None,
+                );
             }
             AgentMsg::Enroll { .. } | AgentMsg::Hello { .. } => {
-                self.send(
-                    host,
-                    ServerMsg::Error {
-                        message: "already authenticated".into(),
-                    },
-                );
-                return;
-            }
-        }
-        self.drain();
-    }
-
-    /// Executes the controller's effects until it has none left.
-    pub fn drain(&mut self) {
-        loop {
-            for e in self.ctl.take_log() {
-                self.write_log(serde_json::to_string(&e).expect("events serialize"));
-            }
-            let effects = self.ctl.take_effects();
-            if effects.is_empty() {
-                return;
-            }
-            let mut failed = Vec::new();
-            for eff in effects {
-                match eff {
-                    Effect::Timer { at, timer } => {
-                        self.timer_seq += 1;
-                        self.timers.insert((at, self.timer_seq), timer);
-                        self.notify.notify_one();
-                    }
-                    Effect::Call { op, call } => match self.route(op.0, &call) {
-                        Ok(host) => {
-                            self.pending.insert(
-                                op.0,
-                                Pending {
-                                    host,
-                                    call: call.clone(),
-                                },
-                            );
-                            self.send_request(host, op.0, &call);
-                        }
-                        Err(why) => failed.push((op, why)),
-                    },
-                }
-            }
-            let now = self.now;
-            for (op, why) in failed {
-                self.stats.failed_unroutable += 1;
-                self.ctl.on_result(op, DriverResult::Failed(why), now);
+                let message = "already authenticated".into();
+                self.send(host, ServerMsg::Error { message });
             }
         }
     }
 
-    /// Which agent executes a call. Calls for one host wait for it (until the
-    /// controller's timeout); probes and storage/fencing calls go to a
-    /// connected agent that can do them, or fail at once.
-    /// A call nobody can take now surely did not happen (`Unavailable`).
-    fn route(&self, op: u64, call: &DriverCall) -> Result<HostId, DriverError> {
-        let inv = &self.ctl.cloud.inv;
-        match call {
-            DriverCall::PingNeighbour { from, .. } => {
-                if self.conns.contains_key(from) {
-                    Ok(*from)
-                } else {
-                    Err(DriverError::unavailable(format!(
-                        "the agent of {} is not connected",
-                        self.host_name(*from)
-                    )))
-                }
-            }
-            DriverCall::PowerOff { host } => {
-                let Some(target) = inv.find_host(*host).map(|i| inv.host(i)) else {
-                    return Err(DriverError::not_found("unknown host"));
-                };
-                let (cluster, zone) = (target.cluster, target.zone);
-                let same_cluster = self.pick(op, *host, |h| inv.host(h).cluster == cluster);
-                same_cluster
-                    .or_else(|| self.pick(op, *host, |h| inv.host(h).zone == zone))
-                    .ok_or_else(|| {
-                        DriverError::unavailable(format!(
-                            "no connected agent in the zone of {} can fence it",
-                            target.name
-                        ))
-                    })
-            }
-            _ => match (call.host(), pool_of(call)) {
-                (Some(h), _) => Ok(h),
-                (None, Some((pool, exclude))) => {
-                    let Some(p) = inv.find_pool(pool).map(|i| inv.pool(i)) else {
-                        return Err(DriverError::not_found("unknown storage pool"));
-                    };
-                    let (scope, zone) = (p.scope, p.zone);
-                    let exclude = exclude.unwrap_or(HostId(stratus_core::uuid::Uuid::nil()));
-                    self.pick(op, exclude, |h| match scope {
-                        PoolScope::Cluster(c) => inv.host(h).cluster == c,
-                        PoolScope::Zone => inv.host(h).zone == zone,
-                        PoolScope::Host(x) => h == x,
-                    })
-                    .ok_or_else(|| {
-                        DriverError::unavailable(format!("no connected agent can reach storage pool {}", p.name))
-                    })
-                }
-                // Secondary storage (snapshots) is reachable from any agent.
-                (None, None) if matches!(call, DriverCall::DeleteSnapshot { .. }) => self
-                    .pick(op, HostId(stratus_core::uuid::Uuid::nil()), |_| true)
-                    .ok_or_else(|| DriverError::unavailable("no connected agent can reach secondary storage")),
-                (None, None) => Err(DriverError::refused(format!("{} has no executor", call.name()))),
-            },
-        }
-    }
-
-    /// A connected agent (not `exclude`) passing `ok`, Up hosts first; spread by op id.
-    fn pick(&self, op: u64, exclude: HostId, ok: impl Fn(stratus_core::ids::HostIdx) -> bool) -> Option<HostId> {
-        let inv = &self.ctl.cloud.inv;
-        let candidates: Vec<(HostId, bool)> = self
-            .conns
-            .keys()
-            .filter(|h| **h != exclude)
-            .filter_map(|h| inv.find_host(*h).map(|i| (*h, i)))
-            .filter(|(_, i)| ok(*i))
-            .map(|(h, i)| (h, inv.host(i).status == HostStatus::Up))
-            .collect();
-        let up: Vec<HostId> = candidates.iter().filter(|c| c.1).map(|c| c.0).collect();
-        let all: Vec<HostId> = candidates.iter().map(|c| c.0).collect();
-        let from = if up.is_empty() { all } else { up };
-        (!from.is_empty()).then(|| from[(op % from.len() as u64) as usize])
-    }
+    // ---- timers ----
 
     pub fn next_deadline(&self) -> Option<Millis> {
         self.timers.keys().next().map(|k| k.0)
     }
 
-    /// Delivers every timer due at `now`.
+    /// Delivers every timer due now.
     pub fn fire_due(&mut self) {
         let now = self.now;
         while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
+            if self.halted || entry.key().0 > now {
                 break;
             }
             let timer = entry.remove();
             if let Timer::OpTimeout(op) = timer {
                 // The controller gives up on it: never deliver it late.
                 self.pending.remove(&op.0);
+                self.parked.retain(|(p, _)| *p != op);
             }
-            self.ctl.on_timer(timer, now);
-            self.drain();
+            self.feed(Input::Timer { timer }, None);
         }
+        self.retry_parked();
     }
 
     pub fn pending_for(&self, host: HostId) -> usize {
         self.pending.values().filter(|p| p.host == host).count()
-    }
-}
-
-fn pool_of(call: &DriverCall) -> Option<(stratus_core::ids::PoolId, Option<HostId>)> {
-    match call {
-        DriverCall::CheckLease { host, pool } => Some((*pool, Some(*host))),
-        other => other.pool().map(|p| (p, None)),
     }
 }

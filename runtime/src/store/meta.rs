@@ -24,3 +24,17 @@ pub(super) async fn get_meta(store: &Store, key: &str) -> Result<Option<Vec<u8>>
         .await)
     .map_err(StoreError::db("get_meta"))
 }
+
+/// `substr` with an `int4` length: both dialects have it, and it does not depend on the
+/// database's collation (a range on `key` would, on PostgreSQL).
+const LIST_SQL: &str = "SELECT key, value FROM meta WHERE substr(key, 1, $2) = $1 ORDER BY key";
+
+pub(super) async fn list_meta(store: &Store, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let len = i32::try_from(prefix.chars().count()).map_err(|_| StoreError::Corrupt("meta prefix too long".into()))?;
+    with_pool!(store, |pool| sqlx::query_as(LIST_SQL)
+        .bind(prefix)
+        .bind(len)
+        .fetch_all(pool)
+        .await)
+    .map_err(StoreError::db("list_meta"))
+}

@@ -139,6 +139,11 @@ impl Store {
         meta::get_meta(self, key).await
     }
 
+    /// Every `(key, value)` whose key starts with `prefix`, by key.
+    pub async fn list_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        meta::list_meta(self, prefix).await
+    }
+
     /// Closes every connection of this store (all clones included) and waits until they are
     /// closed. Later calls on any clone fail.
     pub async fn close(&self) {

@@ -14,7 +14,7 @@ use stratus_core::inventory::*;
 use stratus_core::units::GIB;
 use stratus_core::vm::{Charge, VmState};
 use stratus_link::net::{Connector, Listener};
-use stratus_runtime::hosts::{Gateway, GatewayConfig};
+use stratus_runtime::hosts::{Gateway, GatewayConfig, SIM_EPOCH_MS};
 use stratus_sim::backend::SimBackend;
 use stratus_sim::world::World;
 use stratus_wire::HostFacts;
@@ -213,7 +213,7 @@ pub struct Net {
     pub lab: Lab,
     pub stats: Vec<Arc<stratus_agent::AgentStats>>,
     pub submitted: Vec<JobId>,
-    pending: Vec<tokio::sync::oneshot::Receiver<stratus_core::CoreResult<JobId>>>,
+    pending: Vec<tokio::sync::oneshot::Receiver<stratus_core::controller::Reply>>,
 }
 
 pub const MS: &str = "ms";
@@ -290,7 +290,8 @@ pub fn net_with(
                     let mut t = tokio::time::interval(std::time::Duration::from_millis(every));
                     loop {
                         t.tick().await;
-                        let now = epoch.elapsed().as_millis() as u64;
+                        // The gateway's clock: tokio's since start, from the simulation epoch.
+                        let now = SIM_EPOCH_MS + epoch.elapsed().as_millis() as u64;
                         let mut w = backend.world.lock().unwrap();
                         match watchdogs {
                             Watchdogs::World => {
@@ -358,7 +359,7 @@ impl Net {
 
     /// Submits a request through the gateway (answered at the next steps).
     pub fn submit(&mut self, req: Request) {
-        let rx = self.gw.enqueue(move |ctl, now| ctl.submit(req, now));
+        let rx = self.gw.input(stratus_core::controller::Input::Request { request: req });
         self.pending.push(rx);
     }
 
@@ -366,8 +367,8 @@ impl Net {
         let mut still = Vec::new();
         for mut rx in std::mem::take(&mut self.pending) {
             match rx.try_recv() {
-                Ok(Ok(job)) => self.submitted.push(job),
-                Ok(Err(_refused)) => {}
+                Ok(stratus_core::controller::Reply::Job(Ok(job))) => self.submitted.push(job),
+                Ok(_refused) => {}
                 Err(tokio::sync::oneshot::error::TryRecvError::Empty) => still.push(rx),
                 Err(e) => panic!("the gateway dropped a request: {e}"),
             }

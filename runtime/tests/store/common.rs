@@ -222,6 +222,20 @@ pub async fn meta_upsert(store: &Store) {
         Some(&b"unicode key"[..])
     );
     assert_eq!(store.get_meta("other").await.unwrap(), None);
+
+    // Listing by prefix: only keys that start with it, by key.
+    store.put_meta("agent/b", b"2").await.unwrap();
+    store.put_meta("agent/a", b"1").await.unwrap();
+    store.put_meta("agents", b"not under agent/").await.unwrap();
+    store.put_meta("xagent/c", b"no").await.unwrap();
+    assert_eq!(
+        store.list_meta("agent/").await.unwrap(),
+        vec![
+            ("agent/a".to_string(), b"1".to_vec()),
+            ("agent/b".to_string(), b"2".to_vec())
+        ]
+    );
+    assert!(store.list_meta("none/").await.unwrap().is_empty());
 }
 
 /// Writes a little of everything; `check_written` verifies it after a reopen.

@@ -1,0 +1,136 @@
+//! Helpers for tests that run the `stratus` binary: child processes that die
+//! with the test, free ports, and a client of the `stratus manage` control socket.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `stratus` binary cargo built for this test.
+pub fn stratus() -> &'static str {
+    env!("CARGO_BIN_EXE_stratus")
+}
+
+/// A child process, killed (SIGKILL) and reaped when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    pub stderr: PathBuf,
+}
+
+impl Proc {
+    /// Starts `stratus <args>`, its stderr going to `dir/<name>.err`.
+    pub fn start(dir: &Path, name: &str, args: &[String]) -> Proc {
+        let stderr = dir.join(format!("{name}.err"));
+        let child = Command::new(stratus())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            child,
+            name: name.into(),
+            stderr,
+        }
+    }
+
+    /// `kill -9`, and wait for it to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill(); // SIGKILL on Unix
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Panics (with its log) if the process exited.
+    pub fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("{} exited ({status}):\n{}", self.name, self.log());
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A connection to the control socket.
+pub struct Admin {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Admin {
+    /// Connects, retrying until `within` has passed.
+    pub fn connect(addr: &str, within: Duration) -> Option<Admin> {
+        let until = Instant::now() + within;
+        loop {
+            if let Ok(s) = TcpStream::connect(addr) {
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                s.set_nodelay(true).unwrap();
+                return Some(Admin {
+                    reader: BufReader::new(s.try_clone().unwrap()),
+                    writer: s,
+                });
+            }
+            if Instant::now() > until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One request, one answer; an error if the connection broke.
+    pub fn call(&mut self, req: &Value) -> std::io::Result<Value> {
+        self.writer.write_all(format!("{req}\n").as_bytes())?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::other("the control socket closed"));
+        }
+        serde_json::from_str(&line).map_err(std::io::Error::other)
+    }
+
+    pub fn summary(&mut self) -> std::io::Result<Value> {
+        self.call(&json!({ "summary": true }))
+    }
+
+    pub fn job_status(&mut self, job: &str) -> std::io::Result<Value> {
+        self.call(&json!({ "job_status": job }))
+    }
+
+    /// Statuses of many jobs in one durable read, in order.
+    pub fn job_statuses(&mut self, jobs: &[String]) -> std::io::Result<Vec<Value>> {
+        let v = self.call(&json!({ "job_status": jobs }))?;
+        match v["jobs"].as_array() {
+            Some(list) => Ok(list.clone()),
+            None => Err(std::io::Error::other(format!("unexpected answer {v}"))),
+        }
+    }
+}
+
+/// Waits until `ok` holds, checking every 50 ms, or panics after `within`.
+pub fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + within;
+    while !ok() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
