@@ -67,12 +67,51 @@ impl OrderBy {
     }
 }
 
+fn key_order(a: &(f64, u32), b: &(f64, u32)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
 fn sort_by_key(keys: &mut [(f64, u32)]) {
-    keys.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    keys.sort_unstable_by(key_order);
+}
+
+/// Clusters put in order before the first one is tried. A placement nearly
+/// always ends in one of the first few, so the rest are sorted only if the
+/// planner gets that far (`finish_cluster_order`).
+const ORDERED_PREFIX: usize = 8;
+
+/// Puts the `ORDERED_PREFIX` smallest keys first, in order, and leaves the
+/// rest after them unsorted. Returns how many are in their final place.
+fn sort_prefix(keys: &mut [(f64, u32)]) -> usize {
+    if keys.len() <= ORDERED_PREFIX + 1 {
+        sort_by_key(keys);
+        return keys.len();
+    }
+    // Keys are distinct (cluster indexes break ties): a total order, so this and
+    // the later sort of the tail give exactly the fully sorted order.
+    keys.select_nth_unstable_by(ORDERED_PREFIX, key_order);
+    sort_by_key(&mut keys[..ORDERED_PREFIX]);
+    ORDERED_PREFIX
+}
+
+/// Completes an order that `order_clusters` left partly sorted from `from` on;
+/// `keys` is the buffer it was given, untouched since.
+pub(super) fn finish_cluster_order(out: &mut [ClusterIdx], keys: &mut [(f64, u32)], from: usize) {
+    sort_by_key(&mut keys[from..]);
+    for (o, k) in out[from..].iter_mut().zip(&keys[from..]) {
+        *o = ClusterIdx(k.1);
+    }
 }
 
 /// Fills `out` with the zone's clusters in the order the planner tries them.
-pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<ClusterIdx>, keys: &mut Vec<(f64, u32)>) {
+/// Returns how many of them are in order: the rest (the default planner's
+/// tail) must be put in order with `finish_cluster_order` before being tried.
+pub(super) fn order_clusters(
+    c: &Cloud,
+    req: &PlacementRequest,
+    out: &mut Vec<ClusterIdx>,
+    keys: &mut Vec<(f64, u32)>,
+) -> usize {
     out.clear();
     let g = &c.policy.global;
     let planner = req.planner.unwrap_or(g.planner);
@@ -84,11 +123,15 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
     };
     match planner {
         PlannerKind::FirstFit if !g.pods_ordered => {
-            by_capacity(
-                keys,
-                &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()),
+            keys.clear();
+            keys.extend(
+                pods.iter()
+                    .flat_map(|p| c.inv.pod_clusters[p.ix()].iter())
+                    .map(|cl| (g.order_by.key(&c.book.cluster[cl.ix()]), cl.0)),
             );
+            let ordered = sort_prefix(keys);
             out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
+            return ordered;
         }
         PlannerKind::FirstFit => {
             let mut pod_keys: Vec<(f64, u32)> = pods
@@ -146,6 +189,7 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
             }
         }
     }
+    out.len()
 }
 
 /// Fills `out` with the cluster's hosts in the order the algorithm tries them.
@@ -179,6 +223,30 @@ pub(super) fn order_hosts(
             sort_by_key(keys);
             out.clear();
             out.extend(keys.iter().map(|k| HostIdx(k.1)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::DetRng;
+
+    #[test]
+    fn a_sorted_prefix_then_the_tail_is_the_full_order() {
+        let mut rng = DetRng::new(5);
+        for len in [0, 1, 8, 9, 10, 57, 200] {
+            // Few distinct fractions, so ties are broken by the cluster index.
+            let keys: Vec<(f64, u32)> = (0..len).map(|i| (rng.below(7) as f64 / 7.0, i as u32)).collect();
+            let mut full = keys.clone();
+            sort_by_key(&mut full);
+            let mut lazy = keys;
+            let ordered = sort_prefix(&mut lazy);
+            assert_eq!(lazy[..ordered], full[..ordered], "prefix of {len}");
+            let mut out: Vec<ClusterIdx> = lazy.iter().map(|k| ClusterIdx(k.1)).collect();
+            finish_cluster_order(&mut out, &mut lazy, ordered);
+            let want: Vec<ClusterIdx> = full.iter().map(|k| ClusterIdx(k.1)).collect();
+            assert_eq!(out, want, "{len} clusters");
         }
     }
 }

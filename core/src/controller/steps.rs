@@ -91,10 +91,8 @@ impl Controller {
         }
         let (_, step, undo) = s.pending.take().expect("checked");
         let mode = s.mode;
-        let label = {
-            let s = self.sagas.get(&sid).expect("live saga");
-            self.saga_label(s)
-        };
+        // Only failures log the saga's label: look it up then, not on every answer.
+        let label = |c: &Controller| c.sagas.get(&sid).map(|s| c.saga_label(s)).unwrap_or_default();
         match (mode, step, result) {
             (Mode::Forward, Some(step), DriverResult::Ok) => {
                 self.after_ok(step);
@@ -124,6 +122,7 @@ impl Controller {
                     self.cloud.remove_snapshot(snapshot);
                 }
                 if step.tolerant() {
+                    let label = label(self);
                     self.event(EventKind::Tolerated, label, format!("{} failed: {e}", step.name()));
                 } else {
                     let s = self.saga_mut(sid).expect("live saga");
@@ -132,7 +131,7 @@ impl Controller {
                 }
             }
             (_, _, DriverResult::Failed(e)) => {
-                let name = label;
+                let name = label(self);
                 let s = self.saga_mut(sid).expect("live saga");
                 s.undo_attempts += 1;
                 if s.undo_attempts < super::saga::UNDO_ATTEMPTS {
