@@ -80,24 +80,42 @@ fn sort_by_key(keys: &mut [(f64, u32)]) {
 /// planner gets that far (`finish_cluster_order`).
 const ORDERED_PREFIX: usize = 8;
 
-/// Puts the `ORDERED_PREFIX` smallest keys first, in order, and leaves the
-/// rest after them unsorted. Returns how many are in their final place.
-fn sort_prefix(keys: &mut [(f64, u32)]) -> usize {
-    if keys.len() <= ORDERED_PREFIX + 1 {
+/// Writes to `out` the clusters of the `ORDERED_PREFIX` smallest keys, in
+/// order, then the others in no particular order; `keys` is left as it was.
+/// Returns how many of `out` are in their final place.
+fn order_prefix(keys: &mut [(f64, u32)], out: &mut Vec<ClusterIdx>) -> usize {
+    if keys.len() <= ORDERED_PREFIX {
         sort_by_key(keys);
+        out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
         return keys.len();
     }
-    // Keys are distinct (cluster indexes break ties): a total order, so this and
-    // the later sort of the tail give exactly the fully sorted order.
-    keys.select_nth_unstable_by(ORDERED_PREFIX, key_order);
-    sort_by_key(&mut keys[..ORDERED_PREFIX]);
+    // One pass keeping the smallest keys sorted in a small array: most keys
+    // lose against its last entry at once.
+    let mut best = [(f64::INFINITY, u32::MAX); ORDERED_PREFIX];
+    let mut n = 0;
+    for &k in keys.iter() {
+        if n == ORDERED_PREFIX && key_order(&k, &best[n - 1]).is_ge() {
+            continue;
+        }
+        let mut i = n.min(ORDERED_PREFIX - 1);
+        n = (n + 1).min(ORDERED_PREFIX);
+        best[i] = k;
+        while i > 0 && key_order(&best[i], &best[i - 1]).is_lt() {
+            best.swap(i, i - 1);
+            i -= 1;
+        }
+    }
+    out.extend(best.iter().map(|k| ClusterIdx(k.1)));
+    // Placeholders: `finish_cluster_order` writes the tail before it is tried.
+    out.extend(keys[ORDERED_PREFIX..].iter().map(|k| ClusterIdx(k.1)));
     ORDERED_PREFIX
 }
 
-/// Completes an order that `order_clusters` left partly sorted from `from` on;
-/// `keys` is the buffer it was given, untouched since.
+/// Completes an order that `order_clusters` left partly done from `from` on;
+/// `keys` is the buffer it was given, untouched since. Keys are distinct
+/// (cluster indexes break ties), so the full sort agrees with the prefix.
 pub(super) fn finish_cluster_order(out: &mut [ClusterIdx], keys: &mut [(f64, u32)], from: usize) {
-    sort_by_key(&mut keys[from..]);
+    sort_by_key(keys);
     for (o, k) in out[from..].iter_mut().zip(&keys[from..]) {
         *o = ClusterIdx(k.1);
     }
@@ -129,9 +147,7 @@ pub(super) fn order_clusters(
                     .flat_map(|p| c.inv.pod_clusters[p.ix()].iter())
                     .map(|cl| (g.order_by.key(&c.book.cluster[cl.ix()]), cl.0)),
             );
-            let ordered = sort_prefix(keys);
-            out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
-            return ordered;
+            return order_prefix(keys, out);
         }
         PlannerKind::FirstFit => {
             let mut pod_keys: Vec<(f64, u32)> = pods
@@ -233,19 +249,20 @@ mod tests {
     use crate::rng::DetRng;
 
     #[test]
-    fn a_sorted_prefix_then_the_tail_is_the_full_order() {
+    fn an_ordered_prefix_then_the_tail_is_the_full_order() {
         let mut rng = DetRng::new(5);
-        for len in [0, 1, 8, 9, 10, 57, 200] {
+        for len in [0, 1, 7, 8, 9, 10, 57, 200] {
             // Few distinct fractions, so ties are broken by the cluster index.
             let keys: Vec<(f64, u32)> = (0..len).map(|i| (rng.below(7) as f64 / 7.0, i as u32)).collect();
             let mut full = keys.clone();
             sort_by_key(&mut full);
-            let mut lazy = keys;
-            let ordered = sort_prefix(&mut lazy);
-            assert_eq!(lazy[..ordered], full[..ordered], "prefix of {len}");
-            let mut out: Vec<ClusterIdx> = lazy.iter().map(|k| ClusterIdx(k.1)).collect();
-            finish_cluster_order(&mut out, &mut lazy, ordered);
             let want: Vec<ClusterIdx> = full.iter().map(|k| ClusterIdx(k.1)).collect();
+            let mut lazy = keys;
+            let mut out = Vec::new();
+            let ordered = order_prefix(&mut lazy, &mut out);
+            assert_eq!(out.len(), len);
+            assert_eq!(out[..ordered], want[..ordered], "prefix of {len}");
+            finish_cluster_order(&mut out, &mut lazy, ordered);
             assert_eq!(out, want, "{len} clusters");
         }
     }
