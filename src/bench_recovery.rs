@@ -53,6 +53,7 @@ pub struct RecoveryArgs {
     /// API requests per simulated second in the journal.
     #[arg(long, default_value_t = 20.0)]
     request_rate: f64,
+    /// Seed of the datacenter, the VMs and the journal.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Print one JSON object.
