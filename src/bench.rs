@@ -20,6 +20,12 @@ pub enum BenchCommand {
     /// Deploys and starts every VM through the controller and the simulated
     /// drivers on the event engine; reports wall time and events.
     Sim(crate::bench_sim::SimArgs),
+    /// Appends inputs to the durable journal through group commit; reports
+    /// durable inputs per second and acknowledgement latency.
+    Journal(crate::bench_journal::JournalArgs),
+    /// Snapshots a large controller state, journals realistic inputs after
+    /// it, then recovers (load, decode, replay) and checks the state hash.
+    Recovery(crate::bench_recovery::RecoveryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -68,6 +74,8 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Sim(args) => crate::bench_sim::run(&args),
+        BenchCommand::Journal(args) => crate::bench_journal::run(&args),
+        BenchCommand::Recovery(args) => crate::bench_recovery::run(&args),
     }
 }
 

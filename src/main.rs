@@ -2,6 +2,8 @@
 
 mod agent_cmd;
 mod bench;
+mod bench_journal;
+mod bench_recovery;
 mod bench_sim;
 mod fuzz_cmd;
 mod manage_cmd;

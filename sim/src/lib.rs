@@ -17,5 +17,6 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod synth;
+pub mod synth_inputs;
 pub mod world;
 pub mod world_ha;

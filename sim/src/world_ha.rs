@@ -65,7 +65,10 @@ impl World {
 
     /// One round of heartbeats: lease renewals, watchdogs, pings, reports.
     pub fn ping_round(&mut self, now: u64) -> PingRound {
-        let mut out = PingRound::default();
+        let mut out = PingRound {
+            pings: Vec::with_capacity(self.hosts.len()),
+            ..PingRound::default()
+        };
         // Domains that died since the last round, reported by their (reachable) hosts.
         for (h, vm) in std::mem::take(&mut self.crashed_vms) {
             if self.hosts.get(&h).is_some_and(|x| x.reachable()) {
@@ -76,6 +79,9 @@ impl World {
         self.rounds += 1;
         let sync = self.full_report_every > 0 && self.rounds.is_multiple_of(self.full_report_every);
         let pools = &self.pools;
+        // Leases are only ever on pools of the world (`from_cloud`): with none of
+        // them down, every lease renews without looking its pool up.
+        let all_up = pools.values().all(|p| !p.down);
         for (id, h) in self.hosts.iter_mut() {
             if h.crashed {
                 h.was_reachable = false;
@@ -84,7 +90,7 @@ impl World {
             // A hung agent renews nothing; a partitioned one still reaches storage.
             let mut last = None;
             for (p, t) in h.leases.iter_mut() {
-                if !h.hung && pools.get(p).is_some_and(|pool| !pool.down) {
+                if !h.hung && (all_up || pools.get(p).is_some_and(|pool| !pool.down)) {
                     *t = Some(now);
                 }
                 last = last.max(*t);

@@ -41,6 +41,8 @@ impl Recorder for NoRecord {
 pub struct Scratch {
     clusters: Vec<ClusterIdx>,
     keys: Vec<(f64, u32)>,
+    /// The cluster order's keys, kept while its tail is unsorted (`keys` serves hosts).
+    cluster_keys: Vec<(f64, u32)>,
     hosts: Vec<HostIdx>,
     pools: Vec<PoolIdx>,
     chosen: Vec<PoolIdx>,
@@ -87,10 +89,15 @@ pub fn place<R: Recorder>(
     }
 
     let mut order = std::mem::take(&mut s.clusters);
-    planner::order_clusters(c, req, &mut order, &mut s.keys);
+    let mut ordered = planner::order_clusters(c, req, &mut order, &mut s.cluster_keys);
     let mut last_pod = None;
     let mut result = None;
-    for &cl in &order {
+    for i in 0..order.len() {
+        if i == ordered {
+            planner::finish_cluster_order(&mut order, &mut s.cluster_keys, i);
+            ordered = order.len();
+        }
+        let cl = order[i];
         let pod = c.inv.cluster(cl).pod;
         if last_pod != Some(pod) {
             last_pod = Some(pod);

@@ -67,12 +67,69 @@ impl OrderBy {
     }
 }
 
+fn key_order(a: &(f64, u32), b: &(f64, u32)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
 fn sort_by_key(keys: &mut [(f64, u32)]) {
-    keys.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    keys.sort_unstable_by(key_order);
+}
+
+/// Clusters put in order before the first one is tried. A placement nearly
+/// always ends in one of the first few, so the rest are sorted only if the
+/// planner gets that far (`finish_cluster_order`).
+const ORDERED_PREFIX: usize = 8;
+
+/// Writes to `out` the clusters of the `ORDERED_PREFIX` smallest keys, in
+/// order, then the others in no particular order; `keys` is left as it was.
+/// Returns how many of `out` are in their final place.
+fn order_prefix(keys: &mut [(f64, u32)], out: &mut Vec<ClusterIdx>) -> usize {
+    if keys.len() <= ORDERED_PREFIX {
+        sort_by_key(keys);
+        out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
+        return keys.len();
+    }
+    // One pass keeping the smallest keys sorted in a small array: most keys
+    // lose against its last entry at once.
+    let mut best = [(f64::INFINITY, u32::MAX); ORDERED_PREFIX];
+    let mut n = 0;
+    for &k in keys.iter() {
+        if n == ORDERED_PREFIX && key_order(&k, &best[n - 1]).is_ge() {
+            continue;
+        }
+        let mut i = n.min(ORDERED_PREFIX - 1);
+        n = (n + 1).min(ORDERED_PREFIX);
+        best[i] = k;
+        while i > 0 && key_order(&best[i], &best[i - 1]).is_lt() {
+            best.swap(i, i - 1);
+            i -= 1;
+        }
+    }
+    out.extend(best.iter().map(|k| ClusterIdx(k.1)));
+    // Placeholders: `finish_cluster_order` writes the tail before it is tried.
+    out.extend(keys[ORDERED_PREFIX..].iter().map(|k| ClusterIdx(k.1)));
+    ORDERED_PREFIX
+}
+
+/// Completes an order that `order_clusters` left partly done from `from` on;
+/// `keys` is the buffer it was given, untouched since. Keys are distinct
+/// (cluster indexes break ties), so the full sort agrees with the prefix.
+pub(super) fn finish_cluster_order(out: &mut [ClusterIdx], keys: &mut [(f64, u32)], from: usize) {
+    sort_by_key(keys);
+    for (o, k) in out[from..].iter_mut().zip(&keys[from..]) {
+        *o = ClusterIdx(k.1);
+    }
 }
 
 /// Fills `out` with the zone's clusters in the order the planner tries them.
-pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<ClusterIdx>, keys: &mut Vec<(f64, u32)>) {
+/// Returns how many of them are in order: the rest (the default planner's
+/// tail) must be put in order with `finish_cluster_order` before being tried.
+pub(super) fn order_clusters(
+    c: &Cloud,
+    req: &PlacementRequest,
+    out: &mut Vec<ClusterIdx>,
+    keys: &mut Vec<(f64, u32)>,
+) -> usize {
     out.clear();
     let g = &c.policy.global;
     let planner = req.planner.unwrap_or(g.planner);
@@ -84,11 +141,13 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
     };
     match planner {
         PlannerKind::FirstFit if !g.pods_ordered => {
-            by_capacity(
-                keys,
-                &mut pods.iter().flat_map(|p| c.inv.pod_clusters[p.ix()].iter().copied()),
+            keys.clear();
+            keys.extend(
+                pods.iter()
+                    .flat_map(|p| c.inv.pod_clusters[p.ix()].iter())
+                    .map(|cl| (g.order_by.key(&c.book.cluster[cl.ix()]), cl.0)),
             );
-            out.extend(keys.iter().map(|k| ClusterIdx(k.1)));
+            return order_prefix(keys, out);
         }
         PlannerKind::FirstFit => {
             let mut pod_keys: Vec<(f64, u32)> = pods
@@ -146,6 +205,7 @@ pub(super) fn order_clusters(c: &Cloud, req: &PlacementRequest, out: &mut Vec<Cl
             }
         }
     }
+    out.len()
 }
 
 /// Fills `out` with the cluster's hosts in the order the algorithm tries them.
@@ -179,6 +239,31 @@ pub(super) fn order_hosts(
             sort_by_key(keys);
             out.clear();
             out.extend(keys.iter().map(|k| HostIdx(k.1)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::DetRng;
+
+    #[test]
+    fn an_ordered_prefix_then_the_tail_is_the_full_order() {
+        let mut rng = DetRng::new(5);
+        for len in [0, 1, 7, 8, 9, 10, 57, 200] {
+            // Few distinct fractions, so ties are broken by the cluster index.
+            let keys: Vec<(f64, u32)> = (0..len).map(|i| (rng.below(7) as f64 / 7.0, i as u32)).collect();
+            let mut full = keys.clone();
+            sort_by_key(&mut full);
+            let want: Vec<ClusterIdx> = full.iter().map(|k| ClusterIdx(k.1)).collect();
+            let mut lazy = keys;
+            let mut out = Vec::new();
+            let ordered = order_prefix(&mut lazy, &mut out);
+            assert_eq!(out.len(), len);
+            assert_eq!(out[..ordered], want[..ordered], "prefix of {len}");
+            finish_cluster_order(&mut out, &mut lazy, ordered);
+            assert_eq!(out, want, "{len} clusters");
         }
     }
 }

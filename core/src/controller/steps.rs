@@ -99,10 +99,8 @@ impl Controller {
         }
         let (_, step, undo) = s.pending.take().expect("checked");
         let mode = s.mode;
-        let label = {
-            let s = self.sagas.get(&sid).expect("live saga");
-            self.saga_label(s)
-        };
+        // Only failures log the saga's label: look it up then, not on every answer.
+        let label = |c: &Controller| c.sagas.get(&sid).map(|s| c.saga_label(s)).unwrap_or_default();
         match (mode, step, result) {
             (Mode::Forward, Some(step), DriverResult::Ok) => {
                 self.after_ok(step);
@@ -139,6 +137,7 @@ impl Controller {
                     }
                 }
                 if step.tolerant() {
+                    let label = label(self);
                     self.event(
                         EventKind::Tolerated,
                         label.clone(),
@@ -164,6 +163,7 @@ impl Controller {
             (_, _, DriverResult::Failed(e)) => {
                 let now = self.now;
                 let kind = self.sagas.get(&sid).map(|s| s.kind);
+                let label = label(self);
                 let s = self.saga_mut(sid).expect("live saga");
                 s.undo_attempts += 1;
                 if s.undo_attempts < super::saga::UNDO_ATTEMPTS {
