@@ -456,7 +456,17 @@ fn kill9_story(dir: &Path, db: &str) {
     let census = world_status(dir).census;
     let leaks = stratus_sim::census::leaks(&census, &ctl.cloud);
     let missing = stratus_sim::census::missing(&census, &ctl.cloud);
-    assert!(leaks.is_empty(), "orphans in the world: {leaks:#?}");
+    let ledger_view: Vec<String> = ctl
+        .cloud
+        .vms()
+        .filter(|(_, v)| leaks.iter().any(|l| l.contains(&v.id.to_string())))
+        .map(|(_, v)| format!("{} {:?} {:?} host {:?}", v.id, v.state, v.charge, v.host))
+        .collect();
+    let leftovers: Vec<String> = ctl.leftovers().map(|l| format!("{l:?}")).collect();
+    assert!(
+        leaks.is_empty(),
+        "orphans in the world: {leaks:#?}\nledger: {ledger_view:#?}\nleftovers: {leftovers:#?}"
+    );
     assert!(
         missing.is_empty(),
         "the ledger counts on what the world lacks: {missing:#?}"

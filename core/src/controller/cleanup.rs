@@ -66,6 +66,8 @@ impl Controller {
                 in_flight: None,
             },
         );
+        // Issued at once when its host answers (else on a later pass).
+        self.clean_leftovers();
     }
 
     /// Removes a VM's leftovers (its domain definition and NIC port) from each

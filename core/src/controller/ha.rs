@@ -56,8 +56,8 @@ impl Controller {
         // Its port may outlive the domain on a live host: clean it up (idempotent;
         // dropped if the VM runs there again first).
         let was_on: Vec<HostIdx> = self.cloud.vm_at(i).charge.hosts().collect();
-        self.unplug_elsewhere(i, &was_on);
         self.cloud.vm_lost(i);
+        self.unplug_elsewhere(i, &was_on);
         let vm = self.cloud.vm_at(i);
         let (id, name) = (vm.id, vm.name.clone());
         let force = host.is_some_and(|h| {

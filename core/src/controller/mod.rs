@@ -531,8 +531,10 @@ impl Controller {
             } else if s.mode == Mode::Forward {
                 s.mode = Mode::Unwinding;
                 s.failure = Some("management server restarted during the operation".into());
+                s.undo_cautious = true;
             } else {
                 s.done.extend(undo_in_flight);
+                s.undo_cautious = true;
             }
         }
         for sid in ids {

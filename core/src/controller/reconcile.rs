@@ -140,8 +140,8 @@ impl Controller {
                 let (name, to) = (self.vm_label(vm), self.cloud.inv.host(k).name.clone());
                 self.event(EventKind::VmAdopted, name, format!("Unknown VM found running on {to}"));
                 let others: Vec<HostIdx> = candidates.iter().copied().filter(|c| *c != k).collect();
-                self.unplug_elsewhere(i, &others);
                 self.cloud.adopt_on(i, k);
+                self.unplug_elsewhere(i, &others);
                 for h in running_on.iter().skip(1) {
                     let id = self.cloud.host_id(*h);
                     self.probe(

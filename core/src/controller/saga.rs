@@ -226,6 +226,9 @@ pub struct Saga {
     pub call: Option<DriverCall>,
     /// Waiting to retry a failed undo call (a `SagaRetry` timer is armed).
     pub retry_at: Option<crate::units::Millis>,
+    /// The saga unwinds calls that may still land (sent before a restart, or
+    /// timed out): an undo answered "not found" is retried before it is believed.
+    pub undo_cautious: bool,
 }
 
 /// An undo call is tried this many times (with backoff) before the saga hands
@@ -259,6 +262,7 @@ impl Saga {
             capacity_refusal: false,
             call: None,
             retry_at: None,
+            undo_cautious: false,
         }
     }
 }

@@ -152,10 +152,19 @@ impl Controller {
                     let s = self.saga_mut(sid).expect("live saga");
                     s.mode = Mode::Unwinding;
                     s.failure = Some(format!("{} failed: {e}", step.name()));
+                    s.undo_cautious |= e.kind.may_have_happened();
                 }
             }
-            // Undoing what is already gone is done.
-            (_, None, DriverResult::Failed(e)) if e.kind == super::effects::ErrorKind::NotFound => {
+            // Undoing what is already gone is done, unless the call it undoes may
+            // still land (it went out before a restart or timed out): then absence
+            // is believed only after the retries with backoff.
+            (_, None, DriverResult::Failed(e))
+                if e.kind == super::effects::ErrorKind::NotFound
+                    && !self
+                        .sagas
+                        .get(&sid)
+                        .is_some_and(|s| s.undo_cautious && s.undo_attempts + 1 < super::saga::UNDO_ATTEMPTS) =>
+            {
                 let s = self.saga_mut(sid).expect("live saga");
                 s.undo_attempts = 0;
                 s.call = None;
