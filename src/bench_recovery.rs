@@ -196,7 +196,7 @@ pub fn recovery(args: &RecoveryArgs) -> anyhow::Result<RecoveryReport> {
         }
     }
     let mut live = Controller::new(synth.cloud);
-    live.logging = false;
+    live.set_logging(false);
     let mix = InputMix {
         request_rate: args.request_rate,
         seed: args.seed,
@@ -291,7 +291,7 @@ pub fn recovery(args: &RecoveryArgs) -> anyhow::Result<RecoveryReport> {
     times.decode_inputs_seconds = secs(t);
     drop(rows);
     let t = Instant::now();
-    back.logging = false;
+    back.set_logging(false);
     for (at, input) in inputs {
         replay(&mut back, at, input);
     }

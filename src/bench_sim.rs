@@ -55,7 +55,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
     cloud.reserve_vms(args.vms);
     let world = World::from_cloud(&cloud, args.seed);
     let mut ctl = Controller::new(cloud);
-    ctl.logging = !args.no_log;
+    ctl.set_logging(!args.no_log);
     let mut engine = Engine::new(ctl, world);
     let build_seconds = t0.elapsed().as_secs_f64();
 
@@ -67,7 +67,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
     engine.check_full();
     let wall_seconds = t1.elapsed().as_secs_f64();
 
-    let c = &engine.ctl.cloud;
+    let c = &engine.ctl.cloud();
     let report = SimReport {
         hosts: args.hosts,
         vms: args.vms,

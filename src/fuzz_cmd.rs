@@ -152,7 +152,7 @@ pub fn maintain(
             );
         }
     }
-    for h in &r.engine.ctl.cloud.inv.hosts {
+    for h in &r.engine.ctl.cloud().inv.hosts {
         println!("host {:<10} {:<13} {}", h.name, h.status.to_string(), h.resource_state);
     }
     if !r.engine.violations.is_empty() {

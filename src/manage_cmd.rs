@@ -71,7 +71,7 @@ pub fn run(a: ManageArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--admin-listen {}", a.admin_listen))?;
         let enrolled = gw.enrolled();
         let hosts: Vec<(String, _)> = gw.with_controller(|c| {
-            let inv = &c.cloud.inv;
+            let inv = &c.cloud().inv;
             inv.hosts.iter().map(|h| (h.name.clone(), h.id)).collect()
         });
         let mut tokens = TokenFile::default();

@@ -446,7 +446,7 @@ fn kill9_story(dir: &Path, db: &str) {
         s2["ledger_hash"],
         "the recovered ledger is the one that was running"
     );
-    assert!(ctl.cloud.audit().ok(), "{:?}", ctl.cloud.audit().violations);
+    assert!(ctl.cloud().audit().ok(), "{:?}", ctl.cloud().audit().violations);
     for id in &accepted {
         let job = ctl.job(stratus_core::controller::JobId(id.parse().unwrap()));
         let job = job.unwrap_or_else(|| panic!("job {id} is not in the recovered ledger"));
@@ -454,10 +454,10 @@ fn kill9_story(dir: &Path, db: &str) {
         assert!(job.status == JobStatus::Succeeded || job.error.is_some(), "job {id}");
     }
     let census = world_status(dir).census;
-    let leaks = stratus_sim::census::leaks(&census, &ctl.cloud);
-    let missing = stratus_sim::census::missing(&census, &ctl.cloud);
+    let leaks = stratus_sim::census::leaks(&census, ctl.cloud());
+    let missing = stratus_sim::census::missing(&census, ctl.cloud());
     let ledger_view: Vec<String> = ctl
-        .cloud
+        .cloud()
         .vms()
         .filter(|(_, v)| leaks.iter().any(|l| l.contains(&v.id.to_string())))
         .map(|(_, v)| format!("{} {:?} {:?} host {:?}", v.id, v.state, v.charge, v.host))

@@ -37,7 +37,7 @@ fn durability(c: &mut Criterion) {
         s.cloud.deploy_vm(spec).expect("room for every VM");
     }
     let mut ctl = Controller::new(s.cloud);
-    ctl.logging = false;
+    ctl.set_logging(false);
     let mut stream = InputStream::boot(&mut ctl, deploys, InputMix::default(), 0);
     // Run a while so jobs, sagas and template copies are part of the state.
     for _ in 0..5_000 {

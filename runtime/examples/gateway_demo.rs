@@ -93,14 +93,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             gw.with_controller(|ctl| {
                 let states: Vec<String> = ctl
-                    .cloud
+                    .cloud()
                     .inv
                     .hosts
                     .iter()
                     .map(|h| format!("{} {}", h.name, h.status))
                     .collect();
                 let vms: Vec<String> = ctl
-                    .cloud
+                    .cloud()
                     .vms()
                     .map(|(_, v)| format!("{} {:?}", v.name, v.state))
                     .collect();

@@ -71,11 +71,11 @@ pub struct Summary {
 /// and jobs — not clocks, heartbeats or host health, so it stays put while
 /// nothing is done.
 pub fn ledger_hash(ctl: &Controller) -> String {
-    let c = &ctl.cloud;
+    let c = &ctl.cloud();
     let vms: Vec<_> = c.vms().map(|(_, v)| v).collect();
     let volumes: Vec<_> = c.volumes().map(|(_, v)| v).collect();
     let snapshots: Vec<_> = c.snapshots().collect();
-    let addresses: Vec<_> = ctl.ipam.all().collect();
+    let addresses: Vec<_> = ctl.ipam().all().collect();
     let v = json!({
         "vms": vms, "volumes": volumes, "book": &c.book, "snapshots": snapshots,
         "addresses": addresses, "jobs": ctl.jobs(),
@@ -90,11 +90,11 @@ pub fn summarize(ctl: &Controller) -> Summary {
         *jobs.entry(format!("{:?}", j.status)).or_insert(0) += 1;
     }
     let mut vms = BTreeMap::new();
-    for (_, v) in ctl.cloud.vms() {
+    for (_, v) in ctl.cloud().vms() {
         *vms.entry(v.state.to_string()).or_insert(0) += 1;
     }
     let hosts = ctl
-        .cloud
+        .cloud()
         .inv
         .hosts
         .iter()
@@ -105,9 +105,9 @@ pub fn summarize(ctl: &Controller) -> Summary {
         vms,
         sagas_in_flight: ctl.in_flight(),
         hosts,
-        audit: ctl.cloud.audit().violations.iter().map(|v| v.to_string()).collect(),
-        addresses: ctl.ipam.all().count() as u64,
-        vms_with_address: ctl.cloud.vms().filter(|(_, v)| v.nic.is_some()).count() as u64,
+        audit: ctl.cloud().audit().violations.iter().map(|v| v.to_string()).collect(),
+        addresses: ctl.ipam().all().count() as u64,
+        vms_with_address: ctl.cloud().vms().filter(|(_, v)| v.nic.is_some()).count() as u64,
         state_hash: ctl.state_hash(),
         ledger_hash: ledger_hash(ctl),
         connected: 0,
@@ -119,7 +119,7 @@ pub fn summarize(ctl: &Controller) -> Summary {
 
 fn job_status(ctl: &Controller, id: JobId) -> Option<JobStatusAnswer> {
     let j = ctl.job(id)?;
-    let vm = j.vm.and_then(|vm| ctl.cloud.vm(vm));
+    let vm = j.vm.and_then(|vm| ctl.cloud().vm(vm));
     Some(JobStatusAnswer {
         job: j.id,
         status: j.status,

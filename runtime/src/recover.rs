@@ -52,7 +52,7 @@ pub async fn recover(store: &Store) -> Result<Option<Recovered>, String> {
         };
         let entries = store.journal_after(seq).await.map_err(|e| e.to_string())?;
         let mut ctl = ctl;
-        ctl.logging = false;
+        ctl.set_logging(false);
         let mut last = seq;
         for e in &entries {
             if e.seq != last + 1 {
@@ -62,7 +62,7 @@ pub async fn recover(store: &Store) -> Result<Option<Recovered>, String> {
             replay(&mut ctl, e.at_ms.max(0) as u64, input);
             last = e.seq;
         }
-        ctl.logging = true;
+        ctl.set_logging(true);
         let hash = ctl.state_hash();
         return Ok(Some(Recovered {
             ctl,

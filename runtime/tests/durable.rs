@@ -144,7 +144,7 @@ async fn crash_recover_and_reconnect(url: &str) {
     // Jobs end; a VM whose start was in doubt is Unknown until its host's report.
     wait_for("every returned job to end and the VMs to settle", 20, || {
         jobs.iter().all(|j| status(&gw, *j) != JobStatus::Pending)
-            && gw.with_controller(|c| c.in_flight() == 0 && c.cloud.vms().all(|(_, v)| v.state != VmState::Unknown))
+            && gw.with_controller(|c| c.in_flight() == 0 && c.cloud().vms().all(|(_, v)| v.state != VmState::Unknown))
     })
     .await;
     for j in &jobs {
@@ -157,8 +157,8 @@ async fn crash_recover_and_reconnect(url: &str) {
     assert!(bad.is_empty(), "{bad:?}");
     let census = backend.world.lock().unwrap().census();
     gw.with_controller(|c| {
-        let leaks = stratus_sim::census::leaks(&census, &c.cloud);
-        let missing = stratus_sim::census::missing(&census, &c.cloud);
+        let leaks = stratus_sim::census::leaks(&census, c.cloud());
+        let missing = stratus_sim::census::missing(&census, c.cloud());
         assert!(leaks.is_empty() && missing.is_empty(), "{leaks:?} {missing:?}");
     });
 

@@ -60,7 +60,7 @@ fn inject(n: &mut Net, host: usize, f: Fault) {
 
 fn random_request(n: &Net, rng: &mut DetRng, deployed: &mut u32) -> Option<Request> {
     let vms: Vec<(VmId, VmState)> =
-        n.gw.with_controller(|c| c.cloud.vms().map(|(_, v)| (v.id, v.state)).collect());
+        n.gw.with_controller(|c| c.cloud().vms().map(|(_, v)| (v.id, v.state)).collect());
     let pick = |rng: &mut DetRng, want: VmState| {
         let m: Vec<VmId> = vms.iter().filter(|(_, s)| *s == want).map(|(v, _)| *v).collect();
         (!m.is_empty()).then(|| m[rng.below(m.len())])

@@ -31,9 +31,9 @@ fn busiest(n: &Net, names: &[String]) -> (String, Vec<stratus_core::ids::VmId>) 
     let vms_on = |name: &str| -> Vec<stratus_core::ids::VmId> {
         let h = host_id(n, name);
         n.gw.with_controller(|c| {
-            c.cloud
+            c.cloud()
                 .vms()
-                .filter(|(_, v)| v.host.is_some_and(|x| c.cloud.host_id(x) == h))
+                .filter(|(_, v)| v.host.is_some_and(|x| c.cloud().host_id(x) == h))
                 .map(|(_, v)| v.id)
                 .collect()
         })
@@ -61,7 +61,7 @@ fn scenario(seed: u64) -> (Net, Vec<stratus_core::ids::VmId>) {
     let bad = n.invariants_at_rest();
     n.assert_clean(&bad);
     let running =
-        n.gw.with_controller(|c| c.cloud.vms().filter(|(_, v)| v.state == VmState::Running).count());
+        n.gw.with_controller(|c| c.cloud().vms().filter(|(_, v)| v.state == VmState::Running).count());
     assert_eq!(running, 48, "every deploy succeeds before the faults");
 
     // Faults: two hosts cut off, three lossy links, one held link, an agent
@@ -91,9 +91,9 @@ fn scenario(seed: u64) -> (Net, Vec<stratus_core::ids::VmId>) {
     run_checked(&mut n, 45.0);
     n.gw.with_controller(|c| {
         for name in ["h3", "h4"] {
-            let h = c.cloud.inv.find_host(host_id(&n, name)).unwrap();
+            let h = c.cloud().inv.find_host(host_id(&n, name)).unwrap();
             assert_eq!(
-                c.cloud.inv.host(h).status,
+                c.cloud().inv.host(h).status,
                 HostStatus::Disconnected,
                 "{name}: partitioned but alive"
             );
@@ -133,7 +133,7 @@ fn thirty_two_agents_through_partitions_crashes_and_lossy_links() {
     assert_eq!(n.gw.connected().len(), 32, "every agent is back");
     assert_eq!(n.pending_jobs(), 0, "no job left hanging");
     let (running, other): (Vec<_>, Vec<_>) = n.gw.with_controller(|c| {
-        c.cloud
+        c.cloud()
             .vms()
             .map(|(_, v)| (v.name.clone(), v.state))
             .partition(|(_, s)| *s == VmState::Running)
@@ -141,14 +141,14 @@ fn thirty_two_agents_through_partitions_crashes_and_lossy_links() {
     assert!(other.is_empty(), "every VM runs again: {other:?}");
     assert_eq!(running.len(), 60);
     n.gw.with_controller(|c| {
-        for h in &c.cloud.inv.hosts {
+        for h in &c.cloud().inv.hosts {
             assert_eq!(h.status, HostStatus::Up, "{} is Up at the end", h.name);
         }
         for vm in &lost {
             assert!(
-                c.ha_log.iter().any(|o| o.vm == *vm && o.recovered_at.is_some()),
+                c.ha_log().iter().any(|o| o.vm == *vm && o.recovered_at.is_some()),
                 "{vm:?} of a crashed host was restarted by HA: {:?}",
-                c.ha_log
+                c.ha_log()
             );
         }
     });

@@ -25,8 +25,8 @@ fn job_status(n: &Net, job: usize) -> JobStatus {
 }
 
 fn host_of(n: &Net, vm: VmId) -> Option<HostId> {
-    n.gw.with_controller(|c| match c.cloud.vm(vm)?.charge {
-        Charge::Used { host } => Some(c.cloud.host_id(host)),
+    n.gw.with_controller(|c| match c.cloud().vm(vm)?.charge {
+        Charge::Used { host } => Some(c.cloud().host_id(host)),
         _ => None,
     })
 }
@@ -136,7 +136,7 @@ fn reconcile(seed: u64) -> Net {
     }
     n.run_until(25.0);
     n.gw.with_controller(|c| {
-        let v = c.cloud.vm(a).unwrap();
+        let v = c.cloud().vm(a).unwrap();
         assert_eq!(v.state, VmState::Running, "the ledger cannot know yet");
     });
     n.sim.repair(MS, xname.as_str());
@@ -156,7 +156,7 @@ fn reconcile(seed: u64) -> Net {
         "stray found and stopped:\n{log}"
     );
     assert!(log.contains("its domain is gone from a live host"), "{log}");
-    assert!(n.gw.with_controller(|c| c.ha_log.iter().any(|o| o.vm == a && o.recovered_at.is_some())));
+    assert!(n.gw.with_controller(|c| c.ha_log().iter().any(|o| o.vm == a && o.recovered_at.is_some())));
     let bad = n.invariants_at_rest();
     n.assert_clean(&bad);
     n

@@ -95,8 +95,8 @@ fn only_a_host_without_lease_and_management_stops_its_vms() {
     expected[i] = 1;
     assert_eq!(self_fenced(&n), expected, "only the isolated host, once");
     n.gw.with_controller(|c| {
-        let h = c.cloud.inv.find_host(host).unwrap();
-        assert_ne!(c.cloud.inv.host(h).status, HostStatus::Up, "management noticed");
+        let h = c.cloud().inv.find_host(host).unwrap();
+        assert_ne!(c.cloud().inv.host(h).status, HostStatus::Up, "management noticed");
     });
 
     // Repair: the host reports, the controller finds its VMs gone and HA
@@ -108,7 +108,7 @@ fn only_a_host_without_lease_and_management_stops_its_vms() {
         let t = n.now().as_secs_f64() + 5.0;
         run_checked(&mut n, t);
         let all_running =
-            n.gw.with_controller(|c| c.cloud.vms().all(|(_, v)| v.state == VmState::Running));
+            n.gw.with_controller(|c| c.cloud().vms().all(|(_, v)| v.state == VmState::Running));
         if all_running && n.pending_jobs() == 0 && n.backend.world.lock().unwrap().total_running() == 6 {
             break;
         }

@@ -81,7 +81,7 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(mut ctl: Controller, world: World) -> Engine {
-        let hosts = ctl.cloud.inv.hosts.len() as u64;
+        let hosts = ctl.cloud().inv.hosts.len() as u64;
         ctl.apply(Millis(0), Input::Boot);
         let ping_ms = ctl.ping_interval_ms();
         let mut e = Engine {
@@ -163,7 +163,7 @@ impl Engine {
     /// minimum, or 16 times the records a snapshot writes (jobs and VMs), so
     /// snapshot cost stays a small share of the work and replay stays bounded.
     fn snapshot_spacing(&self) -> u64 {
-        let records = (self.ctl.jobs().len() + self.ctl.cloud.vm_count()) as u64;
+        let records = (self.ctl.jobs().len() + self.ctl.cloud().vm_count()) as u64;
         self.snapshot_every.max(1).max(16 * records)
     }
 
@@ -413,13 +413,13 @@ impl Engine {
         for vm in std::mem::take(&mut self.world.duplicates) {
             let name = self
                 .ctl
-                .cloud
+                .cloud()
                 .vm(vm)
                 .map(|v| v.name.clone())
                 .unwrap_or_else(|| vm.to_string());
             self.violation(format!("VM {name} runs on two hosts at once"));
         }
-        let c = &self.ctl.cloud;
+        let c = &self.ctl.cloud();
         if c.vm_count() as u64 + c.expunged_count() != self.deployed_vms {
             let msg = format!(
                 "VM records lost: {} deployed, {} live + {} expunged",
@@ -446,14 +446,14 @@ impl Engine {
 
     /// The O(n) checks: capacity, volumes, addresses.
     pub fn check_full(&mut self) {
-        let report = self.ctl.cloud.audit();
+        let report = self.ctl.cloud().audit();
         for v in report.violations {
             self.violation(v);
         }
         let mut seen = std::collections::BTreeSet::new();
         let mut with_nic = 0usize;
         let mut twice = Vec::new();
-        for (_, vm) in self.ctl.cloud.vms() {
+        for (_, vm) in self.ctl.cloud().vms() {
             if let Some(nic) = vm.nic {
                 with_nic += 1;
                 if !seen.insert((nic.network, nic.ip)) {
@@ -468,7 +468,7 @@ impl Engine {
             self.violation(format!("VM {vm} is still on host {host}, which is in Maintenance"));
         }
         // Every HA VM of a Down host runs again, or is in Error with a reason, in bounded time.
-        let s = &self.ctl.cloud.settings;
+        let s = &self.ctl.cloud().settings;
         let g = stratus_core::settings::Scope::Global;
         let retries = s.i64("max.retries", g).max(0) as u64 + 1;
         let bound = self.ctl.unfenceable_after_ms()
@@ -491,7 +491,7 @@ impl Engine {
         }
         let stuck: Vec<String> = self
             .ctl
-            .cloud
+            .cloud()
             .inv
             .hosts
             .iter()
@@ -504,10 +504,10 @@ impl Engine {
             })
             .flat_map(|(hi, name)| {
                 self.ctl
-                    .cloud
+                    .cloud()
                     .vms_on(hi)
                     .iter()
-                    .map(|i| self.ctl.cloud.vm_at(*i))
+                    .map(|i| self.ctl.cloud().vm_at(*i))
                     .filter(|v| v.ha_enabled && v.state == stratus_core::vm::VmState::Running)
                     .map(|v| format!("HA VM {} still Running on Down host {name}", v.name))
                     .collect::<Vec<_>>()
@@ -516,7 +516,7 @@ impl Engine {
         for v in stuck {
             self.violation(v);
         }
-        let in_ipam = self.ctl.ipam.all().count();
+        let in_ipam = self.ctl.ipam().all().count();
         if in_ipam != with_nic {
             self.violation(format!("{in_ipam} addresses allocated but {with_nic} VMs hold one"));
         }
@@ -531,6 +531,6 @@ impl Engine {
 
     /// Domains and volumes the world holds that the ledger does not know about.
     pub fn leaks(&self) -> Vec<String> {
-        crate::census::leaks(&self.world.census(), &self.ctl.cloud)
+        crate::census::leaks(&self.world.census(), self.ctl.cloud())
     }
 }

@@ -49,7 +49,7 @@ impl Runner {
                 let Some(c) = self
                     .engine
                     .ctl
-                    .cloud
+                    .cloud()
                     .inv
                     .clusters
                     .iter()
@@ -76,12 +76,12 @@ impl Runner {
         let ctl = &self.engine.ctl;
         let mut m = HaMetrics::default();
         for (host, fault_at) in &self.host_faults {
-            if let Some((_, down)) = ctl.host_downs.iter().find(|(h, t)| h == host && t.0 >= *fault_at) {
+            if let Some((_, down)) = ctl.host_downs().iter().find(|(h, t)| h == host && t.0 >= *fault_at) {
                 let d = (down.0 - fault_at) as f64 / 1000.0;
                 m.detection_s = Some(m.detection_s.map_or(d, |x: f64| x.max(d)));
             }
         }
-        for o in &ctl.ha_log {
+        for o in ctl.ha_log() {
             match o.recovered_at {
                 Some(t) => {
                     m.restarted += 1;
@@ -109,7 +109,7 @@ impl Runner {
                 j.command == stratus_core::controller::Command::DeployVirtualMachine && j.status == JobStatus::Failed
             })
             .count() as u64;
-        let running = ctl.cloud.vms().filter(|(_, v)| v.state == VmState::Running).count() as u64;
+        let running = ctl.cloud().vms().filter(|(_, v)| v.state == VmState::Running).count() as u64;
         self.scenario
             .expect
             .iter()
@@ -127,10 +127,10 @@ impl Runner {
                         cluster,
                         resource,
                         below,
-                    } => match ctl.cloud.inv.clusters.iter().position(|c| &c.name == cluster) {
+                    } => match ctl.cloud().inv.clusters.iter().position(|c| &c.name == cluster) {
                         None => (false, format!("no cluster {cluster}")),
                         Some(i) => {
-                            let agg = &ctl.cloud.book.cluster[i];
+                            let agg = &ctl.cloud().book.cluster[i];
                             let f = if resource == "memory" {
                                 agg.mem.fraction_with(0)
                             } else {
@@ -147,7 +147,7 @@ impl Runner {
                             .want_running
                             .iter()
                             .filter(|(_, want)| **want)
-                            .filter_map(|(vm, _)| ctl.cloud.vm(*vm))
+                            .filter_map(|(vm, _)| ctl.cloud().vm(*vm))
                             .filter(|v| v.state != VmState::Running)
                             .map(|v| format!("{} is {}", v.name, v.state))
                             .collect();
@@ -183,7 +183,7 @@ impl Runner {
                         format!("{} HA restarts (max {max})", ha.restarted),
                     ),
                     Expectation::HostState { host, state } => {
-                        let h = ctl.cloud.inv.hosts.iter().find(|x| &x.name == host);
+                        let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
                         match h {
                             Some(h) => (
                                 h.status.as_str().eq_ignore_ascii_case(state),
@@ -193,7 +193,7 @@ impl Runner {
                         }
                     }
                     Expectation::HostResourceState { host, state } => {
-                        let h = ctl.cloud.inv.hosts.iter().find(|x| &x.name == host);
+                        let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
                         match h {
                             Some(h) => (
                                 h.resource_state.as_str().eq_ignore_ascii_case(state),

@@ -55,7 +55,7 @@ pub struct RunReport {
 impl RunReport {
     pub fn build(r: &Runner, scenario: &str, seed: u64, wall_seconds: f64) -> RunReport {
         let e = &r.engine;
-        let c = &e.ctl.cloud;
+        let c = &e.ctl.cloud();
         let mut vms_by_state = BTreeMap::new();
         for (_, v) in c.vms() {
             *vms_by_state.entry(v.state.to_string()).or_insert(0) += 1;

@@ -271,18 +271,20 @@ impl Runner {
                 if self
                     .engine
                     .ctl
-                    .cloud
+                    .cloud()
                     .vm(vm)
                     .is_some_and(|v| v.state == VmState::Stopped)
                 {
                     let _ = self.engine.submit(Request::Start { vm, host: None });
                     self.want_running.insert(vm, true);
-                } else if self.engine.ctl.cloud.vm(vm).is_some() {
+                } else if self.engine.ctl.cloud().vm(vm).is_some() {
                     self.at(now + 60_000, Item::StartAgain { vm });
                 }
             }
             Item::Destroy { vm } => {
-                let Some(v) = self.engine.ctl.cloud.vm(vm) else { return };
+                let Some(v) = self.engine.ctl.cloud().vm(vm) else {
+                    return;
+                };
                 if matches!(v.state, VmState::Running | VmState::Stopped | VmState::Error) {
                     if self.engine.submit(Request::Destroy { vm, expunge: true }).is_ok() {
                         self.want_running.remove(&vm);
@@ -376,7 +378,9 @@ impl Runner {
 
     fn vm_op(&mut self, vm: VmId, stream: usize) {
         let now = self.engine.now;
-        let Some(v) = self.engine.ctl.cloud.vm(vm) else { return };
+        let Some(v) = self.engine.ctl.cloud().vm(vm) else {
+            return;
+        };
         if v.state == VmState::Destroyed {
             return;
         }
@@ -402,7 +406,7 @@ impl Runner {
     pub(crate) fn host_id(&self, name: &str) -> Option<HostId> {
         self.engine
             .ctl
-            .cloud
+            .cloud()
             .inv
             .hosts
             .iter()
@@ -444,7 +448,7 @@ impl Runner {
                 let Some(p) = self
                     .engine
                     .ctl
-                    .cloud
+                    .cloud()
                     .inv
                     .pools
                     .iter()
@@ -485,11 +489,19 @@ impl Runner {
     }
 
     fn random_fault(&mut self, kind: usize) {
-        let hosts: Vec<String> = self.engine.ctl.cloud.inv.hosts.iter().map(|h| h.name.clone()).collect();
+        let hosts: Vec<String> = self
+            .engine
+            .ctl
+            .cloud()
+            .inv
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .collect();
         let pools: Vec<String> = self
             .engine
             .ctl
-            .cloud
+            .cloud()
             .inv
             .pools
             .iter()

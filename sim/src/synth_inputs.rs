@@ -101,9 +101,9 @@ impl InputStream {
             seq: 0,
             now: start_ms,
             rng: DetRng::child(mix.seed, "synth-inputs"),
-            vms: ctl.cloud.vms().map(|(_, v)| v.id).collect(),
+            vms: ctl.cloud().vms().map(|(_, v)| v.id).collect(),
             stopped: Vec::new(),
-            hosts: ctl.cloud.inv.hosts.iter().map(|h| h.id).collect(),
+            hosts: ctl.cloud().inv.hosts.iter().map(|h| h.id).collect(),
             deploys,
             ping_ms: ctl.ping_interval_ms(),
             request_ms,
@@ -179,7 +179,7 @@ impl InputStream {
         if u < m.deploy_share + m.start_share {
             while !self.stopped.is_empty() {
                 let vm = self.stopped.swap_remove(self.rng.below(self.stopped.len()));
-                match ctl.cloud.vm(vm).map(|v| v.state) {
+                match ctl.cloud().vm(vm).map(|v| v.state) {
                     Some(VmState::Stopped) if !ctl.vm_busy(vm) => return Some(Request::Start { vm, host: None }),
                     Some(VmState::Stopped | VmState::Stopping) => {
                         // Still stopping: try it again later.
@@ -196,7 +196,7 @@ impl InputStream {
                 break;
             }
             let vm = self.vms[self.rng.below(self.vms.len())];
-            if ctl.vm_busy(vm) || ctl.cloud.vm(vm).map(|v| v.state) != Some(VmState::Running) {
+            if ctl.vm_busy(vm) || ctl.cloud().vm(vm).map(|v| v.state) != Some(VmState::Running) {
                 continue;
             }
             return Some(if reboot {

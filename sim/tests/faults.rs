@@ -97,7 +97,7 @@ fn host<'a>(r: &'a Runner, name: &str) -> &'a stratus_sim::world::SimHost {
 fn status(r: &Runner, name: &str) -> stratus_core::inventory::HostStatus {
     r.engine
         .ctl
-        .cloud
+        .cloud()
         .inv
         .hosts
         .iter()
@@ -119,7 +119,7 @@ fn host_crash_is_detected_fenced_and_later_deploys_avoid_it() {
     assert_eq!(status(&r, "kvm1"), stratus_core::inventory::HostStatus::Down);
     // The burst was not HA: its VMs are Stopped, not restarted; the late VM lands on kvm2.
     assert!(failed(&r, "deployVirtualMachine").is_empty());
-    let c = &r.engine.ctl.cloud;
+    let c = &r.engine.ctl.cloud();
     assert_eq!(c.vms().filter(|(_, v)| v.state == VmState::Stopped).count(), 4);
     assert_eq!(r.engine.world.total_running(), 1);
 }
@@ -159,12 +159,12 @@ fn long_host_hang_self_fences_and_management_proves_it_by_the_lease() {
     let h = r
         .engine
         .ctl
-        .cloud
+        .cloud()
         .inv
         .find_host(
             r.engine
                 .ctl
-                .cloud
+                .cloud()
                 .inv
                 .hosts
                 .iter()
@@ -194,7 +194,7 @@ fn partition_with_fresh_lease_is_disconnected_never_down() {
     // Nothing was restarted or stopped: the host was alive all along.
     assert!(failed(&r, "deployVirtualMachine").is_empty(), "{:?}", report.failures);
     assert_eq!(r.engine.world.total_running(), 5);
-    assert!(r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Running));
+    assert!(r.engine.ctl.cloud().vms().all(|(_, v)| v.state == VmState::Running));
     assert_eq!(status(&r, "kvm1"), stratus_core::inventory::HostStatus::Up, "healed");
     let log = r.engine.keep_log.as_ref().unwrap();
     assert!(
@@ -212,9 +212,9 @@ fn storage_outage_fails_volume_creation_with_the_pool_named() {
     let errs = failed(&r, "deployVirtualMachine");
     assert_eq!(errs.len(), 4);
     assert!(errs[0].contains("storage pool ps1 is unavailable"), "{}", errs[0]);
-    assert!(r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Error));
+    assert!(r.engine.ctl.cloud().vms().all(|(_, v)| v.state == VmState::Error));
     assert!(
-        r.engine.ctl.cloud.book.pool.iter().all(|p| p.allocated == 0),
+        r.engine.ctl.cloud().book.pool.iter().all(|p| p.allocated == 0),
         "failed deploys hold no storage"
     );
 }
@@ -229,7 +229,7 @@ fn migration_failure_leaves_the_vm_on_its_source() {
     let errs = failed(&r, "migrateVirtualMachine");
     assert!(!errs.is_empty());
     assert!(errs.iter().all(|e| e.contains("migration failed")), "{errs:?}");
-    assert!(r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Running));
+    assert!(r.engine.ctl.cloud().vms().all(|(_, v)| v.state == VmState::Running));
     assert_eq!(r.engine.world.total_running(), 2);
 }
 
@@ -245,7 +245,7 @@ fn operation_failure_rate_fails_some_jobs_cleanly() {
     // Safety: every running domain belongs to a VM the ledger believes runs
     // there. Undo calls that failed three times leave stopped leftovers, which
     // the report lists.
-    let c = &r.engine.ctl.cloud;
+    let c = &r.engine.ctl.cloud();
     for (hid, h) in &r.engine.world.hosts {
         for (vm, d) in &h.domains {
             if d.running {
@@ -284,7 +284,7 @@ fn management_restart_unwinds_in_flight_jobs_and_recovers() {
     let running = r
         .engine
         .ctl
-        .cloud
+        .cloud()
         .vms()
         .filter(|(_, v)| v.state == VmState::Running)
         .count();
@@ -326,7 +326,7 @@ fn vm_crash_on_a_live_host_is_restarted_when_ha_and_stopped_otherwise() {
          [[faults.scheduled]]\nat = \"10m\"\nkind = \"vm_crash\"\nhost = \"kvm1\"\n"
     ));
     assert_eq!(report.ha.restarted, 1, "{:?}", report.ha);
-    assert!(r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Running));
+    assert!(r.engine.ctl.cloud().vms().all(|(_, v)| v.state == VmState::Running));
     assert_eq!(r.engine.world.total_running(), 1);
 
     let (r, report) = run(&format!(
@@ -336,7 +336,7 @@ fn vm_crash_on_a_live_host_is_restarted_when_ha_and_stopped_otherwise() {
     assert_eq!(
         r.engine
             .ctl
-            .cloud
+            .cloud()
             .vms()
             .filter(|(_, v)| v.state == VmState::Stopped)
             .count(),

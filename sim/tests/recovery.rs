@@ -127,7 +127,7 @@ fn management_restart_is_a_real_recovery_checked_by_hash() {
     let running = r
         .engine
         .ctl
-        .cloud
+        .cloud()
         .vms()
         .filter(|(_, v)| v.state == stratus_core::vm::VmState::Running)
         .count();

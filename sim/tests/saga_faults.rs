@@ -142,7 +142,7 @@ fn faulted(case: &Case, fault: Fault, kind: &'static str, n: u64) -> Engine {
     if j.status == JobStatus::Failed {
         assert!(j.error.as_deref().is_some_and(|x| !x.is_empty()), "{what}: no reason");
     }
-    let state = j.vm.and_then(|v| e.ctl.cloud.vm(v)).map(|v| v.state);
+    let state = j.vm.and_then(|v| e.ctl.cloud().vm(v)).map(|v| v.state);
     assert!(case.allowed.contains(&state), "{what}: ended {state:?}");
     if fault == Fault::Twice {
         assert_eq!(

@@ -24,7 +24,7 @@ fn with_failure(
     run(&mut e);
     let status = e.ctl.job(job).unwrap().status;
     let vm = e.ctl.job(job).unwrap().vm.unwrap();
-    let state = e.ctl.cloud.vm(vm).map(|v| v.state);
+    let state = e.ctl.cloud().vm(vm).map(|v| v.state);
     (e, status, state)
 }
 
@@ -179,10 +179,10 @@ fn destroy_with_expunge_retries_until_storage_answers() {
     e.world.fail_nth.entry("DeleteVolume").or_default().insert(base);
     e.submit(Request::Destroy { vm, expunge: true }).unwrap();
     run(&mut e);
-    assert_eq!(e.ctl.cloud.vm(vm).unwrap().state, VmState::Destroyed);
+    assert_eq!(e.ctl.cloud().vm(vm).unwrap().state, VmState::Destroyed);
     let until = e.now + 2 * 86_400_000;
     while e.step(until).is_some() {}
-    assert!(e.ctl.cloud.vm(vm).is_none(), "expunged on retry");
+    assert!(e.ctl.cloud().vm(vm).is_none(), "expunged on retry");
     assert_clean(&mut e, "after retry");
 }
 
@@ -211,7 +211,7 @@ fn addresses_are_never_given_twice_and_run_out_cleanly() {
         let j = e.ctl.job(job).unwrap();
         if i < 5 {
             assert_eq!(j.status, JobStatus::Succeeded, "{:?}", j.error);
-            let nic = e.ctl.cloud.vm(j.vm.unwrap()).unwrap().nic.unwrap();
+            let nic = e.ctl.cloud().vm(j.vm.unwrap()).unwrap().nic.unwrap();
             assert!(ips.insert(nic.ip), "address {} given twice", nic.ip);
         } else {
             assert_eq!(j.status, JobStatus::Failed);
@@ -242,7 +242,7 @@ fn attach_to_a_running_vm_unwinds_at_every_step() {
         &|kind, status, state, e| {
             assert_eq!(status, JobStatus::Failed, "failing {kind}");
             assert_eq!(state, Some(VmState::Running));
-            let v = e.ctl.cloud.volume(extra_volume(e)).unwrap();
+            let v = e.ctl.cloud().volume(extra_volume(e)).unwrap();
             assert!(
                 v.vm.is_none() && !v.created && v.pool.is_none(),
                 "the volume is back to detached and unplaced"
@@ -265,7 +265,7 @@ fn detach_from_a_running_vm_keeps_it_attached_on_failure() {
         },
         &|kind, status, _, e| {
             assert_eq!(status, JobStatus::Failed, "failing {kind}");
-            assert!(e.ctl.cloud.volume(extra_volume(e)).unwrap().vm.is_some());
+            assert!(e.ctl.cloud().volume(extra_volume(e)).unwrap().vm.is_some());
         },
     );
     assert_eq!(cases, 1);
@@ -276,13 +276,13 @@ fn volumes_attach_detach_and_delete_cleanly() {
     let (mut e, ids) = lab();
     let vm = attached_to_running(&mut e, &ids).unwrap();
     let v = extra_volume(&e);
-    assert!(e.ctl.cloud.volume(v).unwrap().created);
+    assert!(e.ctl.cloud().volume(v).unwrap().created);
     // Deleting an attached volume is refused and changes nothing.
     let err = e.submit(Request::DeleteVolume { volume: v }).unwrap_err();
     assert!(err.contains("attached; detach it first"), "{err}");
     e.submit(Request::DetachVolume { volume: v }).unwrap();
     run(&mut e);
-    assert!(e.ctl.cloud.volume(v).unwrap().vm.is_none());
+    assert!(e.ctl.cloud().volume(v).unwrap().vm.is_none());
     // Attach to the stopped VM: recorded now, used at the next start.
     e.submit(Request::Stop { vm, forced: false }).unwrap();
     run(&mut e);
@@ -290,8 +290,8 @@ fn volumes_attach_detach_and_delete_cleanly() {
     run(&mut e);
     e.submit(Request::Start { vm, host: None }).unwrap();
     run(&mut e);
-    assert_eq!(e.ctl.cloud.vm(vm).unwrap().state, VmState::Running);
-    assert_eq!(e.ctl.cloud.vm(vm).unwrap().volumes.len(), 3);
+    assert_eq!(e.ctl.cloud().vm(vm).unwrap().state, VmState::Running);
+    assert_eq!(e.ctl.cloud().vm(vm).unwrap().volumes.len(), 3);
     assert_clean(&mut e, "after reattach");
     // Detach, delete: gone from storage and the ledger.
     e.submit(Request::DetachVolume { volume: v }).unwrap();
@@ -299,7 +299,7 @@ fn volumes_attach_detach_and_delete_cleanly() {
     let job = e.submit(Request::DeleteVolume { volume: v }).unwrap();
     run(&mut e);
     assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Succeeded);
-    assert!(e.ctl.cloud.volume(v).is_none());
+    assert!(e.ctl.cloud().volume(v).is_none());
     assert_clean(&mut e, "after delete");
 }
 
@@ -334,8 +334,8 @@ fn change_offering_needs_a_stopped_vm() {
 fn snapshots_are_taken_kept_after_their_volume_and_deleted() {
     let (mut e, ids) = lab();
     let vm = running_vm(&mut e, &ids).unwrap();
-    let root = e.ctl.cloud.vm(vm).unwrap().volumes[0];
-    let root = e.ctl.cloud.volume_at(root).id;
+    let root = e.ctl.cloud().vm(vm).unwrap().volumes[0];
+    let root = e.ctl.cloud().volume_at(root).id;
     let job = e
         .submit(Request::CreateSnapshot {
             volume: root,
@@ -344,7 +344,7 @@ fn snapshots_are_taken_kept_after_their_volume_and_deleted() {
         .unwrap();
     run(&mut e);
     assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Succeeded);
-    let snap = e.ctl.cloud.snapshots().next().unwrap().clone();
+    let snap = e.ctl.cloud().snapshots().next().unwrap().clone();
     assert_eq!(
         (snap.name.as_str(), snap.state),
         ("nightly", stratus_core::vm::SnapshotState::BackedUp)
@@ -361,15 +361,15 @@ fn snapshots_are_taken_kept_after_their_volume_and_deleted() {
         .unwrap();
     run(&mut e);
     assert_eq!(e.ctl.job(job).unwrap().status, JobStatus::Failed);
-    assert_eq!(e.ctl.cloud.snapshots().count(), 1);
+    assert_eq!(e.ctl.cloud().snapshots().count(), 1);
     assert_clean(&mut e, "after a failed snapshot");
     // The snapshot outlives its VM and volume, then is deleted.
     e.submit(Request::Destroy { vm, expunge: true }).unwrap();
     run(&mut e);
-    assert!(e.ctl.cloud.snapshot(snap.id).is_some());
+    assert!(e.ctl.cloud().snapshot(snap.id).is_some());
     e.submit(Request::DeleteSnapshot { snapshot: snap.id }).unwrap();
     run(&mut e);
-    assert!(e.ctl.cloud.snapshot(snap.id).is_none() && e.world.snapshots.is_empty());
+    assert!(e.ctl.cloud().snapshot(snap.id).is_none() && e.world.snapshots.is_empty());
     assert_clean(&mut e, "after deleting the snapshot");
     // A volume that is not on storage yet cannot be snapshotted.
     let v = create_volume(&mut e, &ids, "fresh");
@@ -434,7 +434,7 @@ fn a_management_restart_at_any_point_of_a_deploy_or_destroy_leaves_nothing_behin
             assert!(j.status == JobStatus::Succeeded || j.error.is_some());
             let leaks = e.leaks();
             assert!(leaks.is_empty(), "{name}, crash after {k} events: leaks {leaks:?}");
-            let missing = stratus_sim::census::missing(&e.world.census(), &e.ctl.cloud);
+            let missing = stratus_sim::census::missing(&e.world.census(), e.ctl.cloud());
             assert!(missing.is_empty(), "{name}, crash after {k} events: {missing:?}");
             e.check_full();
             assert!(e.violations.is_empty(), "{name}, crash after {k}: {:?}", e.violations);

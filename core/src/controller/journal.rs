@@ -60,14 +60,14 @@ impl InputJournal for MemoryJournal {
     fn recover(&mut self) -> Result<(Controller, u64), String> {
         let (seq, bytes) = self.snapshot.as_ref().ok_or("no snapshot to recover from")?;
         let mut ctl = Controller::from_state_bytes(bytes)?;
-        ctl.logging = false;
+        ctl.set_logging(false);
         let mut last = *seq;
         for (s, at, bytes) in &self.entries {
             let input = Input::from_bytes(bytes).map_err(|e| format!("journal entry {s}: {e}"))?;
             replay(&mut ctl, *at, input);
             last = *s;
         }
-        ctl.logging = true;
+        ctl.set_logging(true);
         Ok((ctl, last))
     }
 }

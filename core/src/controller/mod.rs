@@ -162,8 +162,8 @@ pub fn op_timeout_ms(call: &DriverCall) -> u64 {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Controller {
-    pub cloud: Cloud,
-    pub ipam: Ipam,
+    pub(crate) cloud: Cloud,
+    pub(crate) ipam: Ipam,
     jobs: Vec<Job>,
     sagas: BTreeMap<SagaId, Saga>,
     ops: BTreeMap<OpId, SagaId>,
@@ -177,9 +177,9 @@ pub struct Controller {
     /// HA restarts waiting or in progress, by VM.
     pub(crate) ha: BTreeMap<VmId, hosts::HaWork>,
     /// HA outcomes, for reports: (VM, host lost, lost at, recovered at).
-    pub ha_log: Vec<hosts::HaOutcome>,
+    pub(crate) ha_log: Vec<hosts::HaOutcome>,
     /// Every time a host was declared Down.
-    pub host_downs: Vec<(HostId, Millis)>,
+    pub(crate) host_downs: Vec<(HostId, Millis)>,
     pub(crate) evacuations: maintenance::Evacuations,
     pub(crate) tick_epoch: u64,
     /// VMs with a saga in flight (one at a time per VM).
@@ -207,7 +207,7 @@ pub struct Controller {
     log: Vec<Event>,
     /// Disable to skip event logging (benchmarks). Not part of the state.
     #[serde(skip, default = "logging_default")]
-    pub logging: bool,
+    pub(crate) logging: bool,
     internal_jobs: u64,
 }
 
@@ -274,6 +274,26 @@ impl Controller {
             self.busy_volumes.insert(v, sid);
         }
         self.sagas.insert(sid, saga);
+    }
+
+    /// The state, read-only: every change goes through `handle`/`apply`.
+    pub fn cloud(&self) -> &Cloud {
+        &self.cloud
+    }
+    pub fn ipam(&self) -> &Ipam {
+        &self.ipam
+    }
+    /// HA outcomes, for reports: (VM, host lost, lost at, recovered at).
+    pub fn ha_log(&self) -> &[hosts::HaOutcome] {
+        &self.ha_log
+    }
+    /// Every time a host was declared Down.
+    pub fn host_downs(&self) -> &[(HostId, Millis)] {
+        &self.host_downs
+    }
+    /// Event logging on or off (benchmarks, replay); not part of the state.
+    pub fn set_logging(&mut self, on: bool) {
+        self.logging = on;
     }
 
     /// The controller's clock: the latest input time it has seen (epoch ms).

@@ -11,7 +11,7 @@ impl State {
     /// them, or fail at once. A call nobody can take now surely did not
     /// happen (`Unavailable`).
     pub(crate) fn route(&self, op: u64, call: &DriverCall) -> Result<HostId, DriverError> {
-        let inv = &self.ctl.cloud.inv;
+        let inv = &self.ctl.cloud().inv;
         match call {
             DriverCall::PingNeighbour { from, .. } => {
                 if self.conns.contains_key(from) {
@@ -66,7 +66,7 @@ impl State {
 
     /// A connected agent (not `exclude`) passing `ok`, Up hosts first; spread by op id.
     fn pick(&self, op: u64, exclude: HostId, ok: impl Fn(stratus_core::ids::HostIdx) -> bool) -> Option<HostId> {
-        let inv = &self.ctl.cloud.inv;
+        let inv = &self.ctl.cloud().inv;
         let candidates: Vec<(HostId, bool)> = self
             .conns
             .keys()

@@ -171,7 +171,7 @@ impl State {
     pub fn ping_ms(&self) -> u64 {
         let s = self
             .ctl
-            .cloud
+            .cloud()
             .settings
             .f64("ping.interval", stratus_core::settings::Scope::Global);
         ((s * 1000.0) as u64).max(100)
@@ -210,7 +210,7 @@ impl State {
     }
 
     pub fn host_name(&self, h: HostId) -> String {
-        let inv = &self.ctl.cloud.inv;
+        let inv = &self.ctl.cloud().inv;
         inv.find_host(h)
             .map(|i| inv.host(i).name.clone())
             .unwrap_or_else(|| h.to_string())
@@ -312,7 +312,7 @@ impl State {
     // ---- enrollment and connections ----
 
     pub fn issue_token(&mut self, host: HostId, secrets: &SecretSource) -> Result<(String, [u8; 32]), String> {
-        if self.ctl.cloud.inv.find_host(host).is_none() {
+        if self.ctl.cloud().inv.find_host(host).is_none() {
             return Err(format!("no host {host} in the inventory"));
         }
         let token = EnrollToken {

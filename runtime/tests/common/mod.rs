@@ -160,7 +160,7 @@ pub fn check_invariants(gw: &Gateway, backend: &SimBackend, submitted: &[JobId],
         }
     }
     gw.with_controller(|ctl| {
-        let audit = ctl.cloud.audit();
+        let audit = ctl.cloud().audit();
         if !audit.ok() {
             bad.extend(audit.violations.iter().map(|v| format!("audit: {v}")));
         }
@@ -170,7 +170,7 @@ pub fn check_invariants(gw: &Gateway, backend: &SimBackend, submitted: &[JobId],
                 bad.push(format!("job {j} lost"));
             }
         }
-        for (_, vm) in ctl.cloud.vms().filter(|_| at_rest) {
+        for (_, vm) in ctl.cloud().vms().filter(|_| at_rest) {
             let running_on: Vec<HostId> = w
                 .hosts
                 .iter()
@@ -179,7 +179,7 @@ pub fn check_invariants(gw: &Gateway, backend: &SimBackend, submitted: &[JobId],
                 .collect();
             match (vm.state, vm.charge) {
                 (VmState::Running, Charge::Used { host }) => {
-                    let expected = ctl.cloud.host_id(host);
+                    let expected = ctl.cloud().host_id(host);
                     if running_on != vec![expected] {
                         bad.push(format!(
                             "VM {} is Running on {} in the ledger but runs on {:?}",

@@ -130,7 +130,7 @@ pub fn assert_clean(e: &mut Engine, what: &str) {
     assert!(leaks.is_empty(), "{what}: leaks {leaks:?}");
     assert_eq!(e.ctl.in_flight(), 0, "{what}: saga still in flight");
     // Running domains in the world are exactly the ledger's running VMs.
-    let running: usize = e.ctl.cloud.vms().filter(|(_, v)| v.state == VmState::Running).count();
+    let running: usize = e.ctl.cloud().vms().filter(|(_, v)| v.state == VmState::Running).count();
     assert_eq!(
         e.world.total_running(),
         running,
@@ -201,7 +201,7 @@ pub fn attached_to_running(e: &mut Engine, ids: &Ids) -> Option<VmId> {
 
 pub fn extra_volume(e: &Engine) -> VolumeId {
     e.ctl
-        .cloud
+        .cloud()
         .volumes()
         .find(|(_, v)| v.name == "extra")
         .map(|(_, v)| v.id)
