@@ -60,7 +60,8 @@ pub trait StorageDriver: Send + Sync {
     async fn delete_snapshot(&self, snapshot: SnapshotId) -> DriverOutcome;
     /// Renews `host`'s heartbeat lease on a shared pool (issue: HA fencing).
     async fn heartbeat(&self, pool: PoolId, host: HostId) -> DriverOutcome;
-    /// When `host` last renewed its lease on `pool` (ms), if ever.
+    /// The value `host` last wrote to its lease on `pool`, if ever: opaque (a
+    /// stamp in the host's clock or a counter, changed at every renewal).
     async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, DriverError>;
 }
 

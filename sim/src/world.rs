@@ -30,9 +30,13 @@ pub struct SimHost {
     pub ports: BTreeSet<(VmId, Mac)>,
     /// Answers from one host come back in the order the calls were sent.
     pub last_reply: u64,
-    /// Shared pools this host holds a heartbeat lease on, with the time (ms)
-    /// of its last renewal there.
+    /// Shared pools this host holds a heartbeat lease on, with the stamp of
+    /// its last renewal there: the time (ms) by the host's own clock
+    /// ([`SimHost::local_clock`]), which management treats as opaque.
     pub leases: Vec<(PoolId, Option<u64>)>,
+    /// How far this host's clock is off the simulation's (ms, either sign):
+    /// its lease stamps and its watchdog run on its own clock.
+    pub clock_skew_ms: i64,
     /// Whether management heard from it in the last ping round.
     pub was_reachable: bool,
     /// The isolation watchdog (lease renewals and management contact, as
@@ -43,6 +47,12 @@ pub struct SimHost {
 impl SimHost {
     pub fn reachable(&self) -> bool {
         !self.crashed && !self.hung && !self.partitioned
+    }
+
+    /// The host's own clock at simulation time `now` (ms): skewed by
+    /// `clock_skew_ms`, never before 0.
+    pub fn local_clock(&self, now: u64) -> u64 {
+        (now as i64).saturating_add(self.clock_skew_ms).max(0) as u64
     }
 }
 

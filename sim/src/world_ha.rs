@@ -88,10 +88,12 @@ impl World {
                 continue;
             }
             // A hung agent renews nothing; a partitioned one still reaches storage.
+            // The stamp and the watchdog are in the host's own clock.
+            let local = h.local_clock(now);
             let mut last = None;
             for (p, t) in h.leases.iter_mut() {
                 if !h.hung && (all_up || pools.get(p).is_some_and(|pool| !pool.down)) {
-                    *t = Some(now);
+                    *t = Some(local);
                 }
                 last = last.max(*t);
             }
@@ -100,12 +102,12 @@ impl World {
             }
             let reachable = h.reachable();
             if reachable {
-                h.watchdog.on_management_contact(now);
+                h.watchdog.on_management_contact(local);
             }
             // No lease to lose, no watchdog. While isolated nothing may run:
             // the watchdog fences at the boundary, and stops anything found
             // running later in the same isolation.
-            let isolated = !h.leases.is_empty() && h.watchdog.is_isolated(now);
+            let isolated = !h.leases.is_empty() && h.watchdog.is_isolated(local);
             if isolated && h.domains.values().any(|d| d.running) {
                 fence.push(*id);
             }
@@ -130,7 +132,8 @@ impl World {
                 self.stop_domain_now(id, *vm);
             }
             let h = self.hosts.get_mut(&id).expect("listed");
-            h.watchdog.fenced(now);
+            let local = h.local_clock(now);
+            h.watchdog.fenced(local);
             out.self_fenced.push(id);
             if h.reachable() {
                 out.stopped.extend(running.iter().map(|vm| (id, *vm)));
@@ -153,15 +156,17 @@ impl World {
         Some(vm)
     }
 
-    /// Records a lease renewal by `host` on `pool` (the async backend's heartbeat).
+    /// Records a lease renewal by `host` on `pool` (the async backend's heartbeat),
+    /// stamped by the host's own clock.
     pub fn renew_lease(&mut self, host: HostId, pool: PoolId, now: u64) {
         let down = self.pools.get(&pool).is_none_or(|p| p.down);
         let Some(h) = self.hosts.get_mut(&host) else { return };
         let alive = !down && !h.hung && !h.crashed;
+        let local = h.local_clock(now);
         if let Some((_, t)) = h.leases.iter_mut().find(|(p, _)| *p == pool)
             && alive
         {
-            *t = Some(now);
+            *t = Some(local);
         }
     }
 

@@ -49,6 +49,11 @@ name = "alice"
 "#;
 
 fn run(extra: &str) -> (Runner, RunReport) {
+    run_with(extra, |_| {})
+}
+
+/// Like `run`, with a hook on the world before the run starts.
+fn run_with(extra: &str, prepare: impl FnOnce(&mut Runner)) -> (Runner, RunReport) {
     let text = format!("{BASE}\n{extra}");
     let s = stratus_sim::scenario::parse(&text, "fault-lab.toml").unwrap_or_else(|e| panic!("{e}"));
     let built = stratus_sim::scenario::build(&s).unwrap();
@@ -61,6 +66,7 @@ fn run(extra: &str) -> (Runner, RunReport) {
             ..Default::default()
         },
     );
+    prepare(&mut r);
     r.run(&mut |_, _| {});
     let report = RunReport::build(&r, "fault-lab", 11, 0.0);
     assert!(
@@ -343,4 +349,86 @@ fn vm_crash_on_a_live_host_is_restarted_when_ha_and_stopped_otherwise() {
         1,
         "not HA: left Stopped"
     );
+}
+
+/// Runs the lab with kvm1's clock off by `skew_ms`: its lease stamps (and its
+/// watchdog) are in that clock, which management must never compare with its own.
+fn run_skewed(extra: &str, skew_ms: i64) -> (Runner, RunReport) {
+    run_with(extra, |r| {
+        let h = r.engine.world.hosts.values_mut().find(|h| h.name == "kvm1").unwrap();
+        h.clock_skew_ms = skew_ms;
+    })
+}
+
+fn host_idx(r: &Runner, name: &str) -> stratus_core::ids::HostIdx {
+    let inv = &r.engine.ctl.cloud.inv;
+    inv.find_host(inv.hosts.iter().find(|x| x.name == name).unwrap().id)
+        .unwrap()
+}
+
+#[test]
+fn crashed_host_with_a_skewed_clock_is_detected_down_and_fenced() {
+    for skew in [30_000, -30_000] {
+        let (r, _) = run_skewed(
+            &format!("{BURST}\n[[faults.scheduled]]\nat = \"10m\"\nkind = \"host_crash\"\nhost = \"kvm1\"\n"),
+            skew,
+        );
+        let h = host_idx(&r, "kvm1");
+        let ctl = &r.engine.ctl;
+        assert_eq!(
+            status(&r, "kvm1"),
+            stratus_core::inventory::HostStatus::Down,
+            "skew {skew}"
+        );
+        assert!(ctl.host_health(h).unwrap().fenced.is_some(), "skew {skew}: fenced");
+        let id = ctl.cloud.inv.host(h).id;
+        let down = ctl.host_downs.iter().find(|(x, _)| *x == id).expect("went Down").1;
+        assert!(
+            down.0 <= 600_000 + 30_000,
+            "skew {skew}: a crashed host is Down within 30 s, not when its clock says so (at {} ms)",
+            down.0
+        );
+        let log = r.engine.keep_log.as_ref().unwrap();
+        assert!(
+            !log.iter().any(|l| l.contains("Alert -> Disconnected")),
+            "skew {skew}: a crashed host is never judged alive"
+        );
+        // Its (non-HA) VMs were stopped in the ledger once it was fenced.
+        assert_eq!(
+            ctl.cloud.vms().filter(|(_, v)| v.state == VmState::Stopped).count(),
+            4,
+            "skew {skew}"
+        );
+    }
+}
+
+#[test]
+fn partitioned_host_with_a_skewed_clock_is_disconnected_never_down() {
+    for skew in [30_000, -30_000] {
+        let (r, report) = run_skewed(
+            &format!(
+                "{BURST}\n[[faults.scheduled]]\nat = \"5m\"\nkind = \"partition\"\nhost = \"kvm1\"\nfor = \"20m\"\n"
+            ),
+            skew,
+        );
+        let log = r.engine.keep_log.as_ref().unwrap();
+        assert!(!log.iter().any(|l| l.contains("-> Down")), "skew {skew}: never Down");
+        assert!(
+            log.iter().any(|l| l.contains("Alert -> Disconnected")),
+            "skew {skew}: the partition was seen and judged"
+        );
+        assert!(host(&r, "kvm1").watchdog.fenced_at_ms().is_none(), "skew {skew}");
+        assert_eq!(r.engine.world.total_running(), 4, "skew {skew}: {:?}", report.failures);
+        assert!(
+            r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Running),
+            "skew {skew}"
+        );
+        let h = host_idx(&r, "kvm1");
+        let ev = &r.engine.ctl.host_health(h).unwrap().evidence;
+        assert!(
+            ev.iter()
+                .any(|e| e.source.starts_with("lease:") && e.detail.starts_with("renewed since")),
+            "skew {skew}: {ev:?}"
+        );
+    }
 }

@@ -199,7 +199,10 @@ impl DriverCall {
 pub enum DriverResult {
     Ok,
     Failed(DriverError),
-    /// Answer to `CheckLease`: when the lease was last renewed (ms), if ever.
+    /// Answer to `CheckLease`: the lease's value as the host last wrote it, if
+    /// ever. **Opaque**: a stamp in the host's clock (or a counter) that changes
+    /// at every renewal. Management only compares it with earlier reads of the
+    /// same lease and never with its own clock (the two clocks may differ).
     Lease {
         renewed_at: Option<u64>,
     },

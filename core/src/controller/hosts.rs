@@ -2,7 +2,11 @@
 //!
 //! A host that misses pings for `ping.interval × ping.timeout` goes **Alert** and
 //! is investigated: its storage lease on every shared pool and up to two
-//! neighbours. Any sign of life (a fresh lease, a neighbour that reaches it)
+//! neighbours. Leases are judged in one clock domain, the management server's:
+//! the value a host writes is opaque (it changes at every renewal) and is only
+//! compared with the previous read of itself; how long it stayed unchanged is
+//! measured by this server's own reads (see [`LeaseObs`]). Any sign of life (a
+//! lease that advanced since the last read, a neighbour that reaches it)
 //! makes it **Disconnected**: link lost, host alive, its VMs are *not*
 //! restarted. Only evidence of death makes it **Down**, and its VMs are
 //! restarted elsewhere **only after fencing is proven**: its lease stale and the
@@ -20,7 +24,7 @@ use crate::settings::Scope;
 use crate::units::Millis;
 use crate::vm::Charge;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Probe {
@@ -57,6 +61,31 @@ pub enum FenceProof {
     PoweredOff,
 }
 
+/// What this management server saw of one host's lease on one pool, all in
+/// its own clock. The lease value is the host's (a stamp in the host's clock,
+/// or a counter): it is never compared with this server's clock, only with
+/// the previous read of itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseObs {
+    /// The value last read (`None`: never renewed).
+    pub value: Option<u64>,
+    /// When this value was first read (this server's clock, answer received).
+    pub first_seen_at: Millis,
+    /// When it was last read (this server's clock, answer received).
+    pub read_at: Millis,
+}
+
+/// How one lease read is judged against the previous one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeaseVerdict {
+    /// No previous read: judged by whether it advances.
+    First,
+    /// Changed since the previous read, which was answered `since_ms` ago.
+    Advanced { since_ms: u64 },
+    /// The same value; unchanged for at least `for_ms` by this server's clock.
+    Unchanged { for_ms: u64 },
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct HostHealth {
     pub last_ping: Option<Millis>,
@@ -65,9 +94,16 @@ pub struct HostHealth {
     pending: u32,
     alive: u32,
     dead: u32,
-    /// Oldest lease age seen in this round (ms), when every readable lease is stale.
+    /// Lower bound (ms, this server's clock) on how long every lease read this
+    /// round has stayed unchanged: the smallest over the readable leases.
     min_lease_age: Option<u64>,
     any_lease_readable: bool,
+    /// A readable lease of this round is not judged yet (first read, or
+    /// unchanged but not for long enough): Down waits for the next read.
+    lease_undecided: bool,
+    /// The last lease value read on each shared pool, per this server's reads.
+    /// Forgotten when the host comes back Up.
+    leases: BTreeMap<PoolIdx, LeaseObs>,
     pub down_since: Option<Millis>,
     pub fenced: Option<FenceProof>,
     pub last_investigation: Option<Millis>,
@@ -119,7 +155,8 @@ impl Controller {
     fn late_after_ms(&self) -> u64 {
         (self.ping_interval_ms() as f64 * self.cloud.settings.f64("ping.timeout", Scope::Global)) as u64
     }
-    /// A lease younger than this is a sign of life.
+    /// A host renews its lease every ping interval: a lease that did not change
+    /// for longer than this (by this server's clock) is a sign of death.
     fn lease_fresh_ms(&self) -> u64 {
         2 * self.ping_interval_ms()
     }
@@ -216,7 +253,12 @@ impl Controller {
             let Some(h) = self.cloud.inv.find_host(*id) else {
                 continue;
             };
-            self.health_mut(h).last_ping = Some(now);
+            // Lease observations belong to one silence: a ping ends it.
+            let hh = self.health_mut(h);
+            hh.last_ping = Some(now);
+            if !hh.leases.is_empty() {
+                hh.leases.clear();
+            }
             let status = self.cloud.inv.host(h).status;
             if matches!(status, HostStatus::Alert | HostStatus::Disconnected | HostStatus::Down) {
                 self.evidence(h, "ping".into(), Sign::Alive, "pings resumed".into());
@@ -252,6 +294,14 @@ impl Controller {
                     );
                     self.set_status(h, HostStatus::Alert, "missed pings; investigating");
                     self.investigate(h);
+                }
+                // One ping missed: start watching its leases, so that by the time
+                // it is Alert a first reading is already there to compare with.
+                HostStatus::Up if silent > self.ping_interval_ms() => {
+                    let hh = self.health_mut(h);
+                    if hh.pending == 0 && hh.leases.is_empty() {
+                        self.read_leases(h);
+                    }
                 }
                 HostStatus::Alert if self.health_mut(h).pending == 0 => self.investigate(h),
                 // Alive but unreachable: with a fresh lease, look again every
@@ -297,15 +347,32 @@ impl Controller {
         }
     }
 
+    /// Reads a late (still Up) host's leases: first readings to judge by later.
+    fn read_leases(&mut self, h: HostIdx) {
+        let hid = self.cloud.inv.host(h).id;
+        let now = self.now;
+        let hh = self.health_mut(h);
+        hh.last_investigation = Some(now);
+        for p in self.shared_pools(h) {
+            let pool = self.cloud.pool_id(p);
+            self.probe(h, Probe::Lease(p), DriverCall::CheckLease { host: hid, pool });
+        }
+    }
+
+    fn shared_pools(&self, h: HostIdx) -> Vec<PoolIdx> {
+        let cl = self.cloud.inv.host(h).cluster;
+        self.cloud.inv.cluster_pools[cl.ix()]
+            .iter()
+            .copied()
+            .filter(|p| !matches!(self.cloud.inv.pool(*p).scope, PoolScope::Host(_)))
+            .collect()
+    }
+
     /// Asks storage and neighbours about a silent host.
     fn investigate(&mut self, h: HostIdx) {
         let host = self.cloud.inv.host(h);
         let (hid, cl) = (host.id, host.cluster);
-        let pools: Vec<PoolIdx> = self.cloud.inv.cluster_pools[cl.ix()]
-            .iter()
-            .copied()
-            .filter(|p| !matches!(self.cloud.inv.pool(*p).scope, PoolScope::Host(_)))
-            .collect();
+        let pools = self.shared_pools(h);
         let neighbours: Vec<HostIdx> = self
             .cloud
             .inv
@@ -324,6 +391,7 @@ impl Controller {
         hh.dead = 0;
         hh.min_lease_age = None;
         hh.any_lease_readable = false;
+        hh.lease_undecided = false;
         for p in pools {
             let pool = self.cloud.pool_id(p);
             self.probe(h, Probe::Lease(p), DriverCall::CheckLease { host: hid, pool });
@@ -361,26 +429,57 @@ impl Controller {
         let (source, sign, detail) = match (probe, &result) {
             (Probe::Lease(p), DriverResult::Lease { renewed_at }) => {
                 let pool = self.cloud.inv.pool(p).name.clone();
-                let age = renewed_at.map(|t| now.0.saturating_sub(t));
                 let hh = self.health_mut(h);
+                // The probes of this round were sent at the investigation:
+                // storage read the value no earlier than that.
+                let sent_at = hh.last_investigation.unwrap_or(now).min(now);
+                let verdict = observe_lease(&mut hh.leases, p, *renewed_at, now, sent_at);
                 hh.any_lease_readable = true;
-                let a = age.unwrap_or(u64::MAX);
+                // A conservative lower bound: never staler than proven by my own reads.
+                let a = match verdict {
+                    LeaseVerdict::Unchanged { for_ms } => for_ms,
+                    LeaseVerdict::First | LeaseVerdict::Advanced { .. } => 0,
+                };
                 hh.min_lease_age = Some(hh.min_lease_age.map_or(a, |m| m.min(a)));
-                if age.is_some_and(|a| a <= fresh) {
-                    hh.lease_fresh = true;
-                }
-                match age {
-                    Some(a) if a <= fresh => (
-                        format!("lease:{pool}"),
-                        Sign::Alive,
-                        format!("renewed {:.1} s ago", a as f64 / 1e3),
-                    ),
-                    Some(a) => (
-                        format!("lease:{pool}"),
+                let never = if renewed_at.is_some() { "" } else { " (never renewed)" };
+                let source = format!("lease:{pool}");
+                match verdict {
+                    LeaseVerdict::Advanced { since_ms } => {
+                        // Renewed within the fresh window only if my previous read
+                        // is that recent; otherwise look again next tick.
+                        if since_ms <= fresh {
+                            hh.lease_fresh = true;
+                        }
+                        (
+                            source,
+                            Sign::Alive,
+                            format!("renewed since my last read {:.1} s ago", since_ms as f64 / 1e3),
+                        )
+                    }
+                    LeaseVerdict::Unchanged { for_ms } if for_ms > fresh => (
+                        source,
                         Sign::Dead,
-                        format!("not renewed for {:.1} s", a as f64 / 1e3),
+                        format!(
+                            "not renewed for at least {:.1} s by my clock{never}",
+                            for_ms as f64 / 1e3
+                        ),
                     ),
-                    None => (format!("lease:{pool}"), Sign::Dead, "never renewed".into()),
+                    LeaseVerdict::Unchanged { for_ms } => {
+                        hh.lease_undecided = true;
+                        (
+                            source,
+                            Sign::Unknown,
+                            format!("unchanged for {:.1} s so far{never}", for_ms as f64 / 1e3),
+                        )
+                    }
+                    LeaseVerdict::First => {
+                        hh.lease_undecided = true;
+                        (
+                            source,
+                            Sign::Unknown,
+                            format!("first reading; judged by whether it advances{never}"),
+                        )
+                    }
                 }
             }
             (Probe::Lease(p), other) => (
@@ -460,8 +559,12 @@ impl Controller {
             }
             return;
         }
-        if hh.dead == 0 {
-            // Only unknowns: nothing proves death. Stay put and ask again.
+        if hh.dead == 0 || hh.lease_undecided {
+            // Only unknowns: nothing proves death. Stay put and ask again. A
+            // readable lease not judged yet (first read, or unchanged but not
+            // for long enough) must be judged before Down: the neighbours alone
+            // do not decide while a lease can tell. Alert and Down hosts are
+            // asked again every tick.
             return;
         }
         if status != HostStatus::Down {
@@ -531,6 +634,48 @@ impl Controller {
                 continue;
             }
             self.vm_lost(i, Some(h), since, "its host was fenced");
+        }
+    }
+}
+
+/// Records one read of a host's lease on `pool` and judges it against the
+/// previous read, in this server's clock only: `now` when the answer came,
+/// `sent_at` when it was asked (storage read it no earlier).
+fn observe_lease(
+    leases: &mut BTreeMap<PoolIdx, LeaseObs>,
+    pool: PoolIdx,
+    value: Option<u64>,
+    now: Millis,
+    sent_at: Millis,
+) -> LeaseVerdict {
+    match leases.get_mut(&pool) {
+        Some(obs) if obs.value == value => {
+            obs.read_at = now;
+            // The value was there when first read and still is at a read asked
+            // at `sent_at`: unchanged for at least that long.
+            LeaseVerdict::Unchanged {
+                for_ms: sent_at.0.saturating_sub(obs.first_seen_at.0),
+            }
+        }
+        Some(obs) => {
+            let since_ms = now.0.saturating_sub(obs.read_at.0);
+            *obs = LeaseObs {
+                value,
+                first_seen_at: now,
+                read_at: now,
+            };
+            LeaseVerdict::Advanced { since_ms }
+        }
+        None => {
+            leases.insert(
+                pool,
+                LeaseObs {
+                    value,
+                    first_seen_at: now,
+                    read_at: now,
+                },
+            );
+            LeaseVerdict::First
         }
     }
 }
