@@ -361,7 +361,7 @@ fn run_skewed(extra: &str, skew_ms: i64) -> (Runner, RunReport) {
 }
 
 fn host_idx(r: &Runner, name: &str) -> stratus_core::ids::HostIdx {
-    let inv = &r.engine.ctl.cloud.inv;
+    let inv = &r.engine.ctl.cloud().inv;
     inv.find_host(inv.hosts.iter().find(|x| x.name == name).unwrap().id)
         .unwrap()
 }
@@ -381,8 +381,8 @@ fn crashed_host_with_a_skewed_clock_is_detected_down_and_fenced() {
             "skew {skew}"
         );
         assert!(ctl.host_health(h).unwrap().fenced.is_some(), "skew {skew}: fenced");
-        let id = ctl.cloud.inv.host(h).id;
-        let down = ctl.host_downs.iter().find(|(x, _)| *x == id).expect("went Down").1;
+        let id = ctl.cloud().inv.host(h).id;
+        let down = ctl.host_downs().iter().find(|(x, _)| *x == id).expect("went Down").1;
         assert!(
             down.0 <= 600_000 + 30_000,
             "skew {skew}: a crashed host is Down within 30 s, not when its clock says so (at {} ms)",
@@ -395,7 +395,7 @@ fn crashed_host_with_a_skewed_clock_is_detected_down_and_fenced() {
         );
         // Its (non-HA) VMs were stopped in the ledger once it was fenced.
         assert_eq!(
-            ctl.cloud.vms().filter(|(_, v)| v.state == VmState::Stopped).count(),
+            ctl.cloud().vms().filter(|(_, v)| v.state == VmState::Stopped).count(),
             4,
             "skew {skew}"
         );
@@ -420,7 +420,7 @@ fn partitioned_host_with_a_skewed_clock_is_disconnected_never_down() {
         assert!(host(&r, "kvm1").watchdog.fenced_at_ms().is_none(), "skew {skew}");
         assert_eq!(r.engine.world.total_running(), 4, "skew {skew}: {:?}", report.failures);
         assert!(
-            r.engine.ctl.cloud.vms().all(|(_, v)| v.state == VmState::Running),
+            r.engine.ctl.cloud().vms().all(|(_, v)| v.state == VmState::Running),
             "skew {skew}"
         );
         let h = host_idx(&r, "kvm1");
