@@ -152,3 +152,48 @@ fn a_lost_journal_write_is_caught_at_recovery() {
         r.engine.violations
     );
 }
+
+/// A planted durability bug: the journal silently loses every tenth API request.
+struct Leaky(MemoryJournal, u64);
+
+impl InputJournal for Leaky {
+    fn append(&mut self, seq: u64, at_ms: u64, input: &Input) -> Result<(), String> {
+        if matches!(input, Input::Request { .. }) {
+            self.1 += 1;
+            if self.1.is_multiple_of(10) {
+                return Ok(());
+            }
+        }
+        self.0.append(seq, at_ms, input)
+    }
+    fn snapshot(&mut self, seq: u64, ctl: &Controller) -> Result<(), String> {
+        self.0.snapshot(seq, ctl)
+    }
+    fn recover(&mut self) -> Result<(Controller, u64), String> {
+        self.0.recover()
+    }
+}
+
+#[test]
+fn fuzz_canary_a_journal_that_loses_a_write_is_reported() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/enterprise.toml")).unwrap();
+    let scenario = stratus_sim::scenario::parse(&text, "enterprise.toml").unwrap();
+    let leaky = || -> Result<Box<dyn InputJournal>, String> { Ok(Box::new(Leaky(MemoryJournal::new(), 0))) };
+    let honest = stratus_sim::fuzz::memory_journal;
+    let mut caught = Vec::new();
+    for seed in 0..40 {
+        let planted = stratus_sim::fuzz::run_seed(&scenario, seed, "enterprise.toml", &leaky).unwrap();
+        if let Some(f) = planted
+            && f.violations.iter().any(|v| v.starts_with("recovery mismatch"))
+        {
+            // The same seed with an honest journal is clean: the report is the bug's.
+            let clean = stratus_sim::fuzz::run_seed(&scenario, seed, "enterprise.toml", &honest).unwrap();
+            assert!(clean.is_none(), "seed {seed} fails without the planted bug: {clean:?}");
+            caught.push(seed);
+        }
+    }
+    assert!(
+        !caught.is_empty(),
+        "40 fuzz seeds never reported the lost journal write"
+    );
+}
