@@ -109,3 +109,37 @@ pub mod pairs {
         Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
+
+/// An IPv4 address always as dotted text: binary formats would otherwise write
+/// a 4-tuple that a tagged enum's buffered decode cannot read back.
+pub mod ip_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::net::Ipv4Addr;
+
+    pub fn serialize<S: Serializer>(ip: &Ipv4Addr, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(ip)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// `ip_text` for an optional address.
+pub mod opt_ip_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::net::Ipv4Addr;
+
+    pub fn serialize<S: Serializer>(ip: &Option<Ipv4Addr>, s: S) -> Result<S::Ok, S::Error> {
+        match ip {
+            Some(ip) => s.collect_str(ip),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ipv4Addr>, D::Error> {
+        let text = Option::<String>::deserialize(d)?;
+        text.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
+    }
+}

@@ -5,11 +5,13 @@ use crate::inventory::*;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct ZoneSpec {
     pub name: String,
     pub network_type: NetworkType,
+    #[serde(with = "crate::serde_util::ip_text")]
     pub dns1: Ipv4Addr,
+    #[serde(with = "crate::serde_util::ip_text")]
     pub internal_dns1: Ipv4Addr,
     pub guest_cidr: Option<String>,
     pub local_storage_enabled: bool,
@@ -28,13 +30,17 @@ impl ZoneSpec {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct PodSpec {
     pub name: String,
     pub zone: ZoneId,
+    #[serde(with = "crate::serde_util::ip_text")]
     pub gateway: Ipv4Addr,
+    #[serde(with = "crate::serde_util::ip_text")]
     pub netmask: Ipv4Addr,
+    #[serde(with = "crate::serde_util::ip_text")]
     pub start_ip: Ipv4Addr,
+    #[serde(with = "crate::serde_util::ip_text")]
     pub end_ip: Ipv4Addr,
 }
 
@@ -52,7 +58,7 @@ impl PodSpec {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct HostSpec {
     pub name: String,
     pub cluster: ClusterId,
@@ -62,14 +68,14 @@ pub struct HostSpec {
     pub tags: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize)]
 pub enum PoolScopeSpec {
     Cluster(ClusterId),
     Zone,
     Host(HostId),
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct PoolSpec {
     pub name: String,
     pub zone: ZoneId,
@@ -79,7 +85,7 @@ pub struct PoolSpec {
     pub tags: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct ServiceOfferingSpec {
     pub name: String,
     pub cpu_number: u32,
@@ -110,7 +116,7 @@ impl ServiceOfferingSpec {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct DiskOfferingSpec {
     pub name: String,
     pub size: DiskSize,
@@ -118,7 +124,7 @@ pub struct DiskOfferingSpec {
     pub storage_type: StorageType,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct TemplateSpec {
     pub name: String,
     pub format: ImageFormat,
@@ -129,7 +135,7 @@ pub struct TemplateSpec {
     pub ready_in: Vec<ZoneId>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct NetworkSpec {
     pub name: String,
     pub zone: ZoneId,

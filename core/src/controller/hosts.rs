@@ -260,7 +260,10 @@ impl Controller {
                 hh.leases.clear();
             }
             let status = self.cloud.inv.host(h).status;
-            if matches!(status, HostStatus::Alert | HostStatus::Disconnected | HostStatus::Down) {
+            if matches!(
+                status,
+                HostStatus::Alert | HostStatus::Disconnected | HostStatus::Down | HostStatus::Connecting
+            ) {
                 self.evidence(h, "ping".into(), Sign::Alive, "pings resumed".into());
                 let hh = self.health_mut(h);
                 hh.down_since = None;

@@ -4,6 +4,8 @@
 //! the controller is deterministic, journaling inputs (with their time) is
 //! enough to rebuild its state after a crash.
 
+use super::admin::{AdminChange, Created};
+use super::directory::UserId;
 use super::effects::{DriverResult, Effect, OpId, Timer};
 use super::{Controller, Event, JobId, Request};
 use crate::error::CoreError;
@@ -26,6 +28,16 @@ pub enum Input {
     /// An API request that runs as an async job.
     Request {
         request: Request,
+    },
+    /// An API request by an API user (recorded on the job).
+    UserRequest {
+        request: Request,
+        user: UserId,
+    },
+    /// An operator or account change (inventory, users, public IPs, maintenance jobs).
+    Admin {
+        change: AdminChange,
+        by: Option<UserId>,
     },
     /// A driver answered.
     Result {
@@ -84,6 +96,8 @@ impl Input {
             Input::Boot => "boot",
             Input::Restart => "restart",
             Input::Request { .. } => "request",
+            Input::UserRequest { .. } => "user_request",
+            Input::Admin { .. } => "admin",
             Input::Result { .. } => "result",
             Input::Timer { .. } => "timer",
             Input::Pings { .. } => "pings",
@@ -106,13 +120,15 @@ pub enum Reply {
     Job(Result<JobId, CoreError>),
     /// An action was done or refused (nothing changed).
     Done(Result<(), CoreError>),
+    /// An admin change made or refused (nothing changed).
+    Created(Result<Created, CoreError>),
 }
 
 impl Reply {
     /// The refusal, if the input was refused.
     pub fn error(&self) -> Option<&CoreError> {
         match self {
-            Reply::Job(Err(e)) | Reply::Done(Err(e)) => Some(e),
+            Reply::Job(Err(e)) | Reply::Done(Err(e)) | Reply::Created(Err(e)) => Some(e),
             _ => None,
         }
     }
@@ -150,6 +166,8 @@ impl Controller {
                 Reply::None
             }
             Input::Request { request } => Reply::Job(self.submit(request, now)),
+            Input::UserRequest { request, user } => Reply::Job(self.submit_as(request, Some(user), now)),
+            Input::Admin { change, by } => Reply::Created(self.admin(change, by, now)),
             Input::Result { op, result } => {
                 self.on_result(op, result, now);
                 Reply::None

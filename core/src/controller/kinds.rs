@@ -63,6 +63,10 @@ named_enum! {
         DeleteVolume => "deleteVolume",
         CreateSnapshot => "createSnapshot",
         DeleteSnapshot => "deleteSnapshot",
+        AssociateIpAddress => "associateIpAddress",
+        DisassociateIpAddress => "disassociateIpAddress",
+        PrepareHostForMaintenance => "prepareHostForMaintenance",
+        CancelHostMaintenance => "cancelHostMaintenance",
     }
 }
 

@@ -3,8 +3,10 @@
 //! event log. It never performs I/O; a runtime (the simulator, or the real
 //! server) executes the effects and feeds the results back.
 
+pub mod admin;
 mod cleanup;
 mod describe;
+pub mod directory;
 pub mod effects;
 pub mod input;
 pub mod journal;
@@ -137,6 +139,10 @@ pub struct Job {
     pub error_code: Option<u16>,
     pub created: Millis,
     pub completed: Option<Millis>,
+    /// The API user who submitted it (None: the operator's tools or the controller).
+    pub user: Option<directory::UserId>,
+    /// The entity of a job that has no VM or volume (host, public IP, snapshot).
+    pub instance: Option<uuid::Uuid>,
 }
 
 /// One line of the event log.
@@ -212,6 +218,8 @@ pub struct Controller {
     #[serde(skip, default = "logging_default")]
     pub(crate) logging: bool,
     internal_jobs: u64,
+    /// Users, keys, public IPs and API metadata (see `directory`).
+    pub(crate) directory: directory::Directory,
 }
 
 fn logging_default() -> bool {
@@ -250,6 +258,7 @@ impl Controller {
             log: Vec::new(),
             logging: true,
             internal_jobs: 0,
+            directory: Default::default(),
         }
     }
 

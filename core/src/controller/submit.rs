@@ -14,6 +14,8 @@ struct Plan {
     command: Command,
     vm: Option<VmId>,
     volume: Option<VolumeId>,
+    /// The entity a job without VM or volume works on (a snapshot).
+    instance: Option<uuid::Uuid>,
     steps: Vec<Step>,
     on_failure: OnFailure,
 }
@@ -23,6 +25,7 @@ fn plan(command: Command, vm: VmId, steps: Vec<Step>, on_failure: OnFailure) -> 
         command,
         vm: Some(vm),
         volume: None,
+        instance: None,
         steps,
         on_failure,
     }
@@ -31,7 +34,18 @@ fn plan(command: Command, vm: VmId, steps: Vec<Step>, on_failure: OnFailure) -> 
 impl Controller {
     /// Validates a request synchronously (errors change nothing) and starts its job.
     pub fn submit(&mut self, req: Request, now: Millis) -> CoreResult<super::JobId> {
+        self.submit_as(req, None, now)
+    }
+
+    /// `submit` on behalf of an API user (recorded on the job).
+    pub fn submit_as(
+        &mut self,
+        req: Request,
+        user: Option<super::directory::UserId>,
+        now: Millis,
+    ) -> CoreResult<super::JobId> {
         self.tick(now);
+        self.refuse_removed(&req)?;
         // Jobs on one VM (or volume) run one at a time (CloudStack queues them; we refuse).
         if let Some(v) = Self::target_volume(&req) {
             self.ensure_volume_idle(v)?;
@@ -51,6 +65,8 @@ impl Controller {
             error_code: None,
             created: self.now,
             completed: None,
+            user,
+            instance: p.instance,
         });
         let sid = SagaId(self.next_saga);
         self.next_saga += 1;
@@ -75,6 +91,8 @@ impl Controller {
             error_code: None,
             created: self.now,
             completed: None,
+            user: None,
+            instance: None,
         });
         self.internal_jobs += 1;
         let sid = SagaId(self.next_saga);
@@ -272,6 +290,7 @@ impl Controller {
                     command: Command::CreateVolume,
                     vm: None,
                     volume: Some(id),
+                    instance: None,
                     steps: vec![],
                     on_failure: OnFailure::Revert,
                 }
@@ -295,6 +314,7 @@ impl Controller {
                     command: Command::AttachVolume,
                     vm: Some(vm),
                     volume: Some(volume),
+                    instance: None,
                     steps,
                     on_failure: OnFailure::Revert,
                 }
@@ -311,6 +331,7 @@ impl Controller {
                     command: Command::DetachVolume,
                     vm: Some(vm),
                     volume: Some(volume),
+                    instance: None,
                     steps,
                     on_failure: OnFailure::Revert,
                 }
@@ -321,6 +342,7 @@ impl Controller {
                     command: Command::CreateSnapshot,
                     vm: None,
                     volume: Some(volume),
+                    instance: Some(snapshot.0),
                     steps: vec![Step::TakeSnapshot {
                         snapshot,
                         volume: v,
@@ -338,6 +360,7 @@ impl Controller {
                     command: Command::DeleteSnapshot,
                     vm: None,
                     volume: Some(s.volume),
+                    instance: Some(snapshot.0),
                     steps: vec![Step::RemoveSnapshot { snapshot }],
                     on_failure: OnFailure::Revert,
                 }
@@ -356,10 +379,33 @@ impl Controller {
                     command: Command::DeleteVolume,
                     vm: None,
                     volume: Some(volume),
+                    instance: None,
                     steps,
                     on_failure: OnFailure::Revert,
                 }
             }
         })
+    }
+}
+
+impl Controller {
+    /// Deleted offerings stay in the inventory (dense indices) but take no new work.
+    fn refuse_removed(&self, req: &Request) -> CoreResult<()> {
+        let ids: Vec<uuid::Uuid> = match req {
+            Request::Deploy(s) => [s.offering.map(|o| o.0), s.disk_offering.map(|o| o.0)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Request::ChangeOffering { offering, .. } => vec![offering.0],
+            Request::CreateVolume { disk_offering, .. } => vec![disk_offering.0],
+            _ => Vec::new(),
+        };
+        match ids.into_iter().find(|id| self.directory.is_removed(*id)) {
+            Some(id) => Err(CoreError::NotFound {
+                kind: "offering",
+                id: id.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 }
