@@ -1,0 +1,27 @@
+//! The commands, by area. Each module exports `COMMANDS`, a static table the
+//! registry indexes; `listApis` reads the same tables.
+
+pub mod jobs;
+pub mod network;
+pub mod storage;
+
+use crate::registry::Command;
+
+pub static GROUPS: &[&[Command]] = &[jobs::COMMANDS, network::COMMANDS, storage::COMMANDS];
+
+/// What command modules use.
+pub mod prelude {
+    pub use crate::caller::{Caller, Role, Scope};
+    pub use crate::errors::ApiError;
+    pub use crate::registry::{Command, Ctx, Fut, PAGING, Ty, boxed, p, req};
+    pub use crate::render::{self, Obj};
+    pub use crate::views;
+    pub use stratus_core::controller::{Controller, JobId};
+    pub use stratus_core::ids::*;
+    pub use uuid::Uuid;
+
+    /// "Unable to find <kind> by id <id>" (431), CloudStack's not-found answer.
+    pub fn not_found(kind: &str, id: impl std::fmt::Display) -> ApiError {
+        ApiError::param(format!("Unable to find {kind} by id {id}"))
+    }
+}
