@@ -1,0 +1,222 @@
+//! An in-process API server for tests: a gateway without a Store (every input
+//! durable at once) over a small inventory — one zone, pod, Simulator cluster
+//! with two hosts (Up, but no agents: calls to them fail), an NFS pool, two
+//! offerings, a template — the admin user with API keys, and a tiny HTTP/1.1
+//! client that signs like CloudStack's clients.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use stratus_api::bootstrap::{ensure_admin, ensure_keys};
+use stratus_api::{Api, ApiConfig};
+use stratus_core::cloud::*;
+use stratus_core::controller::Controller;
+use stratus_core::inventory::*;
+use stratus_runtime::hosts::{Gateway, GatewayConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct TestServer {
+    pub api: Arc<Api>,
+    pub addr: SocketAddr,
+    /// The admin's (api key, secret key).
+    pub admin: (String, String),
+    pub ids: Ids,
+}
+
+/// Ids of the seeded inventory.
+#[derive(Clone, Debug)]
+pub struct Ids {
+    pub zone: String,
+    pub pod: String,
+    pub cluster: String,
+    pub hosts: Vec<String>,
+    pub pool: String,
+    pub small: String,
+    pub ha: String,
+    pub disk: String,
+    pub template: String,
+}
+
+pub fn small_cloud() -> (Cloud, Ids) {
+    let mut c = Cloud::new(11);
+    let z = c.add_zone(ZoneSpec::advanced("z1")).unwrap();
+    let p = c.add_pod(PodSpec::numbered("p1", z, 1)).unwrap();
+    let cl = c.add_cluster("c1", p, Hypervisor::Simulator).unwrap();
+    let hosts = (1..=2)
+        .map(|i| {
+            c.add_host(HostSpec {
+                name: format!("h{i}"),
+                cluster: cl,
+                cpu_cores: 4,
+                cpu_mhz: 2000,
+                memory_bytes: 8 << 30,
+                tags: vec![],
+            })
+            .unwrap()
+        })
+        .collect::<Vec<_>>();
+    let pool = c
+        .add_pool(PoolSpec {
+            name: "nfs1".into(),
+            zone: z,
+            scope: PoolScopeSpec::Cluster(cl),
+            pool_type: PoolType::NetworkFilesystem,
+            capacity_bytes: 1 << 40,
+            tags: vec![],
+        })
+        .unwrap();
+    let small = c
+        .add_service_offering(ServiceOfferingSpec::fixed("small", 1, 500, 512))
+        .unwrap();
+    let mut ha = ServiceOfferingSpec::fixed("ha", 1, 500, 512);
+    ha.offer_ha = true;
+    let ha = c.add_service_offering(ha).unwrap();
+    let disk = c
+        .add_disk_offering(DiskOfferingSpec {
+            name: "5GB".into(),
+            size: DiskSize::Fixed(5 << 30),
+            storage_tags: vec![],
+            storage_type: StorageType::Shared,
+        })
+        .unwrap();
+    let template = c
+        .add_template(TemplateSpec {
+            name: "tiny-linux".into(),
+            format: ImageFormat::Qcow2,
+            size_bytes: 1 << 30,
+            os_type: "Other Linux (64-bit)".into(),
+            hypervisor: Hypervisor::Simulator,
+            is_iso: false,
+            ready_in: vec![z],
+        })
+        .unwrap();
+    let ids = Ids {
+        zone: z.0.to_string(),
+        pod: p.0.to_string(),
+        cluster: cl.0.to_string(),
+        hosts: hosts.iter().map(|h| h.0.to_string()).collect(),
+        pool: pool.0.to_string(),
+        small: small.0.to_string(),
+        ha: ha.0.to_string(),
+        disk: disk.0.to_string(),
+        template: template.0.to_string(),
+    };
+    (c, ids)
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let (cloud, ids) = small_cloud();
+        let gw = Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap();
+        let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let g = gw.clone();
+        tokio::spawn(async move {
+            let _ = g.serve(agents).await;
+        });
+        let api = Arc::new(Api::new(gw, None, ApiConfig::default()));
+        let admin = ensure_admin(&api, Some("admin-password-1".into())).await.unwrap();
+        let keys = ensure_keys(&api, admin.id()).await.unwrap();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = http.local_addr().unwrap();
+        let router = stratus_api::server::router(api.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(http, router).await;
+        });
+        TestServer {
+            api,
+            addr,
+            admin: keys,
+            ids,
+        }
+    }
+
+    /// A signed GET as `keys` (`response=json` added): (HTTP status, JSON body).
+    pub async fn call(&self, keys: &(String, String), params: &[(&str, &str)]) -> (u16, Value) {
+        let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        pairs.push(("response".into(), "json".into()));
+        pairs.push(("apiKey".into(), keys.0.clone()));
+        let sig = stratus_api::sign::sign(&pairs, &keys.1);
+        pairs.push(("signature".into(), sig));
+        let (status, _, body) = self.raw("GET", &query(&pairs), "", &[]).await;
+        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    }
+
+    /// A signed call as the admin.
+    pub async fn admin(&self, params: &[(&str, &str)]) -> (u16, Value) {
+        let k = self.admin.clone();
+        self.call(&k, params).await
+    }
+
+    /// A raw request: (status, headers text, body).
+    pub async fn raw(&self, method: &str, query: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let mut req = format!("{method} /client/api?{query} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() {
+            req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, head.to_string(), dechunk(head, body))
+    }
+
+    /// Waits until the job is no longer pending; returns the queryAsyncJobResult body.
+    pub async fn wait_job(&self, keys: &(String, String), jobid: &str) -> Value {
+        for _ in 0..600 {
+            let (_, v) = self
+                .call(keys, &[("command", "queryAsyncJobResult"), ("jobid", jobid)])
+                .await;
+            let r = v["queryasyncjobresultresponse"].clone();
+            if r["jobstatus"].as_i64() != Some(0) {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("job {jobid} did not finish");
+    }
+}
+
+/// Java URLEncoder rules, `+` as `%20`.
+pub fn enc(v: &str) -> String {
+    let mut o = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => o.push(b as char),
+            _ => o.push_str(&format!("%{b:02X}")),
+        }
+    }
+    o
+}
+
+pub fn query(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn dechunk(head: &str, body: &str) -> String {
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return body.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((len, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n.min(after.len())]);
+        rest = after.get(n + 2..).unwrap_or("");
+    }
+    out
+}
