@@ -1,13 +1,21 @@
 //! The commands, by area. Each module exports `COMMANDS`, a static table the
 //! registry indexes; `listApis` reads the same tables.
 
+pub mod hosts;
+pub mod infra;
 pub mod jobs;
 pub mod network;
 pub mod storage;
 
 use crate::registry::Command;
 
-pub static GROUPS: &[&[Command]] = &[jobs::COMMANDS, network::COMMANDS, storage::COMMANDS];
+pub static GROUPS: &[&[Command]] = &[
+    hosts::COMMANDS,
+    infra::COMMANDS,
+    jobs::COMMANDS,
+    network::COMMANDS,
+    storage::COMMANDS,
+];
 
 /// What command modules use.
 pub mod prelude {
