@@ -7,6 +7,7 @@ mod bench_recovery;
 mod bench_sim;
 mod fuzz_cmd;
 mod manage_cmd;
+mod serve_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     Agent(agent_cmd::AgentArgs),
     /// The durable management server: agent gateway, journal, control socket.
     Manage(manage_cmd::ManageArgs),
+    /// The CloudStack-compatible API server (simulated hosts, durable Store).
+    Serve(serve_cmd::ServeArgs),
     /// Benchmarks of the core (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim { which } => sim_cmd::run(which),
         Command::Agent(args) => agent_cmd::run(args),
         Command::Manage(args) => manage_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

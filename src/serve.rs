@@ -1,0 +1,156 @@
+//! `stratus serve`: the CloudStack-compatible API server over one durable
+//! controller (the runtime's gateway on a Store), with simulated hosts: each
+//! Simulator host is a real agent (TLS, watchdog, leases) backed by the
+//! simulator's world, started in this process as CloudStack's simulator
+//! hypervisor is. The agent listener is loopback only.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use stratus_api::bootstrap::{AdminUser, ensure_admin};
+use stratus_api::{Api, ApiConfig, SimControl};
+use stratus_core::cloud::Cloud;
+use stratus_core::controller::Controller;
+use stratus_core::ids::HostId;
+use stratus_runtime::hosts::{Gateway, GatewayConfig};
+use stratus_sim::fleet::{FleetFault, SimFleet};
+
+/// The demo zone (`--demo` on a fresh database).
+pub const DEMO_SCENARIO: &str = include_str!("../scenarios/seed-lab.toml");
+
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub db: String,
+    pub http: SocketAddr,
+    pub demo: bool,
+    pub admin_password: Option<String>,
+    /// Seed of the simulated world (and of a fresh controller's ids).
+    pub seed: u64,
+    /// Where the simulated hosts' state is kept across restarts.
+    pub fleet_file: Option<PathBuf>,
+    /// Each simulated host call that changes something takes MIN..MAX ms.
+    pub latency_ms: (u64, u64),
+    pub snapshot_every: u64,
+}
+
+pub struct Running {
+    pub api: Arc<Api>,
+    pub gw: Gateway,
+    pub fleet: SimFleet,
+    pub http: SocketAddr,
+    pub admin: AdminUser,
+    pub recovered: bool,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Running({})", self.http)
+    }
+}
+
+impl Running {
+    /// Stops serving (tests): HTTP, the gateway and the fleet's agents.
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.fleet.shutdown();
+        self.gw.halt();
+    }
+}
+
+/// The fleet as the API sees it.
+struct FleetControl {
+    fleet: SimFleet,
+    gw: Gateway,
+}
+
+impl SimControl for FleetControl {
+    fn host_added(&self, host: HostId, token: String) -> Result<(), String> {
+        let cloud = self.gw.with_controller(|c| c.cloud().clone());
+        self.fleet.ensure_host(&cloud, host, Some(token))
+    }
+
+    fn inject(&self, fault: &serde_json::Value) -> Result<String, String> {
+        let f: FleetFault = serde_json::from_value(fault.clone()).map_err(|e| e.to_string())?;
+        self.fleet.inject(f.clone())?;
+        Ok(format!("{f:?}"))
+    }
+}
+
+fn initial(o: &ServeOptions) -> anyhow::Result<Cloud> {
+    if !o.demo {
+        return Ok(Cloud::new(o.seed));
+    }
+    let s = stratus_sim::scenario::parse(DEMO_SCENARIO, "seed-lab.toml").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let built = stratus_sim::scenario::build(&s).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(built.cloud)
+}
+
+/// Opens (or recovers) the Store, starts the gateway, the simulated hosts and
+/// the HTTP API. Needs a multi-thread tokio runtime.
+pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
+    let cloud = initial(&o)?;
+    let config = GatewayConfig {
+        store_url: Some(o.db.clone()),
+        snapshot_every: o.snapshot_every,
+        ..GatewayConfig::new()
+    };
+    let gw = Gateway::open(|| Controller::new(cloud), config)
+        .await
+        .with_context(|| format!("cannot open the Store at {}", o.db))?;
+    let recovered = gw.recovery().is_some_and(|r| !r.fresh);
+    let agents = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot listen for agents on loopback")?;
+    let agent_addr = agents.local_addr()?;
+    let mut tasks = Vec::new();
+    let g = gw.clone();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = g.serve(agents).await {
+            tracing::error!(error = %e, "the gateway stopped");
+        }
+    }));
+    let cloud = gw.with_controller(|c| c.cloud().clone());
+    let fleet = SimFleet::start(agent_addr.to_string(), &cloud, o.seed, o.latency_ms, o.fleet_file.clone())
+        .map_err(anyhow::Error::msg)?;
+    let enrolled = gw.enrolled();
+    let with_creds: Vec<HostId> = fleet.hosts().into_iter().filter(|h| h.enrolled).map(|h| h.id).collect();
+    for h in &cloud.inv.hosts {
+        let token = if enrolled.contains(&h.id) && with_creds.contains(&h.id) {
+            None
+        } else {
+            Some(gw.issue_token_durable(h.id).await.map_err(anyhow::Error::msg)?)
+        };
+        fleet.ensure_host(&cloud, h.id, token).map_err(anyhow::Error::msg)?;
+    }
+    let control = Arc::new(FleetControl {
+        fleet: fleet.clone(),
+        gw: gw.clone(),
+    });
+    let api = Arc::new(Api::new(gw.clone(), Some(control), ApiConfig::default()));
+    let admin = ensure_admin(&api, o.admin_password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the admin user: {}", e.text))?;
+    let http = tokio::net::TcpListener::bind(o.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", o.http))?;
+    let http_addr = http.local_addr()?;
+    let router = stratus_api::server::router(api.clone());
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(http, router).await {
+            tracing::error!(error = %e, "the HTTP server stopped");
+        }
+    }));
+    Ok(Running {
+        api,
+        gw,
+        fleet,
+        http: http_addr,
+        admin,
+        recovered,
+        tasks,
+    })
+}
