@@ -3,11 +3,22 @@
 
 pub mod jobs;
 pub mod network;
+pub mod offerings;
 pub mod storage;
+pub mod templates;
+mod vm_spec;
+pub mod vms;
 
 use crate::registry::Command;
 
-pub static GROUPS: &[&[Command]] = &[jobs::COMMANDS, network::COMMANDS, storage::COMMANDS];
+pub static GROUPS: &[&[Command]] = &[
+    jobs::COMMANDS,
+    network::COMMANDS,
+    storage::COMMANDS,
+    vms::COMMANDS,
+    offerings::COMMANDS,
+    templates::COMMANDS,
+];
 
 /// What command modules use.
 pub mod prelude {
