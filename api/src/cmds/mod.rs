@@ -1,6 +1,8 @@
 //! The commands, by area. Each module exports `COMMANDS`, a static table the
 //! registry indexes; `listApis` reads the same tables.
 
+pub mod hosts;
+pub mod infra;
 pub mod jobs;
 pub mod network;
 pub mod offerings;
@@ -12,6 +14,8 @@ pub mod vms;
 use crate::registry::Command;
 
 pub static GROUPS: &[&[Command]] = &[
+    hosts::COMMANDS,
+    infra::COMMANDS,
     jobs::COMMANDS,
     network::COMMANDS,
     storage::COMMANDS,
