@@ -246,3 +246,73 @@ fn users_and_keys() {
     assert_eq!(back.state_hash(), c.state_hash());
     assert_eq!(back.directory().users.len(), 2);
 }
+
+#[test]
+fn update_vm_sets_display_name_and_ha_only_where_offered() {
+    let mut c = Controller::new(Cloud::new(7));
+    let (z, _) = zone_with_host(&mut c);
+    let so = admin(
+        &mut c,
+        5,
+        AdminChange::CreateServiceOffering {
+            spec: ServiceOfferingSpec::fixed("small", 1, 500, 512),
+            display_text: "Small".into(),
+        },
+    )
+    .unwrap();
+    let tpl = TemplateSpec {
+        name: "tiny".into(),
+        format: ImageFormat::Qcow2,
+        size_bytes: 1 << 30,
+        os_type: "Other Linux (64-bit)".into(),
+        hypervisor: Hypervisor::Simulator,
+        is_iso: false,
+        ready_in: vec![z],
+    };
+    let t = admin(
+        &mut c,
+        6,
+        AdminChange::RegisterTemplate {
+            spec: tpl,
+            display_text: "tiny".into(),
+        },
+    )
+    .unwrap();
+    let spec = DeploySpec {
+        name: "vm1".into(),
+        account: Some(c.cloud().admin_account()),
+        zone: Some(z),
+        offering: Some(ServiceOfferingId(so)),
+        template: Some(TemplateId(t)),
+        start: false,
+        ..Default::default()
+    };
+    let out = c.handle(
+        Millis(T0 + 7),
+        Input::Request {
+            request: Request::Deploy(spec),
+        },
+    );
+    let Reply::Job(Ok(job)) = out.reply else {
+        panic!("deploy refused")
+    };
+    let vm = c.job(job).unwrap().vm.unwrap();
+    let update = |display_name: Option<&str>, ha| AdminChange::UpdateVm {
+        vm,
+        display_name: display_name.map(String::from),
+        ha,
+    };
+    admin(&mut c, 8, update(Some("web server"), Some(false))).unwrap();
+    assert_eq!(c.cloud().vm(vm).unwrap().display_name, "web server");
+    assert_eq!(c.cloud().vm(vm).unwrap().name, "vm1");
+    let before = c.state_hash();
+    assert!(admin(&mut c, 8, update(None, Some(true))).unwrap_err().contains("HA"));
+    assert!(admin(&mut c, 8, update(Some(" "), None)).is_err());
+    let ghost = AdminChange::UpdateVm {
+        vm: VmId(Uuid::nil()),
+        display_name: Some("x".into()),
+        ha: None,
+    };
+    assert!(admin(&mut c, 8, ghost).is_err());
+    assert_eq!(c.state_hash(), before);
+}

@@ -5,7 +5,11 @@ pub mod hosts;
 pub mod infra;
 pub mod jobs;
 pub mod network;
+pub mod offerings;
 pub mod storage;
+pub mod templates;
+mod vm_spec;
+pub mod vms;
 
 use crate::registry::Command;
 
@@ -15,6 +19,9 @@ pub static GROUPS: &[&[Command]] = &[
     jobs::COMMANDS,
     network::COMMANDS,
     storage::COMMANDS,
+    vms::COMMANDS,
+    offerings::COMMANDS,
+    templates::COMMANDS,
 ];
 
 /// What command modules use.

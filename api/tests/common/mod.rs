@@ -12,6 +12,8 @@ use stratus_api::bootstrap::{ensure_admin, ensure_keys};
 use stratus_api::{Api, ApiConfig};
 use stratus_core::cloud::*;
 use stratus_core::controller::Controller;
+use stratus_core::controller::admin::{AdminChange, NewUser};
+use stratus_core::ids::{AccountId, DomainId};
 use stratus_core::inventory::*;
 use stratus_runtime::hosts::{Gateway, GatewayConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -181,6 +183,79 @@ impl TestServer {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("job {jobid} did not finish");
+    }
+}
+
+/// Accounts, domains and VMs for tests of visibility and tenancy.
+impl TestServer {
+    /// A new account of type `t` in `domain` (ROOT when None) with one user
+    /// named like the account; answers that user's API keys.
+    pub async fn account(&self, name: &str, domain: Option<DomainId>, t: AccountType) -> (String, String) {
+        let user = NewUser {
+            username: name.into(),
+            password_hash: "not-used-by-key-auth".into(),
+            first_name: "Test".into(),
+            last_name: name.into(),
+            email: format!("{name}@example.org"),
+            timezone: None,
+        };
+        let change = AdminChange::CreateAccount {
+            name: name.into(),
+            domain,
+            account_type: t,
+            user,
+        };
+        let made = self.api.admin(None, change).await.unwrap();
+        let uid = self.api.read(|c| {
+            c.directory()
+                .users
+                .iter()
+                .find(|u| u.account == AccountId(made.id))
+                .unwrap()
+                .id
+        });
+        ensure_keys(&self.api, uid).await.unwrap()
+    }
+
+    /// A new domain under `parent` (ROOT when None).
+    pub async fn domain(&self, name: &str, parent: Option<DomainId>) -> DomainId {
+        let change = AdminChange::CreateDomain {
+            name: name.into(),
+            parent,
+        };
+        DomainId(self.api.admin(None, change).await.unwrap().id)
+    }
+
+    /// deployVirtualMachine of the seeded offering and template, not started
+    /// unless `extra` says so: (HTTP status, body).
+    pub async fn deploy(&self, keys: &(String, String), extra: &[(&str, &str)]) -> (u16, Value) {
+        let ids = self.ids.clone();
+        let mut params = vec![
+            ("command", "deployVirtualMachine"),
+            ("zoneid", ids.zone.as_str()),
+            ("serviceofferingid", ids.small.as_str()),
+            ("templateid", ids.template.as_str()),
+        ];
+        params.push(("startvm", "false"));
+        // A name once (the signature covers every pair; the server reads the first).
+        params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        params.extend_from_slice(extra);
+        self.call(keys, &params).await
+    }
+
+    /// A stopped VM of `keys`' account, deployed and its job done: its id.
+    pub async fn stopped_vm(&self, keys: &(String, String), name: &str) -> String {
+        let (st, v) = self.deploy(keys, &[("name", name)]).await;
+        assert_eq!(st, 200, "{v}");
+        let r = &v["deployvirtualmachineresponse"];
+        let job = self.wait_job(keys, r["jobid"].as_str().unwrap()).await;
+        assert_eq!(job["jobstatus"], 1, "{job}");
+        r["id"].as_str().unwrap().to_string()
+    }
+
+    /// The controller's state hash (equal before and after a refused write).
+    pub fn state(&self) -> String {
+        self.api.read(|c| c.state_hash())
     }
 }
 

@@ -533,6 +533,32 @@ impl Cloud {
         self.vms.remove(id);
     }
 
+    /// updateVirtualMachine: the display name and the HA flag. HA can only be
+    /// turned on when the VM's offering offers it (CloudStack's rule).
+    pub fn update_vm(&mut self, id: VmId, display_name: Option<String>, ha: Option<bool>) -> CoreResult<()> {
+        let i = self.vm_idx(id)?;
+        if let Some(n) = &display_name
+            && (n.trim().is_empty() || n.chars().count() > 255)
+        {
+            return Err(CoreError::invalid("displayname", "must have 1 to 255 characters"));
+        }
+        let o = self.inv.service_offering(self.vm_at(i).offering);
+        if ha == Some(true) && !o.offer_ha {
+            return Err(CoreError::invalid(
+                "haenable",
+                format!("service offering {} does not offer HA", o.name),
+            ));
+        }
+        let vm = self.vms.get_mut(i.0).expect("live vm");
+        if let Some(n) = display_name {
+            vm.display_name = n;
+        }
+        if let Some(h) = ha {
+            vm.ha_enabled = h;
+        }
+        Ok(())
+    }
+
     /// changeServiceForVirtualMachine while Stopped. The old reservation no longer
     /// describes the VM, so it is dropped.
     pub fn change_offering(

@@ -74,6 +74,12 @@ pub enum AdminChange {
     DeleteOffering {
         id: Uuid,
     },
+    /// updateVirtualMachine: what the core stores of it (display name, HA flag).
+    UpdateVm {
+        vm: VmId,
+        display_name: Option<String>,
+        ha: Option<bool>,
+    },
     RegisterTemplate {
         spec: TemplateSpec,
         display_text: String,
@@ -304,6 +310,10 @@ impl Controller {
                 self.live_offering(id)?;
                 self.directory.removed.insert(id, now);
                 created(id)
+            }
+            AdminChange::UpdateVm { vm, display_name, ha } => {
+                self.cloud.update_vm(vm, display_name, ha)?;
+                created(vm.0)
             }
             AdminChange::RegisterTemplate { spec, display_text } => {
                 non_empty("name", &spec.name)?;
@@ -625,6 +635,7 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::CreateDiskOffering { .. } => "DISK.OFFERING.CREATE",
         AdminChange::UpdateOffering { .. } => "SERVICE.OFFERING.EDIT",
         AdminChange::DeleteOffering { .. } => "SERVICE.OFFERING.DELETE",
+        AdminChange::UpdateVm { .. } => "VM.UPDATE",
         AdminChange::RegisterTemplate { .. } => "TEMPLATE.CREATE",
         AdminChange::CreateNetwork { .. } => "NETWORK.CREATE",
         AdminChange::CreateDomain { .. } => "DOMAIN.CREATE",

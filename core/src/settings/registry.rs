@@ -374,6 +374,14 @@ pub const REGISTRY: &[SettingDef] = &[
         "Whether users of the account may expunge and recover their own VMs",
     ),
     def(
+        "allow.user.view.destroyed.vm",
+        "Advanced",
+        "false",
+        Bool,
+        Account,
+        "Whether users of the account see their destroyed VMs in listVirtualMachines",
+    ),
+    def(
         "default.page.size",
         "Advanced",
         "500",
