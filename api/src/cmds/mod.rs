@@ -1,13 +1,30 @@
 //! The commands, by area. Each module exports `COMMANDS`, a static table the
 //! registry indexes; `listApis` reads the same tables.
 
+pub mod access;
+pub mod accounts;
+pub mod apis;
+pub mod events;
 pub mod jobs;
+pub mod misc;
 pub mod network;
+pub mod rules;
 pub mod storage;
+pub mod vlans;
 
 use crate::registry::Command;
 
-pub static GROUPS: &[&[Command]] = &[jobs::COMMANDS, network::COMMANDS, storage::COMMANDS];
+pub static GROUPS: &[&[Command]] = &[
+    jobs::COMMANDS,
+    network::COMMANDS,
+    storage::COMMANDS,
+    accounts::COMMANDS,
+    rules::COMMANDS,
+    misc::COMMANDS,
+    events::COMMANDS,
+    vlans::COMMANDS,
+    apis::COMMANDS,
+];
 
 /// What command modules use.
 pub mod prelude {
