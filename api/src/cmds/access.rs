@@ -36,14 +36,17 @@ pub fn sees(caller: &Caller, inv: &Inventory, a: AccountIdx) -> bool {
     caller.owns(inv, inv.account(a).id)
 }
 
-/// Whether the caller may manage the users of `account`: its own user,
-/// accounts it owns — but only the root admin manages root admin accounts
-/// (a domain admin of ROOT must not mint keys for the admin).
+/// Whether the caller may manage the users of `account` (their keys, new
+/// users): admins, over the accounts they own — but only the root admin
+/// manages root admin accounts (a domain admin of ROOT must not mint keys for
+/// the admin). A plain user manages only itself, which callers check apart.
 pub fn manages(caller: &Caller, inv: &Inventory, account: AccountId) -> bool {
     let Some(a) = inv.find_account(account) else {
         return false;
     };
-    caller.owns(inv, account) && (caller.is_admin() || inv.account(a).account_type != AccountType::Admin)
+    caller.role != Role::User
+        && caller.owns(inv, account)
+        && (caller.is_admin() || inv.account(a).account_type != AccountType::Admin)
 }
 
 /// The account a create acts for: `account` (in `domainid`, default the
