@@ -100,12 +100,21 @@ async fn volume_lifecycle() {
     // An attached volume cannot be deleted; the refusal is the core's.
     let (st, v) = s.call(&a.keys, &[("command", "deleteVolume"), ("id", &vol)]).await;
     assert_eq!(st, 431, "{v}");
-    assert!(v["deletevolumeresponse"]["errortext"].as_str().unwrap().contains("attached"));
+    assert!(
+        v["deletevolumeresponse"]["errortext"]
+            .as_str()
+            .unwrap()
+            .contains("attached")
+    );
 
     let (st, v) = s
         .call(
             &a.keys,
-            &[("command", "detachVolume"), ("virtualmachineid", &vm), ("deviceid", "1")],
+            &[
+                ("command", "detachVolume"),
+                ("virtualmachineid", &vm),
+                ("deviceid", "1"),
+            ],
         )
         .await;
     assert_eq!(st, 200, "{v}");
@@ -131,24 +140,46 @@ async fn volume_bad_input_changes_nothing() {
     let unknown = "6b4d5c3e-0000-4000-8000-000000000001";
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (
-            vec![("command", "createVolume"), ("diskofferingid", &disk), ("zoneid", &zone)],
+            vec![
+                ("command", "createVolume"),
+                ("diskofferingid", &disk),
+                ("zoneid", &zone),
+            ],
             "missing parameter name",
         ),
-        (vec![("command", "createVolume"), ("name", "x"), ("zoneid", &zone)], "disk Offering"),
+        (
+            vec![("command", "createVolume"), ("name", "x"), ("zoneid", &zone)],
+            "disk Offering",
+        ),
         (
             vec![("command", "createVolume"), ("name", "x"), ("diskofferingid", &disk)],
             "missing parameter zoneid",
         ),
         (
-            vec![("command", "createVolume"), ("name", "x"), ("diskofferingid", "nope"), ("zoneid", &zone)],
+            vec![
+                ("command", "createVolume"),
+                ("name", "x"),
+                ("diskofferingid", "nope"),
+                ("zoneid", &zone),
+            ],
             "diskofferingid",
         ),
         (
-            vec![("command", "createVolume"), ("name", "x"), ("diskofferingid", unknown), ("zoneid", &zone)],
+            vec![
+                ("command", "createVolume"),
+                ("name", "x"),
+                ("diskofferingid", unknown),
+                ("zoneid", &zone),
+            ],
             unknown,
         ),
         (
-            vec![("command", "createVolume"), ("name", "x"), ("diskofferingid", &disk), ("zoneid", unknown)],
+            vec![
+                ("command", "createVolume"),
+                ("name", "x"),
+                ("diskofferingid", &disk),
+                ("zoneid", unknown),
+            ],
             unknown,
         ),
         (
@@ -162,18 +193,36 @@ async fn volume_bad_input_changes_nothing() {
             "fixed size",
         ),
         (
-            vec![("command", "createVolume"), ("name", "x"), ("snapshotid", unknown), ("zoneid", &zone)],
+            vec![
+                ("command", "createVolume"),
+                ("name", "x"),
+                ("snapshotid", unknown),
+                ("zoneid", &zone),
+            ],
             "snapshot",
         ),
-        (vec![("command", "attachVolume"), ("id", unknown)], "missing parameter virtualmachineid"),
         (
-            vec![("command", "attachVolume"), ("id", unknown), ("virtualmachineid", unknown)],
+            vec![("command", "attachVolume"), ("id", unknown)],
+            "missing parameter virtualmachineid",
+        ),
+        (
+            vec![
+                ("command", "attachVolume"),
+                ("id", unknown),
+                ("virtualmachineid", unknown),
+            ],
             "Unable to find volume",
         ),
         (vec![("command", "detachVolume")], "volume id"),
-        (vec![("command", "deleteVolume"), ("id", unknown)], "Unable to find volume"),
+        (
+            vec![("command", "deleteVolume"), ("id", unknown)],
+            "Unable to find volume",
+        ),
         (vec![("command", "createSnapshot")], "missing parameter volumeid"),
-        (vec![("command", "deleteSnapshot"), ("id", unknown)], "Unable to find snapshot"),
+        (
+            vec![("command", "deleteSnapshot"), ("id", unknown)],
+            "Unable to find snapshot",
+        ),
         (vec![("command", "listVolumes"), ("id", "12")], "id"),
         (vec![("command", "listSnapshots"), ("pagesize", "0")], "Page size"),
     ];
@@ -244,7 +293,9 @@ async fn volumes_are_isolated_between_tenants() {
         )
         .await;
     assert_eq!(st, 531, "{v}");
-    let (_, v) = s.call(&b.keys, &[("command", "listVolumes"), ("account", "alice")]).await;
+    let (_, v) = s
+        .call(&b.keys, &[("command", "listVolumes"), ("account", "alice")])
+        .await;
     assert_eq!(v["listvolumesresponse"]["errorcode"], 531);
     assert_eq!(before, hash(&s), "B's refused calls changed the state");
 
@@ -262,7 +313,9 @@ async fn volumes_are_isolated_between_tenants() {
     assert_eq!(st, 200, "{v}");
     s.wait_job(&s.admin, v["createvolumeresponse"]["jobid"].as_str().unwrap())
         .await;
-    let (_, v) = s.call(&a.keys, &[("command", "listVolumes"), ("type", "DATADISK")]).await;
+    let (_, v) = s
+        .call(&a.keys, &[("command", "listVolumes"), ("type", "DATADISK")])
+        .await;
     assert_eq!(v["listvolumesresponse"]["count"], 2);
 }
 
@@ -285,7 +338,11 @@ async fn snapshots() {
     let (_, v) = s
         .call(
             &owner.keys,
-            &[("command", "listSnapshots"), ("volumeid", &seed.volume), ("snapshottype", "RECURRING")],
+            &[
+                ("command", "listSnapshots"),
+                ("volumeid", &seed.volume),
+                ("snapshottype", "RECURRING"),
+            ],
         )
         .await;
     assert_eq!(v, json!({"listsnapshotsresponse": {}}));
@@ -312,7 +369,11 @@ async fn snapshots() {
     let (st, v) = s
         .call(
             &owner.keys,
-            &[("command", "createSnapshot"), ("volumeid", &seed.volume), ("name", "again")],
+            &[
+                ("command", "createSnapshot"),
+                ("volumeid", &seed.volume),
+                ("name", "again"),
+            ],
         )
         .await;
     assert_eq!(st, 200, "{v}");
@@ -339,4 +400,3 @@ async fn snapshots() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(keys_of(&v["deletesnapshotresponse"]), ["jobid"]);
 }
-

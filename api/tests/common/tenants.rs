@@ -8,8 +8,8 @@ use crate::common::{Ids, TestServer, small_cloud};
 use serde_json::Value;
 use std::sync::Arc;
 use stratus_api::bootstrap::{ensure_admin, ensure_keys};
-use stratus_api::{Api, ApiConfig};
-use stratus_core::cloud::DeploySpec;
+use stratus_api::{Api, ApiConfig, SimControl};
+use stratus_core::cloud::{Cloud, DeploySpec};
 use stratus_core::controller::directory::UserId;
 use stratus_core::controller::{Controller, JobId, Request};
 use stratus_core::ids::*;
@@ -119,6 +119,32 @@ fn job_vm(s: &TestServer, job: JobId) -> String {
     s.api.read(|c| c.job(job).unwrap().vm.unwrap().0.to_string())
 }
 
+/// A test server over `cloud`, like `TestServer::start`, with an optional
+/// simulator control.
+pub async fn start_with(cloud: Cloud, ids: Ids, sim: Option<Arc<dyn SimControl>>) -> TestServer {
+    let gw = Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap();
+    let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let g = gw.clone();
+    tokio::spawn(async move {
+        let _ = g.serve(agents).await;
+    });
+    let api = Arc::new(Api::new(gw, sim, ApiConfig::default()));
+    let admin = ensure_admin(&api, Some("admin-password-1".into())).await.unwrap();
+    let keys = ensure_keys(&api, admin.id()).await.unwrap();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = http.local_addr().unwrap();
+    let router = stratus_api::server::router(api.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(http, router).await;
+    });
+    TestServer {
+        api,
+        addr,
+        admin: keys,
+        ids,
+    }
+}
+
 /// What `start_seeded` put in: the account's name, its ready volume and the
 /// volume's snapshot.
 pub struct Seeded {
@@ -141,27 +167,7 @@ pub async fn start_seeded() -> (TestServer, Seeded) {
     cloud.set_volume_created(vi, true);
     let (snap, _, _) = cloud.allocate_snapshot(vol, "snap-seeded").unwrap();
     cloud.mark_snapshot_backed_up(snap);
-    let gw = Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap();
-    let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let g = gw.clone();
-    tokio::spawn(async move {
-        let _ = g.serve(agents).await;
-    });
-    let api = Arc::new(Api::new(gw, None, ApiConfig::default()));
-    let admin = ensure_admin(&api, Some("admin-password-1".into())).await.unwrap();
-    let keys = ensure_keys(&api, admin.id()).await.unwrap();
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = http.local_addr().unwrap();
-    let router = stratus_api::server::router(api.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(http, router).await;
-    });
-    let s = TestServer {
-        api,
-        addr,
-        admin: keys,
-        ids,
-    };
+    let s = start_with(cloud, ids, None).await;
     let seeded = Seeded {
         account: "seeded".into(),
         volume: vol.0.to_string(),
