@@ -43,6 +43,8 @@ struct Ev {
     user: Option<UserId>,
     at: u64,
     parent: Option<Uuid>,
+    /// Generation order, to keep events of the same millisecond in order.
+    seq: usize,
 }
 
 /// What a job worked on, for its description.
@@ -74,6 +76,7 @@ fn job_events(ctl: &Controller, j: &Job, out: &mut Vec<Ev>) {
         user: j.user,
         at: j.created.0,
         parent: None,
+        seq: out.len(),
     });
     let Some(done) = j.completed else { return };
     let (level, description) = match j.status {
@@ -93,6 +96,7 @@ fn job_events(ctl: &Controller, j: &Job, out: &mut Vec<Ev>) {
         user: j.user,
         at: done.0,
         parent: Some(scheduled),
+        seq: out.len(),
     });
 }
 
@@ -132,7 +136,8 @@ fn list_events<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             let mut all: Vec<Ev> = dir
                 .audit
                 .iter()
-                .map(|a| Ev {
+                .enumerate()
+                .map(|(seq, a)| Ev {
                     id: a.id.0,
                     kind: a.kind.clone(),
                     level: "INFO",
@@ -142,6 +147,7 @@ fn list_events<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
                     user: a.user,
                     at: a.at.0,
                     parent: None,
+                    seq,
                 })
                 .collect();
             for j in ctl.jobs() {
@@ -169,7 +175,7 @@ fn list_events<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
                 })
                 .collect();
             // Newest first, as CloudStack lists them.
-            items.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+            items.sort_by_key(|e| std::cmp::Reverse((e.at, e.seq)));
             let (count, page) = views::page(items, c.p)?;
             let objs = page
                 .into_iter()
