@@ -17,8 +17,12 @@ fn since(name: &str) -> &'static str {
 
 /// The type listApis gives a response field. The command table names fields
 /// only, so the type follows CloudStack's naming habits.
-fn field_type(name: &str) -> &'static str {
+fn field_type(object: &str, name: &str) -> &'static str {
     match name {
+        // An alert's type is its number; everywhere else `type` is a word.
+        "type" if object == "alert" => "integer",
+        "type" => "string",
+        "jobstatus" | "jobresultcode" | "jobprocstatus" | "accounttype" => "integer",
         "nic" | "tags" | "user" | "securitygroup" | "affinitygroup" | "service" | "capacity" | "params"
         | "response" | "provider" => "list",
         "jobresult" | "userkeys" => "responseobject",
@@ -30,13 +34,8 @@ fn field_type(name: &str) -> &'static str {
         | "cpunumber"
         | "cpuspeed"
         | "cpusockets"
-        | "jobstatus"
-        | "jobresultcode"
-        | "jobprocstatus"
         | "deviceid"
         | "level"
-        | "accounttype"
-        | "type"
         | "disksize"
         | "memorytotal"
         | "memoryallocated"
@@ -107,7 +106,7 @@ fn api_obj(cmd: &Cmd, all: &[&'static Cmd]) -> Obj {
         Obj::new()
             .s("name", name.to_string())
             .s("description", description)
-            .s("type", field_type(name))
+            .s("type", field_type(cmd.object, name))
     };
     let mut response: Vec<Obj> = cmd
         .fields

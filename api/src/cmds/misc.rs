@@ -7,7 +7,7 @@ use serde_json::json;
 use stratus_core::controller::Input;
 use stratus_core::controller::admin::AdminChange;
 use stratus_core::inventory::Hypervisor;
-use stratus_core::settings::{Scope as SettingScope, SettingDef, Value, lookup_def};
+use stratus_core::settings::{Scope as SettingScope, SettingDef, Value, lookup_def, parse_value};
 
 /// The scope `zoneid`/`clusterid`/`storageid`/`accountid` name (one at most),
 /// checked to exist.
@@ -50,10 +50,15 @@ fn scope_id(s: SettingScope) -> Option<Uuid> {
 }
 
 fn config_view(d: &SettingDef, v: &Value, at: SettingScope) -> Obj {
+    // A value equal to the default is shown as the registry spells it ("1.0", not "1").
+    let text = match parse_value(d, d.default) {
+        Ok(def) if def == *v => d.default.to_string(),
+        _ => v.to_string(),
+    };
     Obj::new()
         .s("category", d.category)
         .s("name", d.name)
-        .s("value", v.to_string())
+        .s("value", text)
         .s("defaultvalue", d.default)
         .s("description", d.description)
         .s("scope", d.scope.as_str())
@@ -215,6 +220,16 @@ fn driver_call(name: &str) -> Option<&'static str> {
     CALLS.iter().copied().find(|c| *c == mapped)
 }
 
+/// `fail_calls` on one host or (no `host`) any; without a count it lasts
+/// until `clear_faults`.
+fn fail_calls(host: Option<Uuid>, call: &str, count: Option<i64>) -> serde_json::Value {
+    let mut f = json!({"fault": "fail_calls", "call": call, "count": count.unwrap_or(i64::from(u32::MAX))});
+    if let Some(h) = host {
+        f["host"] = json!(h);
+    }
+    f
+}
+
 /// configureSimulator's parameters as a SimControl fault: CloudStack's
 /// `name=StartCommand value=result:fail count=N [hostid]`, or Stratus's
 /// `fault=<name> [hostid|poolid|call|count]`.
@@ -254,8 +269,7 @@ fn fault_json(c: &Ctx<'_>, ctl: &Controller) -> Result<serde_json::Value, ApiErr
                 let name = c.p.opt_str("call").ok_or_else(|| c.p.missing("call"))?;
                 let call = driver_call(name)
                     .ok_or_else(|| ApiError::invalid_parameter_value(format!("Unknown driver call {name}")))?;
-                // Without a count the fault lasts until clear_faults.
-                json!({"fault": fault, "host": host, "call": call, "count": count.unwrap_or(i64::from(u32::MAX))})
+                fail_calls(host, call, count)
             }
             other => return Err(ApiError::invalid_parameter_value(format!("Unknown fault {other}"))),
         });
@@ -264,7 +278,7 @@ fn fault_json(c: &Ctx<'_>, ctl: &Controller) -> Result<serde_json::Value, ApiErr
     let value = c.p.opt_str("value").unwrap_or("");
     let call = driver_call(name).ok_or_else(|| ApiError::param(format!("Simulating {name} is not supported")))?;
     if value.eq_ignore_ascii_case("result:fail") {
-        Ok(json!({"fault": "fail_calls", "host": host, "call": call, "count": count.unwrap_or(i64::from(u32::MAX))}))
+        Ok(fail_calls(host, call, count))
     } else if value.is_empty() || value.eq_ignore_ascii_case("result:success") {
         // Back to normal: the simulator's faults are cleared all together.
         Ok(json!({"fault": "clear_faults"}))
