@@ -322,6 +322,14 @@ async fn configure_simulator() {
             vec![("fault", "fail_calls"), ("call", "StopDomain"), ("count", "1")],
             json!({"fault": "fail_calls", "call": "StopDomain", "count": 1}),
         ),
+        (
+            vec![
+                ("name", "StartCommand"),
+                ("value", "result:success"),
+                ("hostid", host.as_str()),
+            ],
+            json!({"fault": "fail_calls", "host": host, "call": "StartDomain", "count": 0}),
+        ),
         (vec![("fault", "clear_faults")], json!({"fault": "clear_faults"})),
     ];
     for (ps, want) in ok {
@@ -342,6 +350,7 @@ async fn configure_simulator() {
         vec![("fault", "storage_outage")],
         vec![("fault", "explode")],
         vec![("fault", "fail_calls"), ("call", "Launch")],
+        vec![("fault", "fail_calls"), ("call", "StopDomain"), ("count", "-1")],
         vec![("value", "result:fail")],
     ] {
         let mut q = vec![("command", "configureSimulator")];

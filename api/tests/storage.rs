@@ -279,6 +279,14 @@ async fn volumes_are_isolated_between_tenants() {
         let (st, v) = s.call(&b.keys, &ps).await;
         assert_eq!(st, 431, "{ps:?}: {v}");
     }
+    let (_, v) = s
+        .call(&b.keys, &[("command", "listAsyncJobs"), ("listall", "true")])
+        .await;
+    let jobs = v["listasyncjobsresponse"]["asyncjobs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(jobs.iter().all(|j| j["jobid"] != job.as_str()), "{v}");
     // Acting for another account is refused as a permission error.
     let (st, v) = s
         .call(

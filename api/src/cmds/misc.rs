@@ -221,7 +221,7 @@ fn driver_call(name: &str) -> Option<&'static str> {
 }
 
 /// `fail_calls` on one host or (no `host`) any; without a count it lasts
-/// until `clear_faults`.
+/// until `clear_faults` (count 0 lifts it).
 fn fail_calls(host: Option<Uuid>, call: &str, count: Option<i64>) -> serde_json::Value {
     let mut f = json!({"fault": "fail_calls", "call": call, "count": count.unwrap_or(i64::from(u32::MAX))});
     if let Some(h) = host {
@@ -253,7 +253,7 @@ fn fault_json(c: &Ctx<'_>, ctl: &Controller) -> Result<serde_json::Value, ApiErr
     };
     let count = match c.p.opt_i64("count")? {
         None => None,
-        Some(n) if n >= 1 => Some(n),
+        Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => Some(n),
         Some(n) => return Err(ApiError::invalid_parameter_value(format!("Invalid count {n}"))),
     };
     let need_host = || host.ok_or_else(|| c.p.missing("hostid"));
@@ -280,8 +280,8 @@ fn fault_json(c: &Ctx<'_>, ctl: &Controller) -> Result<serde_json::Value, ApiErr
     if value.eq_ignore_ascii_case("result:fail") {
         Ok(fail_calls(host, call, count))
     } else if value.is_empty() || value.eq_ignore_ascii_case("result:success") {
-        // Back to normal: the simulator's faults are cleared all together.
-        Ok(json!({"fault": "clear_faults"}))
+        // Back to normal for this command: a count of 0 removes the rule.
+        Ok(fail_calls(host, call, Some(0)))
     } else {
         Err(ApiError::param(format!(
             "Unsupported value {value}: only result:fail and result:success"
