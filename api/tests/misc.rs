@@ -232,17 +232,6 @@ async fn hypervisors_and_system_lists() {
         .collect();
     assert_eq!(names, ["Simulator", "KVM"]);
     assert_eq!(v["listhypervisorsresponse"]["count"], 2);
-    let (st, _) = s.call(&a.keys, &[("command", "listHypervisorCapabilities")]).await;
-    assert_eq!(st, 401);
-    let (_, v) = s
-        .admin(&[("command", "listHypervisorCapabilities"), ("hypervisor", "kvm")])
-        .await;
-    let caps = rows(&v, "listhypervisorcapabilitiesresponse", "hypervisorCapabilities");
-    assert_eq!(caps.len(), 1);
-    assert_eq!(caps[0]["hypervisor"], "KVM");
-    assert_eq!(caps[0]["maxguestslimit"], 50);
-    let (_, v) = s.admin(&[("command", "listHypervisorCapabilities")]).await;
-    assert_eq!(v["listhypervisorcapabilitiesresponse"]["count"], 4);
     for cmd in ["listSystemVms", "listRouters"] {
         let (st, v) = s.admin(&[("command", cmd)]).await;
         assert_eq!(st, 200);

@@ -29,7 +29,7 @@
 //! do not keep one for it (management cannot fence it by lease either).
 
 /// Tracks a host's signs of life and says when it must stop its VMs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Watchdog {
     lease_timeout_ms: u64,
     last_lease_ms: Option<u64>,

@@ -8,15 +8,17 @@
 
 use crate::backend::SimBackend;
 use crate::census::WorldCensus;
-use crate::world::World;
+use crate::world::{World, lease_pools};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use stratus_agent::{Agent, AgentConfig, AgentError, AgentStats, TokioConnector};
+use stratus_agent::{Agent, AgentConfig, AgentError, AgentStats, Connector, CredentialStore, Hooks, TokioConnector};
 use stratus_core::Cloud;
 use stratus_core::controller::effects::DriverCall;
+use stratus_core::ids::PoolId;
+use stratus_core::inventory::Host;
 use stratus_core::settings::Scope;
 use stratus_drivers::HostFacts;
 
@@ -65,13 +67,13 @@ pub struct SimWorldOptions {
     pub latency_ms: (u64, u64),
 }
 
-fn epoch_ms() -> u64 {
+pub(crate) fn epoch_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut o = std::fs::OpenOptions::new();
@@ -85,7 +87,84 @@ fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()>
     let mut f = o.open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename itself is durable once the directory is synced.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// What one simulated host's agent needs: the same for `--sim-world` and
+/// [`crate::fleet::SimFleet`], so both run hosts the same way.
+#[derive(Clone, Debug)]
+pub struct HostAgent {
+    pub server: String,
+    pub name: String,
+    pub facts: HostFacts,
+    pub token: Option<String>,
+    pub seed: u64,
+    /// Uniform call latency, ms (see [`SimWorldOptions::latency_ms`]).
+    pub latency_ms: (u64, u64),
+    /// Shared pools to renew a lease on (the hooks may replace them).
+    pub lease_pools: Vec<PoolId>,
+    pub lease_timeout: Duration,
+}
+
+impl HostAgent {
+    /// The agent of inventory host `h` (facts, leases, `ha.lease.timeout`), no token.
+    pub fn new(cloud: &Cloud, h: &Host, server: &str, seed: u64, latency_ms: (u64, u64)) -> HostAgent {
+        HostAgent {
+            server: server.to_string(),
+            name: h.name.clone(),
+            facts: HostFacts {
+                cpu_cores: h.cpu_cores,
+                cpu_mhz: h.cpu_mhz_per_core,
+                memory_bytes: h.memory_bytes,
+                hypervisor_version: "stratus-sim-world".into(),
+            },
+            token: None,
+            seed,
+            latency_ms,
+            lease_pools: lease_pools(cloud, h),
+            lease_timeout: Duration::from_secs(cloud.settings.i64("ha.lease.timeout", Scope::Global).max(1) as u64),
+        }
+    }
+
+    /// The agent over the shared world, with fast reconnects and the latency
+    /// hook added to `hooks`.
+    pub fn build<C: Connector>(
+        self,
+        connector: C,
+        backend: Arc<SimBackend>,
+        creds: CredentialStore,
+        stats: Arc<AgentStats>,
+        mut hooks: Hooks,
+    ) -> Agent<C, SimBackend> {
+        let mut config = AgentConfig::new(&self.server, &self.name, self.facts);
+        config.token = self.token;
+        config.seed = self.seed;
+        config.backoff_initial = Duration::from_millis(100);
+        config.backoff_max = Duration::from_secs(1);
+        config.lease_pools = self.lease_pools;
+        config.lease_timeout = self.lease_timeout;
+        let (lo, hi) = self.latency_ms;
+        let rng = Mutex::new(stratus_core::rng::DetRng::child(
+            self.seed,
+            &format!("latency:{}", self.name),
+        ));
+        hooks.latency = Some(Box::new(move |call: &DriverCall| -> Duration {
+            if hi == 0 || matches!(call, DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. }) {
+                return Duration::ZERO;
+            }
+            let span = hi.saturating_sub(lo) as usize + 1;
+            Duration::from_millis(lo + rng.lock().expect("rng lock").below(span) as u64)
+        }));
+        Agent::new(config, connector, backend, creds)
+            .with_stats(stats)
+            .with_hooks(hooks)
+    }
 }
 
 /// Runs every host's agent until all of them stop (a refused agent stops; the
@@ -103,55 +182,20 @@ pub async fn run_sim_world(opts: SimWorldOptions) -> Result<(), AgentError> {
             b.world.lock().expect("world lock").clock_ms = epoch_ms();
         }
     });
-    let lease_timeout = Duration::from_secs(cloud.settings.i64("ha.lease.timeout", Scope::Global).max(1) as u64);
     let mut agents = tokio::task::JoinSet::new();
     let mut watched = Vec::new();
     for h in &cloud.inv.hosts {
-        let facts = HostFacts {
-            cpu_cores: h.cpu_cores,
-            cpu_mhz: h.cpu_mhz_per_core,
-            memory_bytes: h.memory_bytes,
-            hypervisor_version: "stratus-sim-world".into(),
-        };
-        let mut config = AgentConfig::new(&opts.server, &h.name, facts);
-        config.token = opts.tokens.tokens.get(&h.name).cloned();
-        if config.token.is_none() {
+        let mut spec = HostAgent::new(cloud, h, &opts.server, opts.seed, opts.latency_ms);
+        spec.token = opts.tokens.tokens.get(&h.name).cloned();
+        if spec.token.is_none() {
             eprintln!("world: no enrollment token for {}: it stays offline", h.name);
             continue;
         }
-        config.seed = opts.seed;
-        config.backoff_initial = Duration::from_millis(100);
-        config.backoff_max = Duration::from_secs(1);
-        config.lease_pools = cloud.inv.cluster_pools[h.cluster.ix()]
-            .iter()
-            .map(|p| cloud.inv.pool(*p))
-            .filter(|p| !p.is_local())
-            .map(|p| p.id)
-            .collect();
-        config.lease_timeout = lease_timeout;
         let creds: stratus_agent::CredentialStore = Arc::new(Mutex::new(None));
         let stats = Arc::new(AgentStats::default());
         watched.push((h.name.clone(), creds.clone(), stats.clone()));
         let name = h.name.clone();
-        let (lo, hi) = opts.latency_ms;
-        let rng = Mutex::new(stratus_core::rng::DetRng::child(
-            opts.seed,
-            &format!("latency:{}", h.name),
-        ));
-        let latency = move |call: &DriverCall| -> Duration {
-            if hi == 0 || matches!(call, DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. }) {
-                return Duration::ZERO;
-            }
-            let span = hi.saturating_sub(lo) as usize + 1;
-            Duration::from_millis(lo + rng.lock().expect("rng lock").below(span) as u64)
-        };
-        let hooks = stratus_agent::Hooks {
-            latency: Some(Box::new(latency)),
-            ..Default::default()
-        };
-        let agent = Agent::new(config, TokioConnector, backend.clone(), creds)
-            .with_stats(stats)
-            .with_hooks(hooks);
+        let agent = spec.build(TokioConnector, backend.clone(), creds, stats, Hooks::default());
         agents.spawn(async move { (name, agent.run().await) });
     }
     if let Some(path) = opts.status_file.clone() {

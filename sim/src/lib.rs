@@ -9,6 +9,10 @@ pub mod agent_world;
 pub mod backend;
 pub mod census;
 pub mod engine;
+#[cfg(feature = "agent")]
+pub mod fleet;
+#[cfg(feature = "agent")]
+mod fleet_io;
 pub mod fuzz;
 /// The input journal (trait and in-memory form) lives in the core.
 pub use stratus_core::controller::journal;

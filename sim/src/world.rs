@@ -3,19 +3,22 @@
 //! executes the controller's driver calls and decides when (and whether) each
 //! answer comes back.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use stratus_core::Cloud;
 use stratus_core::controller::effects::{DriverCall, DriverError, DriverResult, Mac};
 use stratus_core::ids::*;
+use stratus_core::inventory::Host;
 use stratus_core::rng::DetRng;
 use stratus_drivers::Watchdog;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SimDomain {
     pub running: bool,
     pub disks: BTreeSet<VolumeId>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SimHost {
     pub name: String,
     /// Facts the host reports: cores, MHz per core, memory bytes.
@@ -56,7 +59,7 @@ impl SimHost {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SimPool {
     pub name: String,
     pub down: bool,
@@ -65,7 +68,7 @@ pub struct SimPool {
 }
 
 /// Operation latencies in ms, each a uniform [lo, hi] range.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Latencies {
     pub start: (u64, u64),
     pub stop: (u64, u64),
@@ -95,7 +98,20 @@ pub enum Outcome {
     Silence,
 }
 
-#[derive(Clone, Debug)]
+/// "Fail the next `left` calls of this kind" (`configureSimulator … count=N`),
+/// on one host (calls that name it) or anywhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailNext {
+    pub host: Option<HostId>,
+    /// A `DriverCall` variant name (`DriverCall::name`).
+    pub call: String,
+    pub left: u32,
+}
+
+/// Serde keeps what a restarted simulation needs (hosts, domains, ports,
+/// leases, pools, volumes, snapshots, pending failures); the scripted test
+/// faults keyed by call number and the call counters start over.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct World {
     pub hosts: BTreeMap<HostId, SimHost>,
     pub pools: BTreeMap<PoolId, SimPool>,
@@ -106,15 +122,20 @@ pub struct World {
     pub op_failure_rate: f64,
     pub op_failure_until: u64,
     /// Scripted failures: fail the n-th call of a kind (0-based), for saga tests.
+    #[serde(skip)]
     pub fail_nth: BTreeMap<&'static str, BTreeSet<u64>>,
     /// Calls (by kind and number) that take effect but whose reply is lost.
+    #[serde(skip)]
     pub lose_reply_nth: BTreeMap<&'static str, BTreeSet<u64>>,
     /// Calls delivered twice (a retried request): the reply is the second one's.
+    #[serde(skip)]
     pub twice_nth: BTreeMap<&'static str, BTreeSet<u64>>,
     /// Calls after whose reply the management server crashes.
+    #[serde(skip)]
     pub crash_after_nth: BTreeMap<&'static str, BTreeSet<u64>>,
     /// Set by such a call: when the management server should crash.
     pub crash_at: Option<u64>,
+    #[serde(skip)]
     pub calls_by_kind: BTreeMap<&'static str, u64>,
     /// How many domains run for each VM, across all hosts.
     pub running_copies: BTreeMap<VmId, u32>,
@@ -132,6 +153,13 @@ pub struct World {
     pub clock_ms: u64,
     /// Domains that crashed on their own since the last ping round.
     pub(crate) crashed_vms: Vec<(HostId, VmId)>,
+    /// Calls to fail next, consumed in order (`FailNext`).
+    #[serde(default)]
+    pub fail_next: Vec<FailNext>,
+    /// Bumped by every change worth saving (calls, crashes, inventory), not
+    /// by lease renewals: whoever persists the world compares it.
+    #[serde(skip)]
+    pub generation: u64,
     rng: DetRng,
 }
 
@@ -158,47 +186,86 @@ impl World {
             rounds: 0,
             crashed_vms: Vec::new(),
             clock_ms: 0,
+            fail_next: Vec::new(),
+            generation: 0,
             rng: DetRng::child(seed, "world"),
         }
     }
 
     /// Mirrors the inventory of a cloud (every host and pool, empty).
-    pub fn from_cloud(cloud: &stratus_core::Cloud, seed: u64) -> World {
+    pub fn from_cloud(cloud: &Cloud, seed: u64) -> World {
         let mut w = World::new(seed);
+        w.sync_inventory(cloud);
+        w
+    }
+
+    /// Learns the cloud's inventory again: adds every host and pool it does
+    /// not have yet (empty), and gives existing hosts a lease on shared pools
+    /// their cluster gained. Nothing is removed or reset; idempotent. Returns
+    /// how many hosts, pools and leases were added.
+    pub fn sync_inventory(&mut self, cloud: &Cloud) -> usize {
         let lease_timeout_ms = (cloud
             .settings
             .i64("ha.lease.timeout", stratus_core::settings::Scope::Global)
             .max(1) as u64)
             * 1000;
+        let mut added = 0;
         for h in &cloud.inv.hosts {
-            let leases = cloud.inv.cluster_pools[h.cluster.ix()]
-                .iter()
-                .map(|p| cloud.inv.pool(*p))
-                .filter(|p| !p.is_local())
-                .map(|p| (p.id, None))
-                .collect();
-            w.hosts.insert(
-                h.id,
-                SimHost {
-                    name: h.name.clone(),
-                    facts: (h.cpu_cores, h.cpu_mhz_per_core, h.memory_bytes),
-                    leases,
-                    was_reachable: true,
-                    watchdog: Watchdog::new(lease_timeout_ms),
-                    ..Default::default()
-                },
-            );
+            let pools = lease_pools(cloud, h);
+            match self.hosts.get_mut(&h.id) {
+                Some(known) => {
+                    for p in pools {
+                        if !known.leases.iter().any(|(lp, _)| *lp == p) {
+                            known.leases.push((p, None));
+                            added += 1;
+                        }
+                    }
+                }
+                None => {
+                    self.hosts.insert(
+                        h.id,
+                        SimHost {
+                            name: h.name.clone(),
+                            facts: (h.cpu_cores, h.cpu_mhz_per_core, h.memory_bytes),
+                            leases: pools.into_iter().map(|p| (p, None)).collect(),
+                            was_reachable: true,
+                            watchdog: Watchdog::new(lease_timeout_ms),
+                            ..Default::default()
+                        },
+                    );
+                    added += 1;
+                }
+            }
         }
         for p in &cloud.inv.pools {
-            w.pools.insert(
-                p.id,
-                SimPool {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.pools.entry(p.id) {
+                e.insert(SimPool {
                     name: p.name.clone(),
                     ..Default::default()
-                },
-            );
+                });
+                added += 1;
+            }
         }
-        w
+        if added > 0 {
+            self.generation += 1;
+        }
+        added
+    }
+
+    /// Takes one pending [`FailNext`] matching this call, if any.
+    fn take_fail_next(&mut self, kind: &str, host: Option<HostId>) -> bool {
+        let Some(i) = self
+            .fail_next
+            .iter()
+            .position(|f| f.left > 0 && f.call == kind && (f.host.is_none() || f.host == host))
+        else {
+            return false;
+        };
+        self.fail_next[i].left -= 1;
+        if self.fail_next[i].left == 0 {
+            self.fail_next.remove(i);
+        }
+        true
     }
 
     fn draw(&mut self, (lo, hi): (u64, u64)) -> u64 {
@@ -260,7 +327,9 @@ impl World {
         if let Some(result) = self.answer_probe(call) {
             return Outcome::Reply { at, result };
         }
-        let injected = self.fail_nth.get(kind).is_some_and(|s| s.contains(&nth))
+        self.generation += 1;
+        let injected = self.take_fail_next(kind, call.host())
+            || self.fail_nth.get(kind).is_some_and(|s| s.contains(&nth))
             || (now < self.op_failure_until && self.op_failure_rate > 0.0 && self.rng.unit() < self.op_failure_rate);
         let has = |m: &BTreeMap<&'static str, BTreeSet<u64>>| m.get(kind).is_some_and(|s| s.contains(&nth));
         let result = if injected {
@@ -442,6 +511,7 @@ impl World {
         for vm in vms {
             self.set_running(vm, h, false);
         }
+        self.generation += 1;
         let host = self.hosts.get_mut(&h).expect("known host");
         host.crashed = true;
         host.domains.clear();
@@ -451,4 +521,15 @@ impl World {
     pub fn total_running(&self) -> usize {
         self.running_copies.len()
     }
+}
+
+/// The shared pools a host holds a heartbeat lease on: its cluster's (and
+/// zone's) pools that are not host-local.
+pub fn lease_pools(cloud: &Cloud, h: &Host) -> Vec<PoolId> {
+    cloud.inv.cluster_pools[h.cluster.ix()]
+        .iter()
+        .map(|p| cloud.inv.pool(*p))
+        .filter(|p| !p.is_local())
+        .map(|p| p.id)
+        .collect()
 }

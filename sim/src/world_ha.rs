@@ -186,6 +186,7 @@ impl World {
 
     /// Stops and removes a domain outside any driver call (watchdog).
     fn stop_domain_now(&mut self, host: HostId, vm: VmId) {
+        self.generation += 1;
         let Some(h) = self.hosts.get_mut(&host) else { return };
         if h.domains.remove(&vm).is_some_and(|d| d.running)
             && let Some(c) = self.running_copies.get_mut(&vm)

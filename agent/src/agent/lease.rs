@@ -62,8 +62,13 @@ pub(super) async fn lease_loop<B: Backend>(
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
+        let now_pools = hooks.lease_pools.as_ref().map(|f| f());
+        let pools = now_pools.as_ref().unwrap_or(&pools);
+        if pools.is_empty() {
+            continue; // no shared pool: no lease to lose, no watchdog
+        }
         let mut renewed = false;
-        for p in &pools {
+        for p in pools {
             renewed |= backend.heartbeat(*p, host).await.is_ok();
         }
         let now = iso.now_ms();
@@ -157,6 +162,38 @@ mod tests {
         assert_eq!(host.running(), vec![VM]);
         assert_eq!(stats.self_fenced.load(Relaxed), 0);
         tasks.iter().for_each(|t| t.abort());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_hook_names_the_pools_and_none_means_no_watchdog() {
+        let host = Arc::new(FakeHost::with_running(&[VM]));
+        let pools = Arc::new(Mutex::new(Vec::<PoolId>::new()));
+        let named = pools.clone();
+        let hooks = Hooks {
+            lease_pools: Some(Box::new(move || named.lock().unwrap().clone())),
+            ..Default::default()
+        };
+        let stats = Arc::new(AgentStats::default());
+        // Management is never heard from.
+        let lease = tokio::spawn(lease_loop(
+            host.clone(),
+            HOST,
+            vec![POOL],
+            Duration::from_secs(1),
+            Isolation::new(Duration::from_secs(3)),
+            stats.clone(),
+            Arc::new(hooks),
+        ));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(host.running(), vec![VM], "no shared pool yet: no lease to lose");
+        pools.lock().unwrap().push(POOL);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(host.running(), vec![VM], "the pool the hook named is renewed");
+        host.set_storage(false);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(host.running().is_empty(), "isolated: the watchdog stopped the VM");
+        assert_eq!(stats.self_fenced.load(Relaxed), 1);
+        lease.abort();
     }
 
     #[tokio::test(start_paused = true)]

@@ -22,7 +22,7 @@ use stratus_drivers::{ComputeDriver, Drivers, FenceDriver, NetworkDriver, Storag
 use stratus_link::net::{Connector, FrameError, LineReader};
 use stratus_link::tls;
 use stratus_link::token::EnrollToken;
-use stratus_wire::ids::{HostId, VmId};
+use stratus_wire::ids::{HostId, PoolId, VmId};
 use stratus_wire::protocol::{AgentMsg, GREETING_VERSION, ServerMsg, decode, encode};
 use stratus_wire::rng::DetRng;
 use stratus_wire::{DriverCall, DriverError, DriverResult};
@@ -68,6 +68,19 @@ type CallHook = Box<dyn Fn(&DriverCall) -> Option<DriverResult> + Send + Sync>;
 type CredsHook = Box<dyn Fn(&Credentials) + Send + Sync>;
 type NoteHook = Box<dyn Fn(&str) + Send + Sync>;
 type LatencyHook = Box<dyn Fn(&DriverCall) -> Duration + Send + Sync>;
+type PoolsHook = Box<dyn Fn() -> Vec<PoolId> + Send + Sync>;
+
+/// The lease loop ends with the agent, also when `run` is dropped (a task
+/// aborted by whoever runs the agent) rather than left renewing forever.
+struct LeaseTask(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for LeaseTask {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.abort();
+        }
+    }
+}
 
 /// How the agent proves who it is on the next connection.
 enum Identity {
@@ -88,6 +101,9 @@ pub struct Hooks {
     pub on_note: Option<NoteHook>,
     /// How long a call takes before it runs (a simulated host's latency).
     pub latency: Option<LatencyHook>,
+    /// The shared pools to renew a lease on, asked at every renewal (a host
+    /// whose pools change while it runs); replaces `AgentConfig::lease_pools`.
+    pub lease_pools: Option<PoolsHook>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -181,7 +197,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
         let mut rng = DetRng::child(self.config.seed, &format!("agent-backoff:{}", self.config.host_name));
         let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
         let mut attempt = 0u32;
-        let mut lease_task: Option<tokio::task::JoinHandle<()>> = None;
+        let mut lease_task = LeaseTask(None);
         let iso = Isolation::new(self.config.lease_timeout);
         let result = loop {
             let why = match self.session(&tx, &mut rx, &mut lease_task, &iso).await {
@@ -199,9 +215,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
             self.note(&format!("{why}; retrying in {:.1} s", delay.as_secs_f64()));
             tokio::time::sleep(delay).await;
         };
-        if let Some(t) = lease_task {
-            t.abort();
-        }
+        drop(lease_task);
         result
     }
 
@@ -209,7 +223,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
         &self,
         tx: &mpsc::UnboundedSender<Done>,
         rx: &mut mpsc::UnboundedReceiver<Done>,
-        lease_task: &mut Option<tokio::task::JoinHandle<()>>,
+        lease_task: &mut LeaseTask,
         iso: &Isolation,
     ) -> Result<End, AgentError> {
         let (pin, identity) = self.identity()?;
@@ -312,8 +326,8 @@ impl<C: Connector, B: Backend> Agent<C, B> {
         if let Some(f) = &self.hooks.on_host {
             f(host_id);
         }
-        if lease_task.is_none() && !cfg.lease_pools.is_empty() {
-            *lease_task = Some(tokio::spawn(lease::lease_loop(
+        if lease_task.0.is_none() && (!cfg.lease_pools.is_empty() || self.hooks.lease_pools.is_some()) {
+            lease_task.0 = Some(tokio::spawn(lease::lease_loop(
                 self.backend.clone(),
                 host_id,
                 cfg.lease_pools.clone(),

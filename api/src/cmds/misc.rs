@@ -1,4 +1,4 @@
-//! Settings (listConfigurations, updateConfiguration), hypervisors, the
+//! Settings (listConfigurations, updateConfiguration), listHypervisors, the
 //! system VM and router lists (always empty) and configureSimulator.
 
 use super::prelude::*;
@@ -6,7 +6,6 @@ use crate::registry::Param;
 use serde_json::json;
 use stratus_core::controller::Input;
 use stratus_core::controller::admin::AdminChange;
-use stratus_core::inventory::Hypervisor;
 use stratus_core::settings::{Scope as SettingScope, SettingDef, Value, lookup_def, parse_value};
 
 /// The scope `zoneid`/`clusterid`/`storageid`/`accountid` name (one at most),
@@ -139,41 +138,6 @@ fn list_hypervisors<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             }
             let items: Vec<Obj> = names.into_iter().map(|n| Obj::new().s("name", n)).collect();
             Ok(render::list_body("hypervisor", items.len(), items))
-        })
-    })
-}
-
-fn list_hypervisor_capabilities<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
-    boxed(async move {
-        let id = c.p.opt_uuid("id")?;
-        let hv = c.p.opt_str("hypervisor");
-        c.api.read(|ctl| {
-            let inv = &ctl.cloud().inv;
-            let items: Vec<Obj> = Hypervisor::ALL
-                .iter()
-                .filter(|h| hv.is_none_or(|x| x.eq_ignore_ascii_case(h.as_str())))
-                .map(|h| {
-                    (
-                        crate::ostypes::id_of(&format!("hypervisor-capability:{h}")),
-                        inv.capability(*h),
-                    )
-                })
-                .filter(|(u, _)| id.is_none_or(|i| *u == i))
-                .filter(|(_, cap)| views::keyword_ok(c.p, cap.hypervisor.as_str()))
-                .map(|(u, cap)| {
-                    Obj::new()
-                        .s("id", u.to_string())
-                        .s("hypervisor", cap.hypervisor.as_str())
-                        .s("hypervisorversion", "default")
-                        .i("maxguestslimit", i64::from(cap.max_guests))
-                        .i("maxdatavolumeslimit", i64::from(cap.max_data_volumes))
-                        .i("maxhostspercluster", i64::from(cap.max_hosts_per_cluster))
-                        .b("securitygroupenabled", false)
-                        .b("storagemotionenabled", false)
-                })
-                .collect();
-            let (count, page) = views::page(items, c.p)?;
-            Ok(render::list_body("hypervisorCapabilities", count, page))
         })
     })
 }
@@ -382,28 +346,6 @@ pub static COMMANDS: &[Command] = &[
         object: "hypervisor",
         fields: &["name"],
         handler: list_hypervisors,
-    },
-    Command {
-        name: "listHypervisorCapabilities",
-        description: "Lists all hypervisor capabilities.",
-        is_async: false,
-        min_role: Role::Admin,
-        params: &[
-            p("id", Ty::Uuid, "ID of the hypervisor capability"),
-            p("hypervisor", Ty::Str, "the hypervisor for which to restrict the search"),
-        ],
-        object: "hypervisorCapabilities",
-        fields: &[
-            "id",
-            "hypervisor",
-            "hypervisorversion",
-            "maxguestslimit",
-            "maxdatavolumeslimit",
-            "maxhostspercluster",
-            "securitygroupenabled",
-            "storagemotionenabled",
-        ],
-        handler: list_hypervisor_capabilities,
     },
     Command {
         name: "listSystemVms",

@@ -5,6 +5,8 @@ pub mod access;
 pub mod accounts;
 pub mod apis;
 pub mod events;
+pub mod hosts;
+pub mod infra;
 pub mod jobs;
 pub mod misc;
 pub mod network;
@@ -15,6 +17,8 @@ pub mod vlans;
 use crate::registry::Command;
 
 pub static GROUPS: &[&[Command]] = &[
+    hosts::COMMANDS,
+    infra::COMMANDS,
     jobs::COMMANDS,
     network::COMMANDS,
     storage::COMMANDS,

@@ -220,3 +220,41 @@ fn dechunk(head: &str, body: &str) -> String {
     }
     out
 }
+
+impl TestServer {
+    /// What a refused request must not change: the inventory's entities,
+    /// accounts, users, IPs, jobs, VMs and volumes. (The whole state hash also
+    /// moves with time: timers fire and agent-less hosts go Alert.)
+    pub fn fingerprint(&self) -> String {
+        self.api.read(|c| {
+            let cloud = c.cloud();
+            let inv = &cloud.inv;
+            let d = c.directory();
+            let names = |v: Vec<String>| v.join(",");
+            format!(
+                "zones={} pods={} clusters={} hosts={} pools={} stores={} so={} do={} templates={} nets={} domains={} accounts={} users={:?} keys={} ranges={} ips={:?} removed={} jobs={} vms={} volumes={} snapshots={}",
+                names(inv.zones.iter().map(|z| format!("{}:{}:{}", z.name, z.allocation_state, z.dns1)).collect()),
+                names(inv.pods.iter().map(|p| p.name.clone()).collect()),
+                names(inv.clusters.iter().map(|x| x.name.clone()).collect()),
+                names(inv.hosts.iter().map(|h| format!("{}:{}", h.name, h.resource_state)).collect()),
+                names(inv.pools.iter().map(|p| p.name.clone()).collect()),
+                inv.image_stores.len(),
+                names(inv.service_offerings.iter().map(|o| o.name.clone()).collect()),
+                names(inv.disk_offerings.iter().map(|o| o.name.clone()).collect()),
+                names(inv.templates.iter().map(|t| t.name.clone()).collect()),
+                names(inv.networks.iter().map(|n| n.name.clone()).collect()),
+                names(inv.domains.iter().map(|x| x.path.clone()).collect()),
+                names(inv.accounts.iter().map(|a| a.name.clone()).collect()),
+                d.users.iter().map(|u| (&u.username, u.enabled)).collect::<Vec<_>>(),
+                d.users.iter().filter(|u| u.api_key.is_some()).count(),
+                d.ranges.len(),
+                d.public_ips.iter().map(|p| p.account.is_some()).collect::<Vec<_>>(),
+                d.removed.len(),
+                c.jobs().len(),
+                cloud.vms().map(|(_, v)| format!("{}:{}", v.name, v.state)).collect::<Vec<_>>().join(","),
+                cloud.volumes().count(),
+                cloud.snapshots().count(),
+            )
+        })
+    }
+}
