@@ -401,6 +401,12 @@ pub fn volume(ctl: &Controller, v: &Volume) -> Obj {
         .opt_s("vmname", vm.map(|m| m.name.clone()))
         .opt_s("vmdisplayname", vm.map(|m| m.display_name.clone()))
         .opt_s("vmstate", vm.map(|m| m.state.as_str()))
+        // The position in the VM's volume list (root 0), what detachVolume's deviceid names.
+        .opt_i(
+            "deviceid",
+            vm.and_then(|m| m.volumes.iter().position(|x| cloud.volume_at(*x).id == v.id))
+                .map(|p| p as i64),
+        )
         .opt_s("storageid", pool.map(|p| p.id.0.to_string()))
         .opt_s("storage", pool.map(|p| p.name.clone()))
         .opt_s("diskofferingid", offering.map(|o| o.id.0.to_string()))

@@ -1,13 +1,20 @@
 //! The commands, by area. Each module exports `COMMANDS`, a static table the
 //! registry indexes; `listApis` reads the same tables.
 
+pub mod access;
+pub mod accounts;
+pub mod apis;
+pub mod events;
 pub mod hosts;
 pub mod infra;
 pub mod jobs;
+pub mod misc;
 pub mod network;
 pub mod offerings;
+pub mod rules;
 pub mod storage;
 pub mod templates;
+pub mod vlans;
 mod vm_spec;
 pub mod vms;
 
@@ -22,6 +29,12 @@ pub static GROUPS: &[&[Command]] = &[
     vms::COMMANDS,
     offerings::COMMANDS,
     templates::COMMANDS,
+    accounts::COMMANDS,
+    rules::COMMANDS,
+    misc::COMMANDS,
+    events::COMMANDS,
+    vlans::COMMANDS,
+    apis::COMMANDS,
 ];
 
 /// What command modules use.
