@@ -73,6 +73,11 @@ impl SimControl for FleetControl {
         self.fleet.ensure_host(&cloud, host, Some(token))
     }
 
+    fn sync(&self) {
+        let cloud = self.gw.with_controller(|c| c.cloud().clone());
+        self.fleet.sync(&cloud);
+    }
+
     fn inject(&self, fault: &serde_json::Value) -> Result<String, String> {
         let f: FleetFault = serde_json::from_value(fault.clone()).map_err(|e| e.to_string())?;
         self.fleet.inject(f.clone())?;
@@ -114,8 +119,14 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
         }
     }));
     let cloud = gw.with_controller(|c| c.cloud().clone());
-    let fleet = SimFleet::start(agent_addr.to_string(), &cloud, o.seed, o.latency_ms, o.fleet_file.clone())
-        .map_err(anyhow::Error::msg)?;
+    let fleet = SimFleet::start(
+        agent_addr.to_string(),
+        &cloud,
+        o.seed,
+        o.latency_ms,
+        o.fleet_file.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let enrolled = gw.enrolled();
     let with_creds: Vec<HostId> = fleet.hosts().into_iter().filter(|h| h.enrolled).map(|h| h.id).collect();
     for h in &cloud.inv.hosts {

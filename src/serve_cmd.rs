@@ -56,9 +56,7 @@ fn fleet_file(db: &str) -> Option<PathBuf> {
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STRATUS_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("STRATUS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let opts = ServeOptions {
@@ -80,7 +78,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let running = start(opts).await?;
         let url = format!("http://{}/client/api", running.http);
         eprintln!("Stratus API on {url}  (metrics on http://{}/metrics)", running.http);
-        eprintln!("database {}{}", a.db, if running.recovered { " (recovered)" } else { "" });
+        eprintln!(
+            "database {}{}",
+            a.db,
+            if running.recovered { " (recovered)" } else { "" }
+        );
         match &running.admin {
             AdminUser::Generated(_, pw) => {
                 eprintln!("admin user created: log in as admin with password {pw}  (shown once)")
@@ -95,7 +97,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             let ids = running.api.read(|c| {
                 let inv = &c.cloud().inv;
                 let zone = inv.zones.first().map(|z| z.id.0.to_string()).unwrap_or_default();
-                let offering = inv.service_offerings.first().map(|o| o.id.0.to_string()).unwrap_or_default();
+                let offering = inv
+                    .service_offerings
+                    .first()
+                    .map(|o| o.id.0.to_string())
+                    .unwrap_or_default();
                 let template = inv.templates.first().map(|t| t.id.0.to_string()).unwrap_or_default();
                 (zone, offering, template)
             });

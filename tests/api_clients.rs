@@ -15,7 +15,9 @@ use support::{Proc, free_port, wait_until};
 fn python() -> Option<String> {
     match std::env::var("STRATUS_TEST_PYTHON") {
         Ok(p) => Some(p),
-        Err(_) if std::env::var_os("STRATUS_CI").is_some() => panic!("STRATUS_CI is set but STRATUS_TEST_PYTHON is not"),
+        Err(_) if std::env::var_os("STRATUS_CI").is_some() => {
+            panic!("STRATUS_CI is set but STRATUS_TEST_PYTHON is not")
+        }
         Err(_) => {
             eprintln!("client tests skipped: STRATUS_TEST_PYTHON unset (bash .ci/run sets it)");
             None
@@ -25,8 +27,16 @@ fn python() -> Option<String> {
 
 fn run_py(py: &str, script: &str, envs: &[(&str, String)]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
-    let out = Command::new(py).arg(&path).envs(envs.iter().map(|(k, v)| (*k, v.as_str()))).output().unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(py)
+        .arg(&path)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{script} failed:\n{text}");
     eprintln!("{text}");
 }
@@ -85,15 +95,23 @@ fn cs_and_libcloud_on_sqlite() {
 #[test]
 fn cs_and_libcloud_on_postgres() {
     let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
-        assert!(std::env::var_os("STRATUS_CI").is_none(), "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not");
+        assert!(
+            std::env::var_os("STRATUS_CI").is_none(),
+            "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not"
+        );
         eprintln!("postgres client test skipped: STRATUS_TEST_POSTGRES_URL unset");
         return;
     };
     let schema = format!("t_api_{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let admin = rt.block_on(sqlx::PgPool::connect(&base)).unwrap();
-    rt.block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin)).unwrap();
+    rt.block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin))
+        .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     clients_against(&format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin)).unwrap();
+    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin))
+        .unwrap();
 }

@@ -270,7 +270,10 @@ fn kill_9_mid_flight_loses_no_job_and_orphans_nothing() {
 #[test]
 fn kill_9_mid_flight_on_postgres_loses_no_job_and_orphans_nothing() {
     let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
-        assert!(std::env::var_os("STRATUS_CI").is_none(), "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not");
+        assert!(
+            std::env::var_os("STRATUS_CI").is_none(),
+            "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not"
+        );
         eprintln!("postgres kill -9 test skipped: STRATUS_TEST_POSTGRES_URL unset");
         return;
     };

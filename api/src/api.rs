@@ -18,6 +18,8 @@ use stratus_runtime::hosts::Gateway;
 pub trait SimControl: Send + Sync {
     /// A Simulator host was added to the inventory: start its agent.
     fn host_added(&self, host: HostId, token: String) -> Result<(), String>;
+    /// The inventory grew (a pool, cluster, ...): simulated hosts learn it.
+    fn sync(&self);
     /// configureSimulator: a fault by name with its parameters.
     fn inject(&self, fault: &serde_json::Value) -> Result<String, String>;
 }
@@ -81,12 +83,24 @@ impl Api {
 
     /// Applies an admin change; answers once it is durable.
     pub async fn admin(&self, caller: Option<&Caller>, change: AdminChange) -> Result<Created, ApiError> {
+        let grows = matches!(
+            change,
+            AdminChange::CreatePool { .. } | AdminChange::AddCluster { .. } | AdminChange::CreateZone { .. }
+        );
         let input = Input::Admin {
             change,
             by: caller.map(|c| c.user),
         };
         match self.gw.input(input).await {
-            Ok(Reply::Created(r)) => r.map_err(core_error),
+            Ok(Reply::Created(r)) => {
+                if grows
+                    && r.is_ok()
+                    && let Some(sim) = &self.sim
+                {
+                    sim.sync();
+                }
+                r.map_err(core_error)
+            }
             Ok(_) => Err(ApiError::internal("unexpected reply to an admin change")),
             Err(_) => Err(stopped()),
         }

@@ -248,6 +248,7 @@ impl SimControl for FakeSim {
     fn host_added(&self, _host: HostId, _token: String) -> Result<(), String> {
         Ok(())
     }
+    fn sync(&self) {}
     fn inject(&self, fault: &Value) -> Result<String, String> {
         self.0.lock().unwrap().push(fault.clone());
         Ok(format!("injected {}", fault["fault"]))

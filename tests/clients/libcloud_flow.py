@@ -27,10 +27,12 @@ size = next(s for s in d.list_sizes() if s.name == "cs-small")
 image = next(i for i in d.list_images(location=locations[0]) if i.name == "cs-tiny")
 
 step("create_node (async job polled by libcloud)")
-node = d.create_node(name="lc-vm1", size=size, image=image, location=locations[0])
-assert node.name == "lc-vm1", node
+node_name = f"lc-vm-{int(time.time())}"
+node = d.create_node(name=node_name, size=size, image=image, location=locations[0])
+assert node.name == node_name, node
 
-step("list_nodes sees it running")
+step("libcloud creates with startvm=False: start it (ex_start), then list_nodes sees it running")
+assert d.ex_start(node)
 deadline = time.time() + 60
 while True:
     nodes = {n.id: n for n in d.list_nodes()}

@@ -149,6 +149,62 @@ fn network_cidr(
     }
 }
 
+/// deployVirtualMachine without `networkids` in an Advanced zone: like
+/// CloudStack, the VM goes on its account's isolated network in that zone,
+/// created on first use. Basic zones (or a zone without a guest CIDR) give
+/// VMs no guest NIC here.
+pub async fn default_network(
+    c: &Ctx<'_>,
+    spec: &stratus_core::cloud::DeploySpec,
+) -> Result<Option<NetworkId>, ApiError> {
+    let (Some(account), Some(zone)) = (spec.account, spec.zone) else {
+        return Ok(None);
+    };
+    let found = c.api.read(|ctl| {
+        let inv = &ctl.cloud().inv;
+        let zi = inv.find_zone(zone)?;
+        let z = inv.zone(zi);
+        if z.network_type != stratus_core::inventory::NetworkType::Advanced || z.guest_cidr.is_none() {
+            return Some(Err(()));
+        }
+        let ai = inv.find_account(account)?;
+        inv.networks
+            .iter()
+            .find(|n| n.zone == zi && n.account == Some(ai))
+            .map(|n| Ok(n.id))
+    });
+    match found {
+        Some(Ok(id)) => return Ok(Some(id)),
+        Some(Err(())) => return Ok(None),
+        None => {}
+    }
+    let (name, cidr) = c.api.read(|ctl| {
+        let inv = &ctl.cloud().inv;
+        let a = inv
+            .find_account(account)
+            .map(|a| inv.account(a).name.clone())
+            .unwrap_or_default();
+        Ok::<_, ApiError>((format!("{a}-network"), network_cidr(ctl, zone, None, None)?))
+    })?;
+    let spec = NetworkSpec {
+        name: name.clone(),
+        zone,
+        cidr,
+        account: Some(account),
+    };
+    let created = c
+        .api
+        .admin(
+            Some(c.caller),
+            AdminChange::CreateNetwork {
+                spec,
+                display_text: name,
+            },
+        )
+        .await?;
+    Ok(Some(NetworkId(created.id)))
+}
+
 fn create_network<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
     boxed(async move {
         let name = c.p.req_str("name")?.to_string();

@@ -110,8 +110,11 @@ async fn run_sync(c: &Ctx<'_>, req: Request) -> Result<VmId, ApiError> {
 
 fn deploy<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
     boxed(async move {
-        let spec = c.api.read(|ctl| deploy_spec(c, ctl))?;
+        let mut spec = c.api.read(|ctl| deploy_spec(c, ctl))?;
         let display = display_name(c)?;
+        if spec.network.is_none() {
+            spec.network = super::network::default_network(c, &spec).await?;
+        }
         // keypair and userdata are accepted and not kept: there is no guest agent.
         let out = jobs::submit(c, Request::Deploy(spec), true).await?;
         // The core names a new VM's display name after the VM; a requested one is
