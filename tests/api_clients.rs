@@ -108,10 +108,10 @@ fn cs_and_libcloud_on_postgres() {
         .build()
         .unwrap();
     let admin = rt.block_on(sqlx::PgPool::connect(&base)).unwrap();
-    rt.block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin))
+    rt.block_on(sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\""))).execute(&admin))
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
     clients_against(&format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-    rt.block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin))
+    rt.block_on(sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(&admin))
         .unwrap();
 }

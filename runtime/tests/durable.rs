@@ -192,7 +192,10 @@ async fn sqlite_file_gateway_recovers_after_a_crash_and_agents_reconnect_without
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_gateway_recovers_after_a_crash_and_agents_reconnect_without_tokens() {
     let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
-        assert!(std::env::var_os("STRATUS_CI").is_none(), "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not");
+        assert!(
+            std::env::var_os("STRATUS_CI").is_none(),
+            "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not"
+        );
         eprintln!("postgres gateway test skipped: STRATUS_TEST_POSTGRES_URL unset");
         return;
     };

@@ -129,7 +129,10 @@ fn recovery_from_a_sqlite_file_rebuilds_the_exact_state() {
 #[test]
 fn recovery_from_postgresql_rebuilds_the_exact_state() {
     let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
-        assert!(std::env::var_os("STRATUS_CI").is_none(), "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not");
+        assert!(
+            std::env::var_os("STRATUS_CI").is_none(),
+            "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not"
+        );
         eprintln!("postgres journal test skipped: STRATUS_TEST_POSTGRES_URL unset");
         return;
     };

@@ -24,7 +24,10 @@ impl PgSchema {
     /// `None` (after saying so) when the env var is unset.
     async fn create(test: &str) -> Option<PgSchema> {
         let Ok(base) = std::env::var(ENV) else {
-            assert!(std::env::var_os("STRATUS_CI").is_none(), "STRATUS_CI is set but {ENV} is not");
+            assert!(
+                std::env::var_os("STRATUS_CI").is_none(),
+                "STRATUS_CI is set but {ENV} is not"
+            );
             eprintln!("postgres store tests skipped: {ENV} unset");
             return None;
         };
