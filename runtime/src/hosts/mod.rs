@@ -48,7 +48,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 /// The epoch simulations start at (`GatewayConfig::seeded`): 2023-11-14.
-pub const SIM_EPOCH_MS: u64 = 1_700_000_000_000;
+pub use stratus_core::units::SIM_EPOCH_MS;
 
 #[derive(Debug)]
 pub struct GatewayConfig {
