@@ -18,6 +18,11 @@ pub enum SimCommand {
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Override the scenario's epoch: the controller's wall clock at
+        /// simulated time 0, UTC (e.g. 2026-01-01T00:00:00Z). The event log
+        /// and the report count from 0 whatever it is.
+        #[arg(long, value_parser = parse_epoch)]
+        epoch: Option<u64>,
         /// Write the event log as JSON lines to this file.
         #[arg(long)]
         events: Option<PathBuf>,
@@ -110,6 +115,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
         SimCommand::Run {
             scenario,
             seed,
+            epoch,
             events,
             json,
             check_determinism,
@@ -118,7 +124,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             no_journal,
         } => {
             let journal = (!no_journal).then_some(db.as_str());
-            let report = run_once(&scenario, seed, events.as_ref(), paranoid, !json, journal)?;
+            let report = run_once(&scenario, seed, epoch, events.as_ref(), paranoid, !json, journal)?;
             let mut ok = report.passed();
             let mut determinism = None;
             if check_determinism {
@@ -126,6 +132,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
                 let again = run_once(
                     &scenario,
                     seed,
+                    epoch,
                     None,
                     paranoid,
                     false,
@@ -162,9 +169,14 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
     }
 }
 
+fn parse_epoch(text: &str) -> Result<u64, String> {
+    stratus_sim::scenario::Epoch::parse(text).map(|e| e.as_ms())
+}
+
 fn run_once(
     path: &std::path::Path,
     seed: Option<u64>,
+    epoch_ms: Option<u64>,
     events: Option<&PathBuf>,
     paranoid: bool,
     show_progress: bool,
@@ -175,6 +187,7 @@ fn run_once(
     let seed = seed.unwrap_or(scenario.scenario.seed);
     let opts = RunOptions {
         seed: Some(seed),
+        epoch_ms,
         audit_every_event: paranoid,
         keep_log: false,
     };

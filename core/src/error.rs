@@ -28,6 +28,10 @@ pub enum CoreError {
     InsufficientCapacity(Box<Explanation>),
     #[error(transparent)]
     Setting(#[from] SettingError),
+    /// A bug: handling the input panicked. The runtime rebuilt the controller
+    /// without it, so nothing changed.
+    #[error("Internal error: {0}")]
+    Internal(String),
 }
 
 impl CoreError {
@@ -46,6 +50,8 @@ impl CoreError {
             CoreError::Setting(_) => (431, 4350),
             CoreError::InvalidState { .. } => (530, 4250),
             CoreError::InsufficientCapacity(_) => (533, 4325),
+            // CloudStack's INTERNAL_ERROR and CloudRuntimeException.
+            CoreError::Internal(_) => (530, 4250),
         }
     }
 }

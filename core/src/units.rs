@@ -4,11 +4,14 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Logical time in milliseconds since the start of the run (or the Unix epoch
-/// when driven by a real runtime).
+/// Time in the core: epoch milliseconds handed in by its runtime (the
+/// simulator's are its scenario epoch plus simulated time).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Millis(pub u64);
+
+/// The epoch simulations start at unless told otherwise: 2023-11-14T22:13:20Z.
+pub const SIM_EPOCH_MS: u64 = 1_700_000_000_000;
 
 impl Millis {
     pub fn plus_secs(self, secs: u64) -> Millis {

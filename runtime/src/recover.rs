@@ -20,6 +20,8 @@ pub struct Recovered {
     pub replayed: u64,
     /// `state_hash()` of the rebuilt controller.
     pub hash: String,
+    /// Its canonical bytes (`state_bytes()`), which `hash` is the hash of.
+    pub state: Vec<u8>,
     /// Newer snapshots skipped because they did not decode to their recorded hash.
     pub bad_snapshots: Vec<String>,
 }
@@ -63,13 +65,14 @@ pub async fn recover(store: &Store) -> Result<Option<Recovered>, String> {
             last = e.seq;
         }
         ctl.set_logging(true);
-        let hash = ctl.state_hash();
+        let state = ctl.state_bytes();
         return Ok(Some(Recovered {
             ctl,
             seq: last,
             snapshot_seq: seq,
             replayed: entries.len() as u64,
-            hash,
+            hash: hash_hex(&state),
+            state,
             bad_snapshots: bad,
         }));
     }

@@ -1,6 +1,11 @@
 //! The discrete-event engine: a virtual clock and an ordered event queue drive
 //! the controller and the simulated world directly, with no async runtime.
 //! Same inputs and seed ⇒ byte-identical event log.
+//!
+//! Simulated time (`now`, the queue, the world, every log line and report)
+//! starts at 0; the controller gets epoch milliseconds, `epoch + now`, as a
+//! real runtime would hand it. The conversion happens only here, so the event
+//! log does not depend on the epoch.
 
 use crate::journal::InputJournal;
 use crate::world::{Outcome, World};
@@ -9,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use stratus_core::controller::effects::{DriverResult, Effect, OpId, Timer};
 use stratus_core::controller::{Controller, Input, Reply, Request};
-use stratus_core::units::Millis;
+use stratus_core::units::{Millis, SIM_EPOCH_MS};
 
 /// Something that happens at a simulated time.
 #[derive(Clone, Debug)]
@@ -42,7 +47,10 @@ pub struct Engine {
     pub world: World,
     queue: BTreeMap<(u64, u64), Ev>,
     seq: u64,
+    /// Simulated time since the start, ms.
     pub now: u64,
+    /// The controller's clock at simulated time 0 (epoch ms).
+    pub epoch: u64,
     pub ms_down_until: Option<u64>,
     hasher: Sha256,
     pub log_file: Option<Box<dyn Write>>,
@@ -80,9 +88,15 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    pub fn new(mut ctl: Controller, world: World) -> Engine {
+    /// An engine whose controller starts at [`SIM_EPOCH_MS`].
+    pub fn new(ctl: Controller, world: World) -> Engine {
+        Engine::starting_at(ctl, world, SIM_EPOCH_MS)
+    }
+
+    /// An engine whose controller's clock reads `epoch_ms` at simulated time 0.
+    pub fn starting_at(mut ctl: Controller, world: World, epoch_ms: u64) -> Engine {
         let hosts = ctl.cloud().inv.hosts.len() as u64;
-        ctl.apply(Millis(0), Input::Boot);
+        ctl.apply(Millis(epoch_ms), Input::Boot);
         let ping_ms = ctl.ping_interval_ms();
         let mut e = Engine {
             ctl,
@@ -90,6 +104,7 @@ impl Engine {
             queue: BTreeMap::new(),
             seq: 0,
             now: 0,
+            epoch: epoch_ms,
             ms_down_until: None,
             hasher: Sha256::new(),
             log_file: None,
@@ -127,6 +142,16 @@ impl Engine {
         Ok(())
     }
 
+    /// The controller's time now (epoch ms).
+    pub fn ctl_now(&self) -> Millis {
+        Millis(self.epoch + self.now)
+    }
+
+    /// Simulated time of a controller time.
+    pub fn sim_time(&self, t: Millis) -> u64 {
+        t.0.saturating_sub(self.epoch)
+    }
+
     /// How many inputs the controller has been fed since the journal began.
     pub fn inputs(&self) -> u64 {
         self.input_seq
@@ -142,11 +167,11 @@ impl Engine {
                 _ => 1,
             };
             self.input_seq += 1;
-            if let Err(e) = j.append(self.input_seq, self.now, &input) {
+            if let Err(e) = j.append(self.input_seq, self.epoch + self.now, &input) {
                 self.violations.push(format!("journal append failed: {e}"));
             }
         }
-        let reply = self.ctl.apply(Millis(self.now), input);
+        let reply = self.ctl.apply(self.ctl_now(), input);
         if self.journal.is_some() && self.work_since_snapshot >= self.next_snapshot {
             self.work_since_snapshot = 0;
             self.next_snapshot = self.snapshot_spacing();
@@ -294,7 +319,8 @@ impl Engine {
     /// Executes the controller's effects and copies its log. The inputs that
     /// produced them are made durable first (write-ahead).
     pub fn after_controller(&mut self) {
-        for e in self.ctl.take_log() {
+        for mut e in self.ctl.take_log() {
+            e.t = self.sim_time(Millis(e.t));
             self.write_event(&e);
         }
         let effects = self.ctl.take_effects();
@@ -320,7 +346,7 @@ impl Engine {
                     timer: Timer::OpTimeout(op),
                     ..
                 } if answered == Some(op) => {}
-                Effect::Timer { at, timer } => self.schedule(at.0, Ev::Timer(timer)),
+                Effect::Timer { at, timer } => self.schedule(self.sim_time(at), Ev::Timer(timer)),
             }
         }
         if let Some(at) = self.world.crash_at.take() {
@@ -500,7 +526,7 @@ impl Engine {
             .filter_map(|(i, h)| {
                 let hi = stratus_core::ids::HostIdx(i as u32);
                 let down = self.ctl.host_health(hi)?.down_since?;
-                (self.now.saturating_sub(down.0) > bound).then_some((hi, h.name.clone()))
+                (self.ctl_now().0.saturating_sub(down.0) > bound).then_some((hi, h.name.clone()))
             })
             .flat_map(|(hi, name)| {
                 self.ctl

@@ -74,10 +74,12 @@ impl Runner {
 
     pub fn ha_metrics(&self) -> HaMetrics {
         let ctl = &self.engine.ctl;
+        // Fault times are simulated time; the controller's are epoch ms.
+        let sim = |t: stratus_core::units::Millis| self.engine.sim_time(t);
         let mut m = HaMetrics::default();
         for (host, fault_at) in &self.host_faults {
-            if let Some((_, down)) = ctl.host_downs().iter().find(|(h, t)| h == host && t.0 >= *fault_at) {
-                let d = (down.0 - fault_at) as f64 / 1000.0;
+            if let Some((_, down)) = ctl.host_downs().iter().find(|(h, t)| h == host && sim(*t) >= *fault_at) {
+                let d = (sim(*down) - fault_at) as f64 / 1000.0;
                 m.detection_s = Some(m.detection_s.map_or(d, |x: f64| x.max(d)));
             }
         }
@@ -86,7 +88,7 @@ impl Runner {
                 Some(t) => {
                     m.restarted += 1;
                     if let Some(fault_at) = o.host.and_then(|h| self.host_faults.get(&h)) {
-                        let d = (t.0.saturating_sub(*fault_at)) as f64 / 1000.0;
+                        let d = (sim(t).saturating_sub(*fault_at)) as f64 / 1000.0;
                         m.max_recovery_s = Some(m.max_recovery_s.map_or(d, |x: f64| x.max(d)));
                     }
                 }

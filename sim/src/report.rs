@@ -5,6 +5,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use stratus_core::controller::JobStatus;
+use stratus_core::units::Millis;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ClusterLine {
@@ -27,6 +28,9 @@ pub struct FailureLine {
 pub struct RunReport {
     pub scenario: String,
     pub seed: u64,
+    /// The controller's wall clock at simulated time 0 (RFC 3339); every time
+    /// in the report and the event log counts from there.
+    pub epoch: String,
     pub events: u64,
     pub sim_seconds: f64,
     pub wall_seconds: f64,
@@ -99,6 +103,7 @@ impl RunReport {
         RunReport {
             scenario: scenario.to_string(),
             seed,
+            epoch: crate::scenario::Epoch { ms: e.epoch }.to_string(),
             events: e.events,
             sim_seconds: e.now as f64 / 1000.0,
             wall_seconds,
@@ -127,7 +132,15 @@ impl RunReport {
                     h.status != stratus_core::inventory::HostStatus::Up
                         || h.resource_state != stratus_core::inventory::ResourceState::Enabled
                 })
-                .map(|(i, _)| e.ctl.host_report(stratus_core::ids::HostIdx(i as u32)))
+                .map(|(i, _)| {
+                    // In simulated time, like the rest of the report.
+                    let mut h = e.ctl.host_report(stratus_core::ids::HostIdx(i as u32));
+                    let sim = |t: Millis| Millis(e.sim_time(t));
+                    h.last_ping = h.last_ping.map(sim);
+                    h.down_since = h.down_since.map(sim);
+                    h.evidence.iter_mut().for_each(|x| x.at = sim(x.at));
+                    h
+                })
                 .collect(),
         }
     }

@@ -42,6 +42,8 @@ struct Stream {
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub seed: Option<u64>,
+    /// Overrides the scenario's epoch (the controller's clock at simulated time 0, epoch ms).
+    pub epoch_ms: Option<u64>,
     /// Run the full O(n) audit after every event, whatever the size.
     pub audit_every_event: bool,
     pub keep_log: bool,
@@ -150,7 +152,10 @@ impl Runner {
                 arrived: 0,
             });
         }
-        let mut engine = Engine::new(Controller::new(cloud), world);
+        let epoch = opts
+            .epoch_ms
+            .unwrap_or(scenario.scenario.epoch.unwrap_or_default().as_ms());
+        let mut engine = Engine::starting_at(Controller::new(cloud), world, epoch);
         if opts.audit_every_event {
             engine.audit_every = AuditEvery::Event;
         }

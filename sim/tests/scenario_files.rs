@@ -411,6 +411,30 @@ fn bad_durations() {
 }
 
 #[test]
+fn epoch_is_a_utc_time() {
+    let s = scenario::parse(
+        &BASE.replace(
+            "duration = \"1h\"",
+            "duration = \"1h\"\nepoch = \"2026-01-01T00:00:00Z\"",
+        ),
+        "e.toml",
+    )
+    .unwrap();
+    assert_eq!(s.scenario.epoch.map(|e| e.ms), Some(1_767_225_600_000));
+    assert_eq!(scenario::parse(BASE, "e.toml").unwrap().scenario.epoch, None);
+    let e = broken(
+        "duration = \"1h\"",
+        "duration = \"1h\"\nepoch = \"2026-01-01T00:00:00\"",
+    );
+    check(&e, 4, "scenario.epoch", "must be UTC");
+    let e = broken(
+        "duration = \"1h\"",
+        "duration = \"1h\"\nepoch = \"2026-02-30T00:00:00Z\"",
+    );
+    check(&e, 4, "scenario.epoch", "no such date");
+}
+
+#[test]
 fn bad_settings() {
     let e = broken(
         "\"vm.allocation.algorithm\" = \"firstfit\"",

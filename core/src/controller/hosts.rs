@@ -313,8 +313,10 @@ impl Controller {
                 HostStatus::Disconnected if self.health_mut(h).pending == 0 => {
                     let every = self.ms_setting("investigate.retry.interval");
                     let hh = self.health_mut(h);
-                    let last = hh.last_investigation.unwrap_or(Millis(0));
-                    if !hh.lease_fresh || now.0.saturating_sub(last.0) >= every {
+                    let due = hh
+                        .last_investigation
+                        .is_none_or(|last| now.0.saturating_sub(last.0) >= every);
+                    if !hh.lease_fresh || due {
                         self.investigate(h);
                     }
                 }

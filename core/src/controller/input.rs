@@ -78,6 +78,12 @@ pub enum Input {
         scope: Scope,
         value: String,
     },
+    /// Tests only (feature `test-panic`): applies `inner`, then panics, as a
+    /// bug in the middle of handling would (the controller is left changed).
+    #[cfg(feature = "test-panic")]
+    PanicForTest {
+        inner: Box<Input>,
+    },
 }
 
 impl Input {
@@ -107,6 +113,19 @@ impl Input {
             Input::CancelMaintenance { .. } => "cancel_maintenance",
             Input::RollingMaintenance { .. } => "rolling_maintenance",
             Input::UpdateSetting { .. } => "update_setting",
+            #[cfg(feature = "test-panic")]
+            Input::PanicForTest { .. } => "panic_for_test",
+        }
+    }
+
+    /// The answer to this input's caller when it could not be handled: a
+    /// refused job for a request, a refused action for anything else.
+    pub fn error_reply(&self, err: CoreError) -> Reply {
+        match self {
+            Input::Request { .. } => Reply::Job(Err(err)),
+            #[cfg(feature = "test-panic")]
+            Input::PanicForTest { inner } => inner.error_reply(err),
+            _ => Reply::Done(Err(err)),
         }
     }
 }
@@ -198,6 +217,12 @@ impl Controller {
             Input::UpdateSetting { name, scope, value } => {
                 self.tick(now);
                 Reply::Done(self.cloud.update_setting(&name, scope, &value))
+            }
+            #[cfg(feature = "test-panic")]
+            Input::PanicForTest { inner } => {
+                let name = inner.name();
+                self.apply(now, *inner);
+                panic!("test-panic: a {name} input was applied, then handling panicked");
             }
         }
     }

@@ -22,6 +22,7 @@ mod ca;
 mod clock;
 mod conn;
 mod creds;
+mod rebuild;
 mod route;
 mod state;
 mod wal;
@@ -47,7 +48,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 /// The epoch simulations start at (`GatewayConfig::seeded`): 2023-11-14.
-pub const SIM_EPOCH_MS: u64 = 1_700_000_000_000;
+pub use stratus_core::units::SIM_EPOCH_MS;
 
 #[derive(Debug)]
 pub struct GatewayConfig {
@@ -155,10 +156,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state. A panic while it was held (a bug outside the controller:
+    /// the controller's own panics are caught in `State::feed`) does not stop
+    /// the gateway.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The state, with its clock moved to now.
     fn lock(&self) -> MutexGuard<'_, State> {
         let now = stratus_core::units::Millis(self.clock.now_ms());
-        let mut st = self.state.lock().expect("gateway state lock");
+        let mut st = self.state();
         if now > st.now {
             st.now = now;
         }
@@ -172,7 +180,7 @@ impl Shared {
     }
 
     fn track(&self, h: AbortHandle) {
-        let mut tasks = self.tasks.lock().expect("tasks lock");
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(h);
         if self.halted.load(Ordering::SeqCst) {
@@ -198,7 +206,8 @@ impl Gateway {
     /// (`config.store_url` is not used: see [`Gateway::open`]).
     pub fn new(ctl: Controller, config: GatewayConfig) -> Result<Gateway, CaError> {
         let ca = ManagementCa::generate(&config.server_names)?;
-        let wal = wal::Wal::new(0, true, config.snapshot_every, 0);
+        let base = wal::Base::Ctl(Box::new(ctl.clone()));
+        let wal = wal::Wal::new(0, true, config.snapshot_every, 0, base);
         Ok(Gateway::build(
             ctl,
             config,
@@ -223,13 +232,21 @@ impl Gateway {
         let store = Store::open(&url).await?;
         let recovered = crate::recover::recover(&store).await.map_err(OpenError::Recovery)?;
         let fresh = recovered.is_none();
-        let (ctl, seq, snapshot_seq, replayed, bad) = match recovered {
-            Some(r) => (r.ctl, r.seq, r.snapshot_seq, r.replayed, r.bad_snapshots),
+        let (ctl, state, hash, seq, snapshot_seq, replayed, bad) = match recovered {
+            Some(r) => (
+                r.ctl,
+                r.state,
+                r.hash,
+                r.seq,
+                r.snapshot_seq,
+                r.replayed,
+                r.bad_snapshots,
+            ),
             None => {
                 let ctl = initial();
                 let snap = crate::recover::encode_snapshot(0, &ctl, system_epoch_ms());
                 store.put_snapshot(&snap).await?;
-                (ctl, 0, 0, 0, Vec::new())
+                (ctl, snap.payload, snap.state_hash, 0, 0, 0, Vec::new())
             }
         };
         let (ca, new_ca) = creds::load_or_make_ca(&store, &config.server_names)
@@ -241,7 +258,7 @@ impl Gateway {
             seq,
             snapshot_seq,
             replayed,
-            hash: ctl.state_hash(),
+            hash,
             millis: t.elapsed().as_millis() as u64,
             enrolled: loaded.hosts.len(),
             new_ca,
@@ -256,7 +273,7 @@ impl Gateway {
             ms = recovery.millis,
             "gateway state recovered"
         );
-        let wal = wal::Wal::new(seq, false, config.snapshot_every, snapshot_seq);
+        let wal = wal::Wal::new(seq, false, config.snapshot_every, snapshot_seq, wal::Base::Bytes(state));
         Ok(Gateway::build(
             ctl,
             config,
@@ -336,7 +353,7 @@ impl Gateway {
 
     /// Hosts holding credentials (enrolled once; they reconnect with `hello`).
     pub fn enrolled(&self) -> Vec<HostId> {
-        self.shared.state.lock().expect("lock").hosts.keys().copied().collect()
+        self.shared.state().hosts.keys().copied().collect()
     }
 
     /// What `open` recovered (`None` for a gateway without a Store).
@@ -353,7 +370,7 @@ impl Gateway {
         let rx = sh
             .inbox_rx
             .lock()
-            .expect("inbox lock")
+            .unwrap_or_else(|e| e.into_inner())
             .take()
             .ok_or_else(|| std::io::Error::other("this gateway is already serving"))?;
         sh.clock.start();
@@ -421,11 +438,15 @@ impl Gateway {
         let sh = &self.shared;
         sh.halted.store(true, Ordering::SeqCst);
         {
-            let mut st = sh.state.lock().expect("lock");
+            let mut st = sh.state();
             st.halted = true;
             st.conns.clear();
         }
-        sh.tasks.lock().expect("tasks lock").drain(..).for_each(|t| t.abort());
+        sh.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .for_each(|t| t.abort());
         sh.halt.notify_one();
     }
 
@@ -460,7 +481,7 @@ impl Gateway {
     pub async fn read_durable<R>(&self, f: impl FnOnce(&Controller) -> R) -> Option<R> {
         let (tx, rx) = oneshot::channel();
         let r = {
-            let mut st = self.shared.state.lock().expect("gateway state lock");
+            let mut st = self.shared.state();
             let r = f(&st.ctl);
             st.barrier(tx);
             r
@@ -471,48 +492,41 @@ impl Gateway {
     /// Reads the controller (ledger, jobs) without changing it. What it shows
     /// may not be durable yet: see [`Gateway::read_durable`].
     pub fn with_controller<R>(&self, f: impl FnOnce(&Controller) -> R) -> R {
-        f(&self.shared.state.lock().expect("gateway state lock").ctl)
+        f(&self.shared.state().ctl)
     }
 
     /// Hosts with an authenticated connection.
     pub fn connected(&self) -> Vec<HostId> {
-        self.shared.state.lock().expect("lock").conns.keys().copied().collect()
+        self.shared.state().conns.keys().copied().collect()
     }
 
     pub fn stats(&self) -> GatewayStats {
-        self.shared.state.lock().expect("lock").stats.clone()
+        self.shared.state().stats.clone()
     }
 
     /// The write-ahead path's counters.
     pub fn durability(&self) -> DurabilityStats {
-        self.shared.state.lock().expect("lock").wal.stats.clone()
+        self.shared.state().wal.stats.clone()
     }
 
     /// Facts a host reported at enrollment.
     pub fn facts(&self, host: HostId) -> Option<HostFacts> {
-        self.shared.state.lock().expect("lock").facts(host)
+        self.shared.state().facts(host)
     }
 
     /// Calls waiting for an answer from this host.
     pub fn pending_for(&self, host: HostId) -> usize {
-        self.shared.state.lock().expect("lock").pending_for(host)
+        self.shared.state().pending_for(host)
     }
 
     /// SHA-256 of the event log (controller and gateway events, JSON lines).
     pub fn log_sha256(&self) -> String {
-        self.shared.state.lock().expect("lock").log_sha256()
+        self.shared.state().log_sha256()
     }
 
     /// The last few thousand log lines.
     pub fn log_tail(&self) -> Vec<String> {
-        self.shared
-            .state
-            .lock()
-            .expect("lock")
-            .log_tail
-            .iter()
-            .cloned()
-            .collect()
+        self.shared.state().log_tail.iter().cloned().collect()
     }
 }
 
@@ -527,7 +541,7 @@ fn is_transient(e: &std::io::Error) -> bool {
 /// Timers and API inputs, in one task.
 async fn core_loop(shared: Arc<Shared>, mut inbox: mpsc::UnboundedReceiver<Job>) {
     loop {
-        let deadline = shared.state.lock().expect("lock").next_deadline();
+        let deadline = shared.state().next_deadline();
         let wait = deadline.map_or(Duration::from_secs(3600 * 24), |at| shared.clock.until(at.0));
         tokio::select! {
             biased;

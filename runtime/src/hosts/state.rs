@@ -2,15 +2,18 @@
 //! in flight and timers. Every change happens under one lock.
 //!
 //! The controller is changed only by [`State::feed`]: the input is applied
-//! (`Controller::handle`), queued for the journal, and what it produced is
-//! held until the input is durable; [`State::release`] then sends the driver
-//! calls, arms the timers and answers the caller (`wal`).
+//! (`Controller::handle`), then queued for the journal (so one that panics is
+//! never journaled: `rebuild`), and what it produced is held until the input
+//! is durable; [`State::release`] then sends the driver calls, arms the
+//! timers and answers the caller (`wal`).
 
 use super::ca::SecretSource;
 use super::creds::{HostAuth, TokenEntry};
+use super::rebuild::panic_message;
 use super::wal::{Answer, Held, Wal};
 use crate::store::JournalEntry;
 use std::collections::{BTreeMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use stratus_core::controller::effects::{DriverCall, DriverError, DriverResult, Effect, OpId, Timer};
 use stratus_core::controller::{Controller, Input, Reply};
@@ -79,7 +82,7 @@ pub(crate) struct State {
     pub conns: BTreeMap<HostId, Conn>,
     next_conn: u64,
     pub pending: BTreeMap<u64, Pending>,
-    timers: BTreeMap<(Millis, u64), Timer>,
+    pub(super) timers: BTreeMap<(Millis, u64), Timer>,
     timer_seq: u64,
     /// Per host: migrations into it whose answer was processed (report barrier).
     mig_epoch: BTreeMap<HostId, u64>,
@@ -96,7 +99,7 @@ pub(crate) struct State {
     /// After a restart, until every enrolled agent is back (or this time):
     /// calls no connected agent can take wait here instead of failing.
     grace_until: Option<Millis>,
-    parked: Vec<(OpId, DriverCall)>,
+    pub(super) parked: Vec<(OpId, DriverCall)>,
 }
 
 impl State {
@@ -219,23 +222,31 @@ impl State {
     // ---- the one way into the controller ----
 
     /// Applies an input now and holds what it produced until it is durable;
-    /// `answer` gets the controller's reply then.
+    /// `answer` gets the controller's reply then. The input is journaled only
+    /// if handling it returned: one that panics is never replayed, and the
+    /// controller is rebuilt without it (`rebuild`).
     pub fn feed(&mut self, input: Input, answer: Option<oneshot::Sender<Reply>>) {
         if self.halted {
             return;
         }
         let now = self.now;
+        // Encoded first (handling consumes the input); the error path decodes it.
+        let payload = input.to_bytes();
+        let name = input.name();
+        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.ctl.handle(now, input)));
+        let out = match handled {
+            Ok(out) => out,
+            Err(panic) => return self.after_panic(name, &payload, panic_message(&*panic), answer),
+        };
         self.wal.applied += 1;
         let seq = self.wal.applied;
         self.wal.stats.applied = seq;
-        if !self.wal.sync {
-            self.wal.buf.push(JournalEntry {
-                seq,
-                at_ms: now.0 as i64,
-                payload: input.to_bytes(),
-            });
-        }
-        let out = self.ctl.handle(now, input);
+        self.wal.buf.push(JournalEntry {
+            seq,
+            at_ms: now.0 as i64,
+            payload,
+        });
+        self.wal.checkpoint_if_due(&self.ctl);
         for e in out.events {
             self.write_log(serde_json::to_string(&e).expect("events serialize"));
         }
@@ -537,7 +548,7 @@ impl State {
         }
     }
 
-    fn resync(&mut self, host: HostId) {
+    pub(super) fn resync(&mut self, host: HostId) {
         self.next_nonce += 1;
         let nonce = self.next_nonce;
         let epoch = self.mig_epoch.get(&host).copied().unwrap_or(0);

@@ -12,6 +12,10 @@
 //!
 //! Without a Store (simulations, turmoil tests) every input is durable at once
 //! and nothing is written.
+//!
+//! Both keep a [`Checkpoint`]: the last known-good state and every input
+//! applied since, in memory, to rebuild the controller when handling an
+//! input panics (`rebuild`).
 
 use super::Shared;
 use crate::recover::encode_snapshot;
@@ -67,11 +71,49 @@ pub struct DurabilityStats {
     pub last_clone_us: u64,
 }
 
+/// A state to rebuild the controller from.
+pub(crate) enum Base {
+    /// The newest snapshot's bytes (durable gateway: rebuilding decodes them,
+    /// exactly as recovery from the Store would).
+    Bytes(Vec<u8>),
+    /// A clone (no Store: nothing is serialized).
+    Ctl(Box<Controller>),
+}
+
+/// The controller's last known-good state in memory: the state after input
+/// `seq`, and every input applied after it, in order: the batches the writer
+/// took (in flight or durable), then `Wal::buf`.
+pub(crate) struct Checkpoint {
+    pub seq: u64,
+    pub base: Base,
+    pub taken: VecDeque<Arc<Vec<JournalEntry>>>,
+}
+
+impl Checkpoint {
+    /// A newer base (a snapshot, or a clone without a Store): the inputs it
+    /// covers are no longer needed.
+    pub fn advance(&mut self, seq: u64, base: Base) {
+        if seq <= self.seq {
+            return;
+        }
+        self.seq = seq;
+        self.base = base;
+        while self
+            .taken
+            .front()
+            .is_some_and(|b| b.last().is_none_or(|e| e.seq <= seq))
+        {
+            self.taken.pop_front();
+        }
+    }
+}
+
 pub(crate) struct Wal {
     pub applied: u64,
     pub durable: u64,
-    /// Applied, not yet taken by the writer.
+    /// Applied, not yet taken by the writer (without a Store: since the checkpoint).
     pub buf: Vec<JournalEntry>,
+    pub checkpoint: Checkpoint,
     pub held: VecDeque<Held>,
     /// No Store: inputs are durable as soon as they are applied.
     pub sync: bool,
@@ -83,12 +125,17 @@ pub(crate) struct Wal {
 }
 
 impl Wal {
-    /// `seq`: the last input already in the Store (or 0).
-    pub fn new(seq: u64, sync: bool, snapshot_every: u64, snapshot_seq: u64) -> Wal {
+    /// `seq`: the last input already in the Store (or 0); `base`: the state after it.
+    pub fn new(seq: u64, sync: bool, snapshot_every: u64, snapshot_seq: u64, base: Base) -> Wal {
         Wal {
             applied: seq,
             durable: seq,
             buf: Vec::new(),
+            checkpoint: Checkpoint {
+                seq,
+                base,
+                taken: VecDeque::new(),
+            },
             held: VecDeque::new(),
             sync,
             snapshot_every: snapshot_every.max(1),
@@ -126,20 +173,32 @@ impl Wal {
     fn snapshot_due(&self) -> bool {
         !self.snapshot_busy && self.applied >= self.stats.snapshot_seq + self.snapshot_every
     }
+
+    /// Without a Store: every `snapshot_every` inputs the checkpoint becomes a
+    /// clone of `ctl` (the state after the last applied input), so the inputs
+    /// kept for a rebuild stay few.
+    pub fn checkpoint_if_due(&mut self, ctl: &Controller) {
+        if self.sync && self.applied >= self.checkpoint.seq + self.snapshot_every {
+            self.checkpoint.advance(self.applied, Base::Ctl(Box::new(ctl.clone())));
+            self.buf.clear();
+        }
+    }
 }
 
 /// The writer task: commits batches until the gateway halts, or fails for good
 /// (the journal no longer matches this process: another writer, or a store that
 /// lost data), which stops the gateway.
 pub(crate) async fn writer(shared: Arc<Shared>, store: Store) -> Result<(), String> {
-    let wake = shared.state.lock().expect("gateway state lock").wal.wake.clone();
+    let wake = shared.state().wal.wake.clone();
     loop {
         let taken = {
-            let mut st = shared.state.lock().expect("gateway state lock");
+            let mut st = shared.state();
             if st.wal.buf.is_empty() {
                 None
             } else {
-                let batch = std::mem::take(&mut st.wal.buf);
+                let batch = Arc::new(std::mem::take(&mut st.wal.buf));
+                // Kept until a snapshot covers it: a rebuild replays it.
+                st.wal.checkpoint.taken.push_back(batch.clone());
                 // The controller now is exactly the state after the batch's last input.
                 let snap = if st.wal.snapshot_due() {
                     st.wal.snapshot_busy = true;
@@ -219,17 +278,23 @@ async fn snapshot(shared: Arc<Shared>, store: Store, seq: u64, ctl: Controller) 
     let t = Instant::now();
     let at = shared.clock.now_ms();
     let encoded = tokio::task::spawn_blocking(move || encode_snapshot(seq, &ctl, at)).await;
-    let result = match encoded {
-        Ok(snap) => store
-            .put_snapshot(&snap)
-            .await
-            .map(|()| (snap.payload.len(), snap.state_hash))
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(format!("snapshot encoding failed: {e}")),
+    let (result, bytes) = match encoded {
+        Ok(snap) => {
+            let stored = store.put_snapshot(&snap).await;
+            let r = stored
+                .map(|()| (snap.payload.len(), snap.state_hash))
+                .map_err(|e| e.to_string());
+            (r, Some(snap.payload))
+        }
+        Err(e) => (Err(format!("snapshot encoding failed: {e}")), None),
     };
     let ms = t.elapsed().as_millis() as u64;
-    let mut st = shared.state.lock().expect("gateway state lock");
+    let mut st = shared.state();
     st.wal.snapshot_busy = false;
+    // Good in memory even if the Store refused it.
+    if let Some(bytes) = bytes {
+        st.wal.checkpoint.advance(seq, Base::Bytes(bytes));
+    }
     match result {
         Ok((bytes, hash)) => {
             let s = &mut st.wal.stats;

@@ -9,6 +9,7 @@
 
 mod build;
 mod duration;
+mod epoch;
 mod locate;
 pub mod model;
 mod validate;
@@ -16,6 +17,7 @@ mod validate_ha;
 
 pub use build::{Built, NameMaps, build};
 pub use duration::DURATION_PATTERN;
+pub use epoch::EPOCH_PATTERN;
 pub use locate::{FieldPath, Seg};
 pub use model::*;
 

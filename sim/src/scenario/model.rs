@@ -14,6 +14,14 @@ pub struct Duration {
     pub ms: u64,
 }
 
+/// A wall-clock time written as RFC 3339 in UTC, `"2026-01-01T00:00:00Z"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Epoch {
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    pub ms: u64,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -52,6 +60,10 @@ pub struct Meta {
     pub seed: u64,
     /// Simulated time the run lasts.
     pub duration: Duration,
+    /// The controller's wall clock at simulated time 0 (default
+    /// 2023-11-14T22:13:20Z). Reports and the event log count from 0 whatever it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<Epoch>,
 }
 
 fn default_seed() -> u64 {
