@@ -109,6 +109,10 @@ pub fn small_cloud() -> (Cloud, Ids) {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(ApiConfig::default()).await
+    }
+
+    pub async fn start_with(config: ApiConfig) -> TestServer {
         let (cloud, ids) = small_cloud();
         let gw = Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap();
         let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -116,7 +120,7 @@ impl TestServer {
         tokio::spawn(async move {
             let _ = g.serve(agents).await;
         });
-        let api = Arc::new(Api::new(gw, None, ApiConfig::default()));
+        let api = Arc::new(Api::new(gw, None, config));
         let admin = ensure_admin(&api, Some("admin-password-1".into())).await.unwrap();
         let keys = ensure_keys(&api, admin.id()).await.unwrap();
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
