@@ -115,7 +115,8 @@ pub async fn gateway(cloud: Cloud) -> Gateway {
     let url = match std::env::var("STRATUS_API_STORE").as_deref() {
         Ok("memory") => return Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap(),
         Ok("postgres") => {
-            let base = std::env::var("STRATUS_TEST_POSTGRES_URL").expect("STRATUS_API_STORE=postgres needs STRATUS_TEST_POSTGRES_URL");
+            let base = std::env::var("STRATUS_TEST_POSTGRES_URL")
+                .expect("STRATUS_API_STORE=postgres needs STRATUS_TEST_POSTGRES_URL");
             static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let schema = format!(
                 "t_api_{}_{}",
@@ -136,8 +137,13 @@ pub async fn gateway(cloud: Cloud) -> Gateway {
         }
         Ok(other) => panic!("STRATUS_API_STORE={other}: use sqlite, postgres or memory"),
     };
+    gateway_at(cloud, &url).await
+}
+
+/// A durable gateway on `url` (a fresh Store gets `cloud`; an old one is recovered).
+pub async fn gateway_at(cloud: Cloud, url: &str) -> Gateway {
     let config = GatewayConfig {
-        store_url: Some(url),
+        store_url: Some(url.to_string()),
         ..GatewayConfig::seeded(11)
     };
     Gateway::open(move || Controller::new(cloud), config).await.unwrap()
@@ -146,7 +152,11 @@ pub async fn gateway(cloud: Cloud) -> Gateway {
 impl TestServer {
     pub async fn start() -> TestServer {
         let (cloud, ids) = small_cloud();
-        let gw = gateway(cloud).await;
+        Self::on(gateway(cloud).await, ids).await
+    }
+
+    /// A server over a given gateway (e.g. one reopened on an old Store).
+    pub async fn on(gw: Gateway, ids: Ids) -> TestServer {
         let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let g = gw.clone();
         tokio::spawn(async move {
