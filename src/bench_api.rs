@@ -27,11 +27,11 @@
 //! exits non-zero. A missed target alone does not change the exit status.
 
 use crate::bench_api_http::{Conn, Keys, signed_target};
+use crate::bench_api_report::{ApiReport, JobsReport, PhaseReport, Verdict, journal_delta, pct_ms};
 use crate::bench_api_setup::{Ids, setup};
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,8 +56,10 @@ pub struct ApiArgs {
     /// afterwards.
     #[arg(long)]
     db: Option<String>,
-    /// Simulated hosts (64 cores, 512 GiB each) in one cluster.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=128))]
+    /// Simulated hosts (64 cores, 512 GiB each), 100 per cluster. The
+    /// Simulator runs at most 50 guests per host: the startvm=true phase
+    /// deploys at most hosts × 50 VMs.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=2000))]
     hosts: u16,
     /// Each simulated host call that changes something takes MIN-MAX ms.
     #[arg(long, value_name = "MIN-MAX", default_value = "1-5")]
@@ -65,6 +67,9 @@ pub struct ApiArgs {
     /// `pagesize` of listVirtualMachines.
     #[arg(long, default_value_t = 500)]
     pagesize: usize,
+    /// Store a snapshot every this many inputs (as `stratus serve --snapshot-every`).
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: u64,
     /// Skip phase 5 (deploys with startvm=true and their jobs).
     #[arg(long)]
     no_start: bool,
@@ -75,7 +80,7 @@ pub struct ApiArgs {
 
 /// What a phase asks.
 #[derive(Clone, Copy, Debug)]
-enum Work {
+pub enum Work {
     ListVms { pages: usize },
     ListZones,
     Deploy { start: bool },
@@ -99,6 +104,7 @@ enum Target {
 #[derive(Debug, Default)]
 struct Tally {
     latencies_us: Vec<u32>,
+    body_bytes: u64,
     statuses: BTreeMap<u16, u64>,
     io_errors: u64,
     bad_bodies: u64,
@@ -116,75 +122,6 @@ fn expected_prefix(work: Work, vms: usize) -> Option<String> {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct Verdict {
-    pub target: String,
-    pub pass: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PhaseReport {
-    pub name: String,
-    pub command: String,
-    pub clients: usize,
-    pub requests: u64,
-    pub seconds: f64,
-    pub requests_per_s: f64,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    /// HTTP status → count.
-    pub statuses: BTreeMap<String, u64>,
-    pub io_errors: u64,
-    /// HTTP 200 answers that are not what was asked: a deploy without a job
-    /// id, a list without its envelope or with another `count`.
-    pub bad_bodies: u64,
-    /// Non-200 answers, connection errors and bad bodies.
-    pub errors: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<Verdict>,
-}
-
-/// The jobs of the startvm=true phase, waited for after it.
-#[derive(Debug, Serialize)]
-pub struct JobsReport {
-    pub submitted: usize,
-    pub succeeded: usize,
-    pub failed: usize,
-    pub pending: usize,
-    /// From the end of the phase until no job of it was pending (or the wait gave up).
-    pub drain_seconds: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_failure: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ApiReport {
-    pub db: String,
-    pub hosts: u16,
-    pub vms: usize,
-    pub clients: usize,
-    pub seconds: f64,
-    pub latency_ms: (u64, u64),
-    pub pagesize: usize,
-    pub how_populated: &'static str,
-    pub setup_seconds: f64,
-    /// `count` of listVirtualMachines before the list phases.
-    pub listed_count: u64,
-    pub phases: Vec<PhaseReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_jobs: Option<JobsReport>,
-    pub errors: u64,
-    pub max_rss_mb: f64,
-    /// Hosts × the Simulator's max guests per host: the most VMs that can
-    /// run, hence the most deploys of the startvm=true phase.
-    pub guest_capacity: u64,
-}
-
 fn latency(s: &str) -> anyhow::Result<(u64, u64)> {
     let (a, b) = s.split_once('-').context("--latency takes MIN-MAX, e.g. 1-5")?;
     let (a, b): (u64, u64) = (a.trim().parse()?, b.trim().parse()?);
@@ -192,7 +129,7 @@ fn latency(s: &str) -> anyhow::Result<(u64, u64)> {
     Ok((a, b))
 }
 
-fn params(work: Work, ids: &Ids, seq: u64) -> Vec<(&'static str, String)> {
+pub fn params(work: Work, ids: &Ids, seq: u64) -> Vec<(&'static str, String)> {
     match work {
         Work::ListVms { pages } => vec![
             ("command", "listVirtualMachines".into()),
@@ -216,7 +153,7 @@ fn params(work: Work, ids: &Ids, seq: u64) -> Vec<(&'static str, String)> {
     }
 }
 
-fn command_of(work: Work) -> String {
+pub fn command_of(work: Work) -> String {
     match work {
         Work::ListVms { .. } => "listVirtualMachines".into(),
         Work::ListZones => "listZones".into(),
@@ -270,6 +207,7 @@ async fn client(
         let r = conn.get(&target).await;
         let us = u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX);
         t.latencies_us.push(us);
+        t.body_bytes += conn.body.len() as u64;
         match r {
             Ok(200) => {
                 let good = match &prefix {
@@ -305,15 +243,6 @@ async fn client(
     t
 }
 
-/// Nearest-rank percentile of sorted microseconds, in ms.
-fn pct_ms(sorted: &[u32], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    f64::from(sorted[rank - 1]) / 1000.0
-}
-
 fn bar(limit: Limit, name: &str) -> ProgressBar {
     // Hidden automatically when stderr is not a terminal.
     let (len, template) = match (limit.requests, limit.seconds) {
@@ -336,7 +265,9 @@ struct Phase<'a> {
     target: Option<Target>,
 }
 
-async fn run_phase(addr: SocketAddr, keys: &Arc<Keys>, ids: &Arc<Ids>, ph: Phase<'_>) -> (PhaseReport, Vec<String>) {
+async fn run_phase(running: &Running, keys: &Arc<Keys>, ids: &Arc<Ids>, ph: Phase<'_>) -> (PhaseReport, Vec<String>) {
+    let addr = running.http;
+    let before = running.gw.durability();
     let seq = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let ready = Arc::new(tokio::sync::Barrier::new(ph.clients));
@@ -380,6 +311,7 @@ async fn run_phase(addr: SocketAddr, keys: &Arc<Keys>, ids: &Arc<Ids>, ph: Phase
             ..Tally::default()
         });
         all.latencies_us.extend(t.latencies_us);
+        all.body_bytes += t.body_bytes;
         for (s, n) in t.statuses {
             *all.statuses.entry(s).or_default() += n;
         }
@@ -389,6 +321,7 @@ async fn run_phase(addr: SocketAddr, keys: &Arc<Keys>, ids: &Arc<Ids>, ph: Phase
         all.jobs.extend(t.jobs);
     }
     let seconds = start.get().map_or(0.0, |t| t.elapsed().as_secs_f64());
+    let journal = journal_delta(&before, &running.gw.durability());
     stop.store(true, Ordering::Relaxed);
     let _ = ticker.await;
     pb.finish_and_clear();
@@ -430,12 +363,14 @@ async fn run_phase(addr: SocketAddr, keys: &Arc<Keys>, ids: &Arc<Ids>, ph: Phase
         p90_ms: pct_ms(lat, 0.90),
         p99_ms: p99,
         max_ms: lat.last().map_or(0.0, |&u| f64::from(u) / 1000.0),
+        mean_body_bytes: all.body_bytes.checked_div(requests).unwrap_or(0),
         statuses: all.statuses.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
         io_errors: all.io_errors,
         bad_bodies: all.bad_bodies,
         errors,
         first_error: all.first_error,
         verdict,
+        journal,
     };
     (report, all.jobs)
 }
@@ -493,7 +428,7 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
         seed: 1,
         fleet_file: None,
         latency_ms,
-        snapshot_every: 10_000,
+        snapshot_every: args.snapshot_every,
     })
     .await?;
     let result = async {
@@ -508,7 +443,7 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
         let n = args.clients;
         let mut phases = Vec::new();
         let (populate, _) = run_phase(
-            addr,
+            &running,
             &keys,
             &ids,
             Phase {
@@ -541,7 +476,14 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
                 Some(Target::RateAtLeast(2000.0)),
             ),
         ];
+        let mut stages = Vec::new();
         for (name, work, clients, target) in plan {
+            if matches!(work, Work::Deploy { .. }) {
+                // Here: the list phases are over, and the VM count may grow.
+                for (work, k) in [(Work::ListVms { pages }, 200), (Work::ListZones, 2000), (Work::Deploy { start: false }, 200)] {
+                    stages.push(crate::bench_api_stages::stages(&running.api, &keys, &ids, work, k).await?);
+                }
+            }
             let phase = Phase {
                 name,
                 work,
@@ -549,7 +491,7 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
                 limit: timed,
                 target,
             };
-            phases.push(run_phase(addr, &keys, &ids, phase).await.0);
+            phases.push(run_phase(&running, &keys, &ids, phase).await.0);
         }
         let mut start_jobs = None;
         if !args.no_start {
@@ -564,7 +506,7 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
                 },
                 target: Some(Target::RateAtLeast(2000.0)),
             };
-            let (report, jobs) = run_phase(addr, &keys, &ids, phase).await;
+            let (report, jobs) = run_phase(&running, &keys, &ids, phase).await;
             phases.push(report);
             start_jobs = Some(drain(&running, &jobs).await);
         }
@@ -579,10 +521,12 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
             seconds: args.seconds,
             latency_ms,
             pagesize: args.pagesize,
+            snapshot_every: args.snapshot_every,
             how_populated: "deployVirtualMachine startvm=false through the API (signed, keep-alive), --clients at a time",
             setup_seconds,
             listed_count,
             phases,
+            stages,
             start_jobs,
             errors,
             max_rss_mb: crate::bench::peak_rss_mb(),
@@ -592,72 +536,6 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
     .await;
     running.stop();
     result
-}
-
-impl ApiReport {
-    fn table(&self) -> String {
-        let mut o = format!(
-            "server: stratus::serve in-process, store {}, {} simulated hosts (64 cores, 512 GiB; {} guests at most), host calls {}-{} ms\n\
-             setup through the API {:.2} s; {} VMs created by {}; listVirtualMachines count {}\n\n",
-            self.db,
-            self.hosts,
-            self.guest_capacity,
-            self.latency_ms.0,
-            self.latency_ms.1,
-            self.setup_seconds,
-            self.vms,
-            self.how_populated,
-            self.listed_count
-        );
-        o.push_str(&format!(
-            "{:<24} {:>7} {:>8} {:>6} {:>9} {:>7} {:>7} {:>7} {:>8}  {:<16} verdict\n",
-            "phase", "clients", "requests", "s", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "statuses"
-        ));
-        for p in &self.phases {
-            let statuses = p
-                .statuses
-                .iter()
-                .map(|(s, n)| format!("{s}:{n}"))
-                .chain((p.io_errors > 0).then(|| format!("io:{}", p.io_errors)))
-                .chain((p.bad_bodies > 0).then(|| format!("bad:{}", p.bad_bodies)))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let verdict = p.verdict.as_ref().map_or("-".to_string(), |v| {
-                format!("{} ({})", if v.pass { "PASS" } else { "FAIL" }, v.target)
-            });
-            o.push_str(&format!(
-                "{:<24} {:>7} {:>8} {:>6.2} {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>8.2}  {:<16} {}\n",
-                p.name,
-                p.clients,
-                p.requests,
-                p.seconds,
-                p.requests_per_s,
-                p.p50_ms,
-                p.p90_ms,
-                p.p99_ms,
-                p.max_ms,
-                statuses,
-                verdict
-            ));
-            if let Some(e) = &p.first_error {
-                o.push_str(&format!("  first error: {e}\n"));
-            }
-        }
-        if let Some(j) = &self.start_jobs {
-            o.push_str(&format!(
-                "\nstartvm=true jobs: {} submitted, {} succeeded, {} failed, {} pending; drained {:.2} s after the phase\n",
-                j.submitted, j.succeeded, j.failed, j.pending, j.drain_seconds
-            ));
-            if let Some(f) = &j.first_failure {
-                o.push_str(&format!("  first failure: {f}\n"));
-            }
-        }
-        o.push_str(&format!(
-            "errors: {}; peak RSS {:.0} MB\n",
-            self.errors, self.max_rss_mb
-        ));
-        o
-    }
 }
 
 pub fn run(args: &ApiArgs) -> anyhow::Result<()> {
@@ -697,12 +575,5 @@ mod tests {
         let body = br#"{"deployvirtualmachineresponse":{"id":"a","jobid":"5f0c-1"}}"#;
         assert_eq!(job_id(body).as_deref(), Some("5f0c-1"));
         assert_eq!(job_id(b"{}"), None);
-    }
-
-    #[test]
-    fn percentiles_in_ms() {
-        let us: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
-        assert_eq!(pct_ms(&us, 0.99), 99.0);
-        assert_eq!(pct_ms(&[], 0.5), 0.0);
     }
 }

@@ -7,6 +7,9 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use stratus::serve::Running;
 
+/// Hosts per Simulator cluster (CloudStack allows 128).
+const HOSTS_PER_CLUSTER: u16 = 100;
+
 /// Ids the requests use.
 #[derive(Debug)]
 pub struct Ids {
@@ -70,33 +73,6 @@ pub async fn setup(running: &Running, hosts: u16, pagesize: usize, vms: usize) -
         )
         .await?;
     let pod = id(&v, &["createpodresponse", "pod", "id"])?;
-    let v = c
-        .call(
-            &admin,
-            &[
-                ("command", "addCluster"),
-                ("clustername", "bench-cluster"),
-                ("clustertype", "CloudManaged"),
-                ("hypervisor", "Simulator"),
-                ("podid", &pod),
-                ("zoneid", &zone),
-            ],
-        )
-        .await?;
-    let cluster = id(&v, &["addclusterresponse", "cluster", "0", "id"])?;
-    c.call(
-        &admin,
-        &[
-            ("command", "createStoragePool"),
-            ("name", "bench-nfs"),
-            ("url", "nfs://192.0.2.10/export/primary"),
-            ("zoneid", &zone),
-            ("podid", &pod),
-            ("clusterid", &cluster),
-            ("capacitybytes", &(1u64 << 50).to_string()),
-        ],
-    )
-    .await?;
     c.call(
         &admin,
         &[
@@ -107,22 +83,47 @@ pub async fn setup(running: &Running, hosts: u16, pagesize: usize, vms: usize) -
         ],
     )
     .await?;
+    // Clusters of up to HOSTS_PER_CLUSTER hosts, each with its own NFS pool.
+    let mut cluster = String::new();
     for h in 1..=hosts {
-        let url = format!("http://sim/bench/h{h}/cpucore=64&memory={}", 512u64 << 30);
-        c.call(
-            &admin,
-            &[
-                ("command", "addHost"),
+        let k = (h - 1) / HOSTS_PER_CLUSTER + 1;
+        if (h - 1) % HOSTS_PER_CLUSTER == 0 {
+            let name = format!("bench-cluster-{k}");
+            let params = [
+                ("command", "addCluster"),
+                ("clustername", name.as_str()),
+                ("clustertype", "CloudManaged"),
                 ("hypervisor", "Simulator"),
-                ("url", &url),
-                ("username", "root"),
-                ("password", "unused"),
+                ("podid", &pod),
+                ("zoneid", &zone),
+            ];
+            let v = c.call(&admin, &params).await?;
+            cluster = id(&v, &["addclusterresponse", "cluster", "0", "id"])?;
+            let (name, url) = (format!("bench-nfs-{k}"), format!("nfs://192.0.2.10/export/primary{k}"));
+            let capacity = (1u64 << 50).to_string();
+            let params = [
+                ("command", "createStoragePool"),
+                ("name", name.as_str()),
+                ("url", url.as_str()),
                 ("zoneid", &zone),
                 ("podid", &pod),
                 ("clusterid", &cluster),
-            ],
-        )
-        .await?;
+                ("capacitybytes", &capacity),
+            ];
+            c.call(&admin, &params).await?;
+        }
+        let url = format!("http://sim/bench/h{h}/cpucore=64&memory={}", 512u64 << 30);
+        let params = [
+            ("command", "addHost"),
+            ("hypervisor", "Simulator"),
+            ("url", &url),
+            ("username", "root"),
+            ("password", "unused"),
+            ("zoneid", &zone),
+            ("podid", &pod),
+            ("clusterid", &cluster),
+        ];
+        c.call(&admin, &params).await?;
     }
     let v = c
         .call(
