@@ -7,24 +7,28 @@
 //! client, every request signed afresh (the signing is inside the measured
 //! latency).
 //!
-//! Everything is built through the API, as an operator and a tenant would:
-//! zone, pod, Simulator cluster with `--hosts` hosts of 64 cores and 512 GiB,
-//! an NFS pool, an image store, an offering of 1 vCPU / 256 MB, a template, a
-//! user account with API keys. Then the phases:
+//! Everything is built through the API, as an operator and a tenant would
+//! (`bench_api_setup`): zone, pod, Simulator clusters of up to 100 hosts of 64
+//! cores and 512 GiB with an NFS pool each, an image store, an offering of
+//! 1 vCPU / 256 MB, a template, a user account with API keys and a /16
+//! network. Then the phases:
 //! 1. populate: `--vms` × `deployVirtualMachine startvm=false` (the VM and its
 //!    volume records, no driver call) from `--clients` clients;
 //! 2. `listVirtualMachines pagesize=500` over those VMs, cycling the pages,
 //!    from 1 client (target 1: p99 < 20 ms) and from `--clients` clients;
 //! 3. `listZones` from `--clients` clients (target 2: ≥ 5,000 requests/s);
-//! 4. `deployVirtualMachine startvm=false` from `--clients` clients (target 3:
+//! 4. one request at a time, in process, stage by stage (`bench_api_stages`);
+//! 5. `deployVirtualMachine startvm=false` from `--clients` clients (target 3:
 //!    ≥ 2,000 accepted/s: HTTP 200 with the job id, the request durable);
-//! 5. `deployVirtualMachine` with startvm=true into a /16 network: the same
-//!    acceptance, while the jobs run on the simulated hosts; then every job
-//!    of the phase is waited for and counted.
+//! 6. `deployVirtualMachine` with startvm=true into the /16 network: the same
+//!    acceptance while the jobs run on the simulated hosts, at most as many as
+//!    the hosts can run (50 guests each); then every job of the phase is
+//!    waited for and must have succeeded.
 //!
-//! Any answer other than HTTP 200 (or a deploy answer without a job id, or a
-//! connection error) is an error: the phase's verdict is FAIL and the command
-//! exits non-zero. A missed target alone does not change the exit status.
+//! Any answer other than HTTP 200, a 200 that is not the expected answer, a
+//! connection error, a failed or unfinished job is an error: the phase's
+//! verdict is FAIL and the command exits non-zero. A missed target alone does
+//! not change the exit status.
 
 use crate::bench_api_http::{Conn, Keys, signed_target};
 use crate::bench_api_report::{ApiReport, JobsReport, PhaseReport, Verdict, journal_delta, pct_ms};
@@ -70,7 +74,7 @@ pub struct ApiArgs {
     /// Store a snapshot every this many inputs (as `stratus serve --snapshot-every`).
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: u64,
-    /// Skip phase 5 (deploys with startvm=true and their jobs).
+    /// Skip the last phase (deploys with startvm=true and their jobs).
     #[arg(long)]
     no_start: bool,
     /// Print one JSON object instead of a table.
@@ -418,7 +422,10 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
         args.clients >= 1 && args.seconds > 0.0,
         "--clients and --seconds must be positive"
     );
-    anyhow::ensure!(args.pagesize >= 1, "--pagesize must be at least 1");
+    anyhow::ensure!(
+        args.pagesize >= 1 && args.vms >= 1,
+        "--pagesize and --vms must be at least 1"
+    );
     let t0 = Instant::now();
     let running = start(ServeOptions {
         db,
