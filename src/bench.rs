@@ -26,6 +26,10 @@ pub enum BenchCommand {
     /// Snapshots a large controller state, journals realistic inputs after
     /// it, then recovers (load, decode, replay) and checks the state hash.
     Recovery(crate::bench_recovery::RecoveryArgs),
+    /// The CloudStack API under load: the whole server in-process on a
+    /// Store, signed keep-alive clients; list latency, list throughput and
+    /// deploy acceptance against the targets.
+    Api(crate::bench_api::ApiArgs),
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +80,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sim(args) => crate::bench_sim::run(&args),
         BenchCommand::Journal(args) => crate::bench_journal::run(&args),
         BenchCommand::Recovery(args) => crate::bench_recovery::run(&args),
+        BenchCommand::Api(args) => crate::bench_api::run(&args),
     }
 }
 

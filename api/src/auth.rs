@@ -54,11 +54,13 @@ fn now_ms() -> i64 {
 pub fn authenticate(api: &Api, headers: &HeaderMap, p: &Params) -> Result<(Caller, bool), ApiError> {
     if let Some(key) = p.opt_str("apiKey").or_else(|| p.opt_str("apikey")) {
         let signature = p.opt_str("signature").ok_or_else(ApiError::unable_to_verify)?;
+        // One short read: the secret and the caller together (the HMAC runs
+        // after it, outside the gateway lock).
         let found = api.read(|c| {
             let u = c.directory().user_by_api_key(key)?;
-            Some((u.id, u.secret_key.clone()?))
+            Some((u.secret_key.clone()?, Caller::of_user(c, u.id)))
         });
-        let Some((user, secret)) = found else {
+        let Some((secret, caller)) = found else {
             return Err(ApiError::unable_to_verify());
         };
         let pairs = p.signed_pairs();
@@ -69,9 +71,8 @@ pub fn authenticate(api: &Api, headers: &HeaderMap, p: &Params) -> Result<(Calle
         if !sign::verify(&pairs, &secret, signature) {
             return Err(ApiError::unable_to_verify());
         }
-        let caller = api
-            .read(|c| Caller::of_user(c, user))
-            .ok_or_else(ApiError::unable_to_verify)?;
+        // A disabled user, or one whose account is gone, has no caller.
+        let caller = caller.ok_or_else(ApiError::unable_to_verify)?;
         return Ok((caller, true));
     }
     let key = p.opt_str("sessionkey").ok_or_else(ApiError::unable_to_verify)?;

@@ -222,23 +222,41 @@ fn json_val(out: &mut String, v: &Val) {
 
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            // U+2028/2029 are legal JSON but break JavaScript consumers
-            // (clients accept text/javascript too); Gson escapes them as well.
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    // Runs of characters that need no escape are copied whole: almost every
+    // value (ids, names, dates) is one such run.
+    let bytes = s.as_bytes();
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        let len = match b {
+            b'"' | b'\\' | 0..0x20 => 1,
+            // U+2028/2029 (E2 80 A8/A9) are legal JSON but break JavaScript
+            // consumers (clients accept text/javascript too); Gson escapes them too.
+            0xE2 if matches!(bytes.get(i + 1..i + 3), Some([0x80, 0xA8 | 0xA9])) => 3,
+            _ => {
+                i += 1;
+                continue;
             }
-            c => out.push(c),
+        };
+        // `i` starts a character (an ASCII byte or a UTF-8 lead byte).
+        out.push_str(&s[run..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            0xE2 => out.push_str(if bytes[i + 2] == 0xA8 { "\\u2028" } else { "\\u2029" }),
+            c => {
+                let _ = write!(out, "\\u{:04x}", c);
+            }
         }
+        i += len;
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -522,5 +540,54 @@ mod tests {
         assert!(p.is_empty());
         p.push(String::from("dyn"), Val::Bool(false));
         assert_eq!(json("r", &p), r#"{"r":{"dyn":false}}"#);
+    }
+
+    /// The escaping as it was written first, one character at a time.
+    fn json_str_by_char(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    #[test]
+    fn json_strings_escape_quotes_controls_and_line_separators() {
+        let mut o = String::new();
+        json_str(&mut o, "a\"b\\c\nd\u{1}\u{2028}\u{2029}\u{2027}é€\u{1F600}");
+        assert_eq!(o, "\"a\\\"b\\\\c\\nd\\u0001\\u2028\\u2029\u{2027}é€\u{1F600}\"");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_match_the_char_by_char_escaping(cs in proptest::collection::vec(proptest::prop_oneof![
+            proptest::arbitrary::any::<char>(),
+            proptest::strategy::Just('\u{2028}'),
+            proptest::strategy::Just('\u{2029}'),
+            proptest::strategy::Just('\u{2027}'),
+            proptest::strategy::Just('"'),
+            proptest::strategy::Just('\\'),
+            proptest::strategy::Just('\n'),
+            proptest::strategy::Just('\u{1}'),
+            proptest::strategy::Just('a'),
+        ], 0..40)) {
+            let s: String = cs.into_iter().collect();
+            let (mut fast, mut slow) = (String::new(), String::new());
+            json_str(&mut fast, &s);
+            json_str_by_char(&mut slow, &s);
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 }

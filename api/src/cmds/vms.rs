@@ -171,7 +171,10 @@ fn list<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             let host = admin_uuid(c, "hostid")?;
             let state = c.p.opt_str("state").filter(|s| !s.is_empty());
             let name = c.p.opt_str("name").filter(|s| !s.is_empty());
-            let mut vms: Vec<&Vm> = cloud
+            // Looked up once, not per VM (the filters below run over every VM).
+            let keyword = c.p.opt_str("keyword").map(str::to_lowercase);
+            let keyword_ok = |s: &str| keyword.as_ref().is_none_or(|k| s.to_lowercase().contains(k.as_str()));
+            let vms: Vec<&Vm> = cloud
                 .vms()
                 .map(|(_, v)| v)
                 .filter(|v| {
@@ -187,14 +190,9 @@ fn list<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
                 .filter(|v| tpl.is_none_or(|t| inv.template(v.template).id.0 == t))
                 .filter(|v| so.is_none_or(|o| inv.service_offering(v.offering).id.0 == o))
                 .filter(|v| host.is_none_or(|h| v.host.is_some_and(|x| inv.host(x).id.0 == h)))
-                .filter(|v| {
-                    views::keyword_ok(c.p, &v.name)
-                        || views::keyword_ok(c.p, &v.display_name)
-                        || views::keyword_ok(c.p, v.state.as_str())
-                })
+                .filter(|v| keyword_ok(&v.name) || keyword_ok(&v.display_name) || keyword_ok(v.state.as_str()))
                 .collect();
-            vms.sort_by_key(|v| (v.created.0, v.id.0));
-            let (count, page) = views::page(vms, c.p)?;
+            let (count, page) = views::page_sorted(vms, c.p, |v| (v.created.0, v.id.0))?;
             let admin = c.caller.is_admin();
             let items = page.into_iter().map(|v| views::vm(ctl, v, admin)).collect();
             Ok(render::list_body("virtualmachine", count, items))
