@@ -52,6 +52,8 @@ pub struct Api {
     pub config: ApiConfig,
     /// Identifies this server in `managementserverid`.
     pub server_id: uuid::Uuid,
+    /// Held while an account's default network is created (one per account).
+    pub(crate) default_networks: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Api {
@@ -73,6 +75,7 @@ impl Api {
                 getrandom::fill(&mut b).expect("the OS random source works");
                 uuid::Builder::from_random_bytes(b).into_uuid()
             },
+            default_networks: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -310,6 +310,26 @@ fn indexed_key(key: &str) -> Result<Option<Indexed<'_>>, ApiError> {
     }))
 }
 
+/// Whether the request asks for JSON: its first `response` parameter (name
+/// in any case) that decodes, in the query string then the form body. The
+/// same answer [`Params::opt_str`] gives once parsed, and one for requests
+/// that do not parse, so their error comes in the format asked for.
+pub fn wants_json(query: &[u8], form_body: &[u8]) -> bool {
+    let segments = query.split(|&b| b == b'&').chain(form_body.split(|&b| b == b'&'));
+    for seg in segments {
+        let (n, v) = match seg.iter().position(|&b| b == b'=') {
+            Some(i) => (&seg[..i], &seg[i + 1..]),
+            None => (seg, &[][..]),
+        };
+        if let (Ok(n), Ok(v)) = (decode(n, n), decode(v, n))
+            && n.to_lowercase() == "response"
+        {
+            return v.eq_ignore_ascii_case("json");
+        }
+    }
+    false
+}
+
 /// Form decoding: `+` is a space (in the query string too, as the servlet
 /// does), `%XX` a byte; anything else is taken as is. Bad escapes and invalid
 /// UTF-8 are errors rather than replacement characters, since a changed
@@ -404,6 +424,21 @@ mod tests {
             assert_eq!(e.code, 430, "{bad}: {e}");
         }
         assert_eq!(Params::parse(b"a=\xff", b"").unwrap_err().code, 430);
+    }
+
+    #[test]
+    fn format_of_requests_that_do_not_parse() {
+        assert!(wants_json(b"response=json", b""));
+        assert!(wants_json(b"a=%zz&RESPONSE=JSON", b""));
+        assert!(wants_json(b"response=%zz&response=json", b""));
+        assert!(!wants_json(b"Response=xml&response=json", b""));
+        assert!(wants_json(b"a=1", b"response=json"));
+        assert!(!wants_json(b"response=xml", b"response=json"));
+        assert!(!wants_json(b"", b""));
+        // The parsed form agrees when the request parses.
+        let ps = Params::parse(b"Response=x&response=json", b"").unwrap();
+        assert_eq!(ps.opt_str("response"), Some("x"));
+        assert!(!wants_json(b"Response=x&response=json", b""));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::registry::{Ctx, commands};
 use crate::render::{self, Obj};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -26,10 +27,11 @@ use tracing::Instrument;
 pub fn router(api: Arc<Api>) -> Router {
     let limit = api.config.max_request_bytes;
     Router::new()
-        .route("/client/api", get(handle).post(handle))
-        .route("/client/api/", get(handle).post(handle))
+        .route("/client/api", get(handle).post(handle).fallback(other_method))
+        .route("/client/api/", get(handle).post(handle).fallback(other_method))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(api.clone(), too_large))
         .with_state(api)
 }
 
@@ -73,20 +75,35 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(api): State<Arc<Api>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let query = uri.query().unwrap_or("").as_bytes();
-    if query.len() > api.config.max_request_bytes {
-        let e = ApiError::malformed("the query string is too long");
-        return finish(&api, Format::Json, "-", Answer::error("errorresponse".into(), &e));
-    }
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => return refused_body(&api, query, &r),
+    };
     let form: &[u8] = if is_form(&headers) { &body } else { &[] };
+    // Known before parsing, so even a request that does not parse is
+    // answered in the format it asked for.
+    let format = if crate::params::wants_json(query, form) {
+        Format::Json
+    } else {
+        Format::Xml
+    };
+    // 414 like the HTTP layer's own refusal of URIs above 64 KiB.
+    if query.len() > api.config.max_request_bytes {
+        let text = format!("the query string is longer than {} bytes", api.config.max_request_bytes);
+        let e = ApiError::new(414, crate::errors::cs::SERVER_API, text);
+        return finish(&api, format, "-", Answer::error("errorresponse".into(), &e));
+    }
     let params = match Params::parse(query, form) {
         Ok(p) => p,
-        Err(e) => return finish(&api, Format::Json, "-", Answer::error("errorresponse".into(), &e)),
-    };
-    let format = match params.opt_str("response") {
-        Some(r) if r.eq_ignore_ascii_case("json") => Format::Json,
-        _ => Format::Xml,
+        Err(e) => return finish(&api, format, "-", Answer::error("errorresponse".into(), &e)),
     };
     let command = params.command().unwrap_or("").to_string();
     let id = crate::sessions::random_token(6);
@@ -106,6 +123,72 @@ async fn handle(State(api): State<Arc<Api>>, method: Method, uri: Uri, headers: 
         }
     };
     finish(&api, format, &command, answer)
+}
+
+/// A body announced above `max_request_bytes` is refused before any of it
+/// is read (413); hyper then closes the connection.
+async fn too_large(State(api): State<Arc<Api>>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > api.config.max_request_bytes as u64) {
+        let query = req.uri().query().unwrap_or("").as_bytes();
+        return refused(&api, query, 413, too_large_text(&api));
+    }
+    next.run(req).await
+}
+
+fn too_large_text(api: &Api) -> String {
+    format!("the request body is larger than {} bytes", api.config.max_request_bytes)
+}
+
+/// A body that was not read: above `max_request_bytes` without a
+/// Content-Length saying so (413 once that many bytes came), or broken off.
+fn refused_body(api: &Api, query: &[u8], r: &BytesRejection) -> Response {
+    let status = r.status().as_u16();
+    let text = if status == 413 {
+        too_large_text(api)
+    } else {
+        format!("the request body could not be read: {}", r.body_text())
+    };
+    refused(api, query, status, text)
+}
+
+/// A refusal before the parameters were read: the envelope in the format
+/// the query string asks for.
+fn refused(api: &Api, query: &[u8], status: u16, text: String) -> Response {
+    let format = if crate::params::wants_json(query, b"") {
+        Format::Json
+    } else {
+        Format::Xml
+    };
+    let e = ApiError::new(status, crate::errors::cs::SERVER_API, text);
+    finish(api, format, "-", Answer::error("errorresponse".into(), &e))
+}
+
+/// PUT, DELETE, ...: CloudStack's servlet serves GET and POST only. A 405 in
+/// the envelope (axum's own has an empty body).
+async fn other_method(
+    State(api): State<Arc<Api>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let query = uri.query().unwrap_or("").as_bytes();
+    let body = body.unwrap_or_default();
+    let form: &[u8] = if is_form(&headers) { &body } else { &[] };
+    let format = if crate::params::wants_json(query, form) {
+        Format::Json
+    } else {
+        Format::Xml
+    };
+    let e = ApiError::method_not_allowed(format!("HTTP method {method} is not supported: use GET or POST"));
+    let mut resp = finish(&api, format, "-", Answer::error("errorresponse".into(), &e));
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    resp
 }
 
 fn is_form(h: &HeaderMap) -> bool {

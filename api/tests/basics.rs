@@ -88,3 +88,36 @@ async fn session_login_needs_post_and_both_keys() {
     let (st, _, _) = s.raw("GET", &q, "", &[("Cookie", &cookie)]).await;
     assert_eq!(st, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xml_unless_json_is_asked_for() {
+    let s = TestServer::start().await;
+    let mut pairs = vec![
+        ("command".to_string(), "listZones".to_string()),
+        ("apiKey".to_string(), s.admin.0.clone()),
+    ];
+    let sig = stratus_api::sign::sign(&pairs, &s.admin.1);
+    pairs.push(("signature".into(), sig));
+    let (st, head, body) = s.raw("GET", &common::query(&pairs), "", &[]).await;
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/xml; charset=utf-8"),
+        "{head}"
+    );
+    assert!(
+        body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><listzonesresponse cloud-stack-version="),
+        "{body}"
+    );
+    assert!(body.contains("<count>1</count><zone><id>"), "{body}");
+    assert!(body.contains("<name>z1</name>"), "{body}");
+    // Errors in XML carry the same fields, and the HTTP status is the error code.
+    pairs.retain(|(k, _)| k != "signature");
+    pairs.push(("id".into(), "nope".into()));
+    let sig = stratus_api::sign::sign(&pairs, &s.admin.1);
+    pairs.push(("signature".into(), sig));
+    let (st, head, body) = s.raw("GET", &common::query(&pairs), "", &[]).await;
+    assert_eq!(st, 431, "{body}");
+    assert!(body.contains("<errorcode>431</errorcode>"), "{body}");
+    assert!(head.to_ascii_lowercase().contains("x-description:"), "{head}");
+}

@@ -358,3 +358,32 @@ async fn rule_lists_are_empty() {
         assert_eq!(v, json!({ format!("{}response", cmd.to_lowercase()): {} }));
     }
 }
+
+/// Deploys without networkids, at once, for accounts with no network yet:
+/// one default network each, not one per deploy (found by
+/// tests/api_kill9.rs, 200 concurrent deploys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deploys_share_one_default_network() {
+    let s = std::sync::Arc::new(TestServer::start().await);
+    for round in 0..8 {
+        let keys = s
+            .account(
+                &format!("racer{round}"),
+                None,
+                stratus_core::inventory::AccountType::User,
+            )
+            .await;
+        let deploys: Vec<_> = (0..16)
+            .map(|i| {
+                let (s, keys) = (s.clone(), keys.clone());
+                tokio::spawn(async move { s.deploy(&keys, &[("name", &format!("racer-{i}"))]).await })
+            })
+            .collect();
+        for d in deploys {
+            let (st, v) = d.await.unwrap();
+            assert_eq!(st, 200, "{v}");
+        }
+        let (_, v) = s.call(&keys, &[("command", "listNetworks")]).await;
+        assert_eq!(v["listnetworksresponse"]["count"], 1, "round {round}: {v}");
+    }
+}

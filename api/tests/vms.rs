@@ -185,7 +185,7 @@ async fn failed_jobs_come_back_through_query_async_job_result() {
     let (st, v) = s
         .admin(&[("command", "migrateVirtualMachine"), ("virtualmachineid", &id)])
         .await;
-    assert_eq!(st, 530, "{v}");
+    assert_eq!(st, 431, "{v}");
     let (st, v) = s
         .admin(&[
             ("command", "migrateVirtualMachine"),

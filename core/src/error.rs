@@ -48,7 +48,10 @@ impl CoreError {
             CoreError::NotFound { .. } | CoreError::InvalidParameter { .. } => (431, 4350),
             CoreError::Duplicate { .. } => (431, 4350),
             CoreError::Setting(_) => (431, 4350),
-            CoreError::InvalidState { .. } => (530, 4250),
+            // The caller asked for what the target's state does not allow:
+            // CloudStack's usual InvalidParameterValueException. 530 is kept
+            // for our own failures (found by the API fuzzer, api/tests/fuzz.rs).
+            CoreError::InvalidState { .. } => (431, 4350),
             CoreError::InsufficientCapacity(_) => (533, 4325),
             // CloudStack's INTERNAL_ERROR and CloudRuntimeException.
             CoreError::Internal(_) => (530, 4250),

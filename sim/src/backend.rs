@@ -5,27 +5,65 @@
 
 use crate::world::{Outcome, World};
 use async_trait::async_trait;
+use std::future::Future;
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 use stratus_core::controller::effects::{DomainSpec, DriverCall, DriverError, DriverResult, Mac};
 use stratus_core::ids::*;
 use stratus_drivers::*;
 
+/// Where the world is kept (the fleet's state file). A call that changed the
+/// world is answered only once the world including it is saved, as a real
+/// host's disk keeps what it did: a crash of the process that runs the
+/// simulated hosts never loses work the controller was told is done.
+pub trait Durability: Send + Sync + std::fmt::Debug {
+    /// Resolves once the world at `generation` (or a later one) is saved.
+    fn saved(&self, generation: u64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
 #[derive(Debug)]
 pub struct SimBackend {
     pub world: Mutex<World>,
+    durability: OnceLock<Arc<dyn Durability>>,
 }
 
 impl SimBackend {
     pub fn new(world: World) -> SimBackend {
         SimBackend {
             world: Mutex::new(world),
+            durability: OnceLock::new(),
         }
     }
 
-    fn run(&self, call: DriverCall) -> DriverOutcome {
+    /// Answers wait for `d` from now on (set once).
+    pub fn set_durability(&self, d: Arc<dyn Durability>) {
+        let _ = self.durability.set(d);
+    }
+
+    /// Waits until the change that made `generation` is saved, if it matters.
+    async fn durable(&self, generation: Option<u64>) {
+        if let (Some(g), Some(d)) = (generation, self.durability.get()) {
+            d.saved(g).await;
+        }
+    }
+
+    async fn run(&self, call: DriverCall) -> DriverOutcome {
+        let (out, generation) = self.run_now(call);
+        self.durable(generation).await;
+        out
+    }
+
+    /// Executes at once: the answer and, when the world changed, its generation.
+    fn run_now(&self, call: DriverCall) -> (DriverOutcome, Option<u64>) {
         let mut w = self.world.lock().expect("world lock");
-        match w.execute(&call, 0) {
+        let before = w.generation;
+        let out = Self::outcome(&mut w, &call);
+        (out, (w.generation != before).then_some(w.generation))
+    }
+
+    fn outcome(w: &mut World, call: &DriverCall) -> DriverOutcome {
+        match w.execute(call, 0) {
             Outcome::Reply {
                 result: DriverResult::Ok,
                 ..
@@ -61,27 +99,28 @@ impl ComputeDriver for SimBackend {
             host,
             spec: spec.clone(),
         })
+        .await
     }
     async fn undefine_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
-        self.run(DriverCall::UndefineDomain { vm, host })
+        self.run(DriverCall::UndefineDomain { vm, host }).await
     }
     async fn start_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
-        self.run(DriverCall::StartDomain { vm, host })
+        self.run(DriverCall::StartDomain { vm, host }).await
     }
     async fn stop_domain(&self, host: HostId, vm: VmId, forced: bool) -> DriverOutcome {
-        self.run(DriverCall::StopDomain { vm, host, forced })
+        self.run(DriverCall::StopDomain { vm, host, forced }).await
     }
     async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
-        self.run(DriverCall::RebootDomain { vm, host })
+        self.run(DriverCall::RebootDomain { vm, host }).await
     }
     async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome {
-        self.run(DriverCall::MigrateDomain { vm, from, to })
+        self.run(DriverCall::MigrateDomain { vm, from, to }).await
     }
     async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome {
-        self.run(DriverCall::AttachDisk { vm, host, volume, pool })
+        self.run(DriverCall::AttachDisk { vm, host, volume, pool }).await
     }
     async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome {
-        self.run(DriverCall::DetachDisk { vm, host, volume })
+        self.run(DriverCall::DetachDisk { vm, host, volume }).await
     }
     async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, DriverError> {
         self.host(host)?;
@@ -124,6 +163,7 @@ impl StorageDriver for SimBackend {
             pool,
             size_bytes,
         })
+        .await
     }
     async fn create_volume(
         &self,
@@ -138,15 +178,16 @@ impl StorageDriver for SimBackend {
             size_bytes,
             template,
         })
+        .await
     }
     async fn delete_volume(&self, pool: PoolId, volume: VolumeId) -> DriverOutcome {
-        self.run(DriverCall::DeleteVolume { volume, pool })
+        self.run(DriverCall::DeleteVolume { volume, pool }).await
     }
     async fn create_snapshot(&self, pool: PoolId, volume: VolumeId, snapshot: SnapshotId) -> DriverOutcome {
-        self.run(DriverCall::CreateSnapshot { volume, pool, snapshot })
+        self.run(DriverCall::CreateSnapshot { volume, pool, snapshot }).await
     }
     async fn delete_snapshot(&self, snapshot: SnapshotId) -> DriverOutcome {
-        self.run(DriverCall::DeleteSnapshot { snapshot })
+        self.run(DriverCall::DeleteSnapshot { snapshot }).await
     }
     async fn read_lease(&self, pool: PoolId, host: HostId) -> Result<Option<u64>, DriverError> {
         let mut w = self.world.lock().expect("world lock");
@@ -182,20 +223,58 @@ impl NetworkDriver for SimBackend {
             mac,
             ip,
         })
+        .await
     }
     async fn unplug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac) -> DriverOutcome {
-        self.run(DriverCall::UnplugNic { vm, host, network, mac })
+        self.run(DriverCall::UnplugNic { vm, host, network, mac }).await
     }
 }
 
 #[async_trait]
 impl FenceDriver for SimBackend {
     async fn power_off(&self, host: HostId) -> DriverOutcome {
-        let mut w = self.world.lock().expect("world lock");
-        if !w.hosts.contains_key(&host) {
-            return Err(DriverError::not_found("unknown host"));
-        }
-        w.crash_host(host);
+        let generation = {
+            let mut w = self.world.lock().expect("world lock");
+            if !w.hosts.contains_key(&host) {
+                return Err(DriverError::not_found("unknown host"));
+            }
+            w.crash_host(host);
+            w.generation
+        };
+        self.durable(Some(generation)).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records which generations had to be saved before an answer.
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<u64>>);
+
+    impl Durability for Recorder {
+        fn saved(&self, generation: u64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+            self.0.lock().unwrap().push(generation);
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_is_saved_before_its_answer_and_a_read_is_not_waited_for() {
+        let mut world = World::new(1);
+        let pool = PoolId(stratus_core::uuid::Uuid::from_u128(7));
+        world.pools.insert(pool, crate::world::SimPool::default());
+        let b = SimBackend::new(world);
+        let rec = Arc::new(Recorder::default());
+        b.set_durability(rec.clone());
+        let vol = VolumeId(stratus_core::uuid::Uuid::from_u128(8));
+        b.create_volume(pool, vol, 1 << 30, None).await.unwrap();
+        let g = b.world.lock().unwrap().generation;
+        assert_eq!(*rec.0.lock().unwrap(), [g]);
+        // A lease read changes nothing: no wait.
+        let _ = b.read_lease(pool, HostId(stratus_core::uuid::Uuid::from_u128(9))).await;
+        assert_eq!(rec.0.lock().unwrap().len(), 1);
     }
 }

@@ -8,7 +8,9 @@
 //! faults are injected at runtime ([`FleetFault`], like `configureSimulator`),
 //! and the world and the agents' credentials are kept in a state file so a
 //! restarted server finds its VMs still running and its agents reconnect
-//! without new tokens.
+//! without new tokens. The file is written ahead of the answers: a call that
+//! changed the world answers once a save holds it (`fleet_io::SaveBarrier`), as a
+//! real host's disk keeps what it did when the management server dies.
 //!
 //! Faults map onto the world: a crash is `World::crash_host` (domains gone,
 //! the agent stops; recovery starts a fresh agent on the empty host); a
@@ -20,7 +22,7 @@
 
 use crate::agent_world::{HostAgent, epoch_ms};
 use crate::backend::SimBackend;
-use crate::fleet_io::{CutConnector, FORMAT, FleetFile, SavedAgent};
+use crate::fleet_io::{CutConnector, FORMAT, FleetFile, SaveBarrier, SavedAgent};
 use crate::world::{FailNext, World};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -173,6 +175,8 @@ struct Inner {
     file: Option<PathBuf>,
     /// One writer of the state file at a time (the saver, enrollments, shutdown).
     write: Mutex<()>,
+    /// What is in the file: changed calls wait on it before they answer.
+    barrier: Arc<SaveBarrier>,
     /// Bumped by changes outside the world (credentials, partitions).
     changes: AtomicU64,
     tasks: Mutex<Vec<AbortHandle>>,
@@ -200,9 +204,9 @@ impl Inner {
         self.changes.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Writes the state file now (if there is one).
-    fn save(&self) -> Result<(), String> {
-        let Some(path) = &self.file else { return Ok(()) };
+    /// Writes the state file now (if there is one): the world generation saved.
+    fn save(&self) -> Result<u64, String> {
+        let Some(path) = &self.file else { return Ok(0) };
         let _one = self.write.lock().expect("fleet write lock");
         let agents = self
             .state()
@@ -217,12 +221,15 @@ impl Inner {
             })
             .collect();
         let world = self.world().clone();
+        let generation = world.generation;
         FleetFile {
             format: FORMAT,
             world,
             agents,
         }
-        .save(path)
+        .save(path)?;
+        self.barrier.published(generation);
+        Ok(generation)
     }
 
     /// Starts the host's agent (fresh: no answer cache, a new watchdog).
@@ -339,6 +346,7 @@ impl SimFleet {
             state: Mutex::new(state),
             file: state_file,
             write: Mutex::new(()),
+            barrier: Arc::new(SaveBarrier::new()),
             changes: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
         });
@@ -346,6 +354,7 @@ impl SimFleet {
         fleet.spawn_clock();
         if fleet.inner.file.is_some() {
             fleet.inner.save()?; // the file exists (and is writable) from the start
+            fleet.inner.backend.set_durability(fleet.inner.barrier.clone());
             fleet.spawn_saver();
         }
         Ok(fleet)
@@ -373,24 +382,29 @@ impl SimFleet {
         self.inner.track(task.abort_handle());
     }
 
-    /// Writes the state file when the world or the agents changed, at most
-    /// every `SAVE_EVERY` (lease renewals alone are not worth a write).
+    /// Writes the state file when the world or the agents changed: at once
+    /// when a call waits for it (group commit), else at most every
+    /// `SAVE_EVERY` (lease renewals alone are not worth a write).
     fn spawn_saver(&self) {
         let weak = Arc::downgrade(&self.inner);
+        let barrier = self.inner.barrier.clone();
         // Just written by `start`.
         let mut saved = (self.inner.world().generation, self.inner.changes.load(Ordering::SeqCst));
         let task = self.inner.rt.spawn(async move {
             let mut t = tokio::time::interval(SAVE_EVERY);
             loop {
-                t.tick().await;
+                tokio::select! {
+                    _ = t.tick() => {}
+                    _ = barrier.wake.notified() => {}
+                }
                 let Some(inner) = weak.upgrade() else { return };
-                let now = (inner.world().generation, inner.changes.load(Ordering::SeqCst));
-                if now == saved {
+                let changes = inner.changes.load(Ordering::SeqCst);
+                if (inner.world().generation, changes) == saved {
                     continue;
                 }
                 let job = inner.clone();
                 match tokio::task::spawn_blocking(move || job.save()).await {
-                    Ok(Ok(())) => saved = now,
+                    Ok(Ok(generation)) => saved = (generation, changes),
                     Ok(Err(e)) => eprintln!("fleet: {e}"),
                     Err(e) => eprintln!("fleet: the saver failed: {e}"),
                 }
@@ -635,6 +649,9 @@ impl SimFleet {
             .expect("tasks lock")
             .drain(..)
             .for_each(|t| t.abort());
-        self.inner.save()
+        let saved = self.inner.save().map(|_| ());
+        // Nothing saves from now on: calls still waiting answer (to no one).
+        self.inner.barrier.published(u64::MAX);
+        saved
     }
 }

@@ -128,3 +128,44 @@ impl FleetFile {
         crate::agent_world::write_atomic(path, &bytes, true).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
+
+/// Group commit of the state file: a call that changed the world waits for
+/// a save that includes it (see [`crate::backend::Durability`]); waiting
+/// wakes the saver at once, and one save answers every call it covers.
+#[derive(Debug)]
+pub(crate) struct SaveBarrier {
+    pub wake: tokio::sync::Notify,
+    saved: tokio::sync::watch::Sender<u64>,
+}
+
+impl SaveBarrier {
+    pub fn new() -> SaveBarrier {
+        SaveBarrier {
+            wake: tokio::sync::Notify::new(),
+            saved: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// The world at `generation` is in the file.
+    pub fn published(&self, generation: u64) {
+        self.saved.send_if_modified(|s| {
+            let newer = generation > *s;
+            *s = (*s).max(generation);
+            newer
+        });
+    }
+}
+
+impl crate::backend::Durability for SaveBarrier {
+    fn saved(&self, generation: u64) -> Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let mut rx = self.saved.subscribe();
+            if *rx.borrow_and_update() >= generation {
+                return;
+            }
+            self.wake.notify_one();
+            // The sender lives as long as `self`.
+            let _ = rx.wait_for(|s| *s >= generation).await;
+        })
+    }
+}

@@ -148,6 +148,21 @@ assert now_on["state"] == "Running" and now_on["hostid"] != dest, now_on
 admin.cancelHostMaintenance(id=dest)
 wait(lambda: admin.listHosts(id=dest)["host"][0]["resourcestate"] == "Enabled", "host Enabled")
 
+step("HA: crash the host of an HA VM (configureSimulator); the VM restarts elsewhere")
+ha = alice.deployVirtualMachine(zoneid=zone["id"], serviceofferingid=so["id"], templateid=tmpl["id"],
+                                name="alice-ha")["virtualmachine"]
+assert ha["haenable"], ha
+lost = admin.listVirtualMachines(id=ha["id"], listall="true")["virtualmachine"][0]["hostid"]
+admin.configureSimulator(fault="crash_host", hostid=lost)
+wait(lambda: admin.listHosts(id=lost)["host"][0]["state"] == "Down", "the crashed host Down", timeout=90)
+back = wait(lambda: next((v for v in admin.listVirtualMachines(id=ha["id"], listall="true")["virtualmachine"]
+                          if v["state"] == "Running" and v.get("hostid") != lost), None),
+            "the HA VM running on another host", timeout=90)
+admin.configureSimulator(fault="recover_host", hostid=lost)
+wait(lambda: admin.listHosts(id=lost)["host"][0]["state"] == "Up", "the host back Up", timeout=90)
+alerts = admin.listAlerts().get("alert", [])
+assert any(lost in a.get("description", "") or a.get("type") == 7 for a in alerts), alerts
+
 step("signature cases")
 expect_error(401, api(ak, "wrong-secret").listZones)
 expired = signed_get(ak, asec, {"command": "listZones", "signatureVersion": "3",

@@ -2,6 +2,8 @@
 //! with the test, free ports, and a client of the `stratus manage` control socket.
 #![allow(dead_code)]
 
+pub mod cs;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod misc;
 pub mod network;
 pub mod offerings;
+pub mod pools;
 pub mod rules;
 pub mod storage;
 pub mod templates;
@@ -23,6 +24,7 @@ use crate::registry::Command;
 pub static GROUPS: &[&[Command]] = &[
     hosts::COMMANDS,
     infra::COMMANDS,
+    pools::COMMANDS,
     jobs::COMMANDS,
     network::COMMANDS,
     storage::COMMANDS,

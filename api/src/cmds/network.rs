@@ -160,23 +160,31 @@ pub async fn default_network(
     let (Some(account), Some(zone)) = (spec.account, spec.zone) else {
         return Ok(None);
     };
-    let found = c.api.read(|ctl| {
-        let inv = &ctl.cloud().inv;
-        let zi = inv.find_zone(zone)?;
-        let z = inv.zone(zi);
-        if z.network_type != stratus_core::inventory::NetworkType::Advanced || z.guest_cidr.is_none() {
-            return Some(Err(()));
+    let find = || {
+        c.api.read(|ctl| {
+            let inv = &ctl.cloud().inv;
+            let zi = inv.find_zone(zone)?;
+            let z = inv.zone(zi);
+            if z.network_type != stratus_core::inventory::NetworkType::Advanced || z.guest_cidr.is_none() {
+                return Some(Err(()));
+            }
+            let ai = inv.find_account(account)?;
+            inv.networks
+                .iter()
+                .find(|n| n.zone == zi && n.account == Some(ai))
+                .map(|n| Ok(n.id))
+        })
+    };
+    // Concurrent deploys would each create one: the first creates it under
+    // the lock, the others find it once they hold the lock.
+    let mut lock = None;
+    loop {
+        match find() {
+            Some(Ok(id)) => return Ok(Some(id)),
+            Some(Err(())) => return Ok(None),
+            None if lock.is_some() => break,
+            None => lock = Some(c.api.default_networks.lock().await),
         }
-        let ai = inv.find_account(account)?;
-        inv.networks
-            .iter()
-            .find(|n| n.zone == zi && n.account == Some(ai))
-            .map(|n| Ok(n.id))
-    });
-    match found {
-        Some(Ok(id)) => return Ok(Some(id)),
-        Some(Err(())) => return Ok(None),
-        None => {}
     }
     let (name, cidr) = c.api.read(|ctl| {
         let inv = &ctl.cloud().inv;

@@ -107,16 +107,70 @@ pub fn small_cloud() -> (Cloud, Ids) {
     (c, ids)
 }
 
+/// The gateway under test, on the Store `STRATUS_API_STORE` names: `sqlite`
+/// (default: a fresh file), `postgres` (a fresh schema in
+/// `STRATUS_TEST_POSTGRES_URL`; `.ci/run` runs the suite a second time so)
+/// or `memory` (no Store).
+pub async fn gateway(cloud: Cloud) -> Gateway {
+    let url = match std::env::var("STRATUS_API_STORE").as_deref() {
+        Ok("memory") => return Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap(),
+        Ok("postgres") => {
+            let base = std::env::var("STRATUS_TEST_POSTGRES_URL")
+                .expect("STRATUS_API_STORE=postgres needs STRATUS_TEST_POSTGRES_URL");
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let schema = format!(
+                "t_api_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let admin = sqlx::PgPool::connect(&base).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{schema}")
+        }
+        Ok("sqlite") | Err(_) => {
+            let dir = tempfile::tempdir().unwrap().keep();
+            format!("sqlite://{}", dir.join("api.db").display())
+        }
+        Ok(other) => panic!("STRATUS_API_STORE={other}: use sqlite, postgres or memory"),
+    };
+    gateway_at(cloud, &url).await
+}
+
+/// A durable gateway on `url` (a fresh Store gets `cloud`; an old one is recovered).
+pub async fn gateway_at(cloud: Cloud, url: &str) -> Gateway {
+    let config = GatewayConfig {
+        store_url: Some(url.to_string()),
+        ..GatewayConfig::seeded(11)
+    };
+    Gateway::open(move || Controller::new(cloud), config).await.unwrap()
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(ApiConfig::default()).await
+    }
+
+    pub async fn start_with(config: ApiConfig) -> TestServer {
         let (cloud, ids) = small_cloud();
-        let gw = Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap();
+        Self::on_with(gateway(cloud).await, ids, config).await
+    }
+
+    /// A server over a given gateway (e.g. one reopened on an old Store).
+    pub async fn on(gw: Gateway, ids: Ids) -> TestServer {
+        Self::on_with(gw, ids, ApiConfig::default()).await
+    }
+
+    pub async fn on_with(gw: Gateway, ids: Ids, config: ApiConfig) -> TestServer {
         let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let g = gw.clone();
         tokio::spawn(async move {
             let _ = g.serve(agents).await;
         });
-        let api = Arc::new(Api::new(gw, None, ApiConfig::default()));
+        let api = Arc::new(Api::new(gw, None, config));
         let admin = ensure_admin(&api, Some("admin-password-1".into())).await.unwrap();
         let keys = ensure_keys(&api, admin.id()).await.unwrap();
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

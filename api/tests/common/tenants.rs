@@ -4,17 +4,16 @@
 //! (the test hosts run no agents, so the API cannot make those).
 #![allow(dead_code)]
 
-use crate::common::{Ids, TestServer, small_cloud};
+use crate::common::{Ids, TestServer, gateway, small_cloud};
 use serde_json::Value;
 use std::sync::Arc;
 use stratus_api::bootstrap::{ensure_admin, ensure_keys};
 use stratus_api::{Api, ApiConfig, SimControl};
 use stratus_core::cloud::{Cloud, DeploySpec};
 use stratus_core::controller::directory::UserId;
-use stratus_core::controller::{Controller, JobId, Request};
+use stratus_core::controller::{JobId, Request};
 use stratus_core::ids::*;
 use stratus_core::inventory::AccountType;
-use stratus_runtime::hosts::{Gateway, GatewayConfig};
 use uuid::Uuid;
 
 pub struct Tenant {
@@ -122,7 +121,7 @@ fn job_vm(s: &TestServer, job: JobId) -> String {
 /// A test server over `cloud`, like `TestServer::start`, with an optional
 /// simulator control.
 pub async fn start_with(cloud: Cloud, ids: Ids, sim: Option<Arc<dyn SimControl>>) -> TestServer {
-    let gw = Gateway::new(Controller::new(cloud), GatewayConfig::seeded(11)).unwrap();
+    let gw = gateway(cloud).await;
     let agents = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let g = gw.clone();
     tokio::spawn(async move {

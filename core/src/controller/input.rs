@@ -122,7 +122,8 @@ impl Input {
     /// refused job for a request, a refused action for anything else.
     pub fn error_reply(&self, err: CoreError) -> Reply {
         match self {
-            Input::Request { .. } => Reply::Job(Err(err)),
+            Input::Request { .. } | Input::UserRequest { .. } => Reply::Job(Err(err)),
+            Input::Admin { .. } => Reply::Created(Err(err)),
             #[cfg(feature = "test-panic")]
             Input::PanicForTest { inner } => inner.error_reply(err),
             _ => Reply::Done(Err(err)),

@@ -474,7 +474,11 @@ impl Controller {
                     self.on_result(op, DriverResult::Failed(e), now);
                 }
             }
-            Timer::Tick(epoch) if epoch == self.tick_epoch => self.on_tick(),
+            Timer::Tick(epoch) if epoch == self.tick_epoch => {
+                self.on_tick();
+                // Capacity notifications (listAlerts) follow the book at the reconciler's pace.
+                self.cloud.check_capacity_alerts();
+            }
             Timer::Tick(_) => {} // a chain from before a restart
             Timer::SagaRetry(sid) => {
                 if let Some(s) = self.sagas.get_mut(&sid)
