@@ -442,6 +442,10 @@ async fn template_refusals_change_nothing() {
         assert_eq!(st, 431, "{k}={bad}: {v}");
     }
     let lt = "listtemplatesresponse";
+    // Templates have no owner yet, so registering one would publish it to
+    // every tenant: only admins may.
+    let (st, _) = s.call(&ku, &base).await;
+    assert_eq!(st, 401, "a user cannot publish a template to every tenant");
     let (st, v) = s.call(&ku, &[("command", "listTemplates")]).await;
     assert_eq!(st, 431);
     assert!(text(&v, lt).ends_with("missing parameter templatefilter"));

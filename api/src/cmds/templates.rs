@@ -316,7 +316,7 @@ pub static COMMANDS: &[Command] = &[
         name: "registerTemplate",
         description: "Registers an existing template into the CloudStack cloud.",
         is_async: false,
-        min_role: Role::User,
+        min_role: Role::Admin,
         params: &[
             req("name", Ty::Str, "the name of the template"),
             p(
@@ -378,7 +378,7 @@ pub static COMMANDS: &[Command] = &[
         name: "registerIso",
         description: "Registers an existing ISO into the CloudStack Cloud.",
         is_async: false,
-        min_role: Role::User,
+        min_role: Role::Admin,
         params: &[
             req("name", Ty::Str, "the name of the ISO"),
             p(
