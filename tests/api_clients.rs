@@ -94,24 +94,5 @@ fn cs_and_libcloud_on_sqlite() {
 
 #[test]
 fn cs_and_libcloud_on_postgres() {
-    let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("STRATUS_CI").is_none(),
-            "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("postgres client test skipped: STRATUS_TEST_POSTGRES_URL unset");
-        return;
-    };
-    let schema = format!("t_api_{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let admin = rt.block_on(sqlx::PgPool::connect(&base)).unwrap();
-    rt.block_on(sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\""))).execute(&admin))
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    clients_against(&format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-    rt.block_on(sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE"))).execute(&admin))
-        .unwrap();
+    support::with_postgres_schema("api_clients", clients_against);
 }

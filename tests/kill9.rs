@@ -269,32 +269,10 @@ fn kill_9_mid_flight_loses_no_job_and_orphans_nothing() {
 /// The same on PostgreSQL, when `STRATUS_TEST_POSTGRES_URL` is set (in a schema of its own).
 #[test]
 fn kill_9_mid_flight_on_postgres_loses_no_job_and_orphans_nothing() {
-    let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("STRATUS_CI").is_none(),
-            "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("postgres kill -9 test skipped: STRATUS_TEST_POSTGRES_URL unset");
-        return;
-    };
-    let schema = format!("t_kill9_{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let admin = rt.block_on(sqlx::PgPool::connect(&base)).unwrap();
-    let sql = |q: String| {
-        rt.block_on(sqlx::query(sqlx::AssertSqlSafe(q)).execute(&admin))
-            .unwrap()
-    };
-    sql(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
-    sql(format!("CREATE SCHEMA \"{schema}\""));
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let db = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let tmp = tempfile::tempdir().unwrap();
-    kill9_story(tmp.path(), &db);
-    sql(format!("DROP SCHEMA \"{schema}\" CASCADE"));
-    rt.block_on(admin.close());
+    support::with_postgres_schema("kill9", |db| {
+        let tmp = tempfile::tempdir().unwrap();
+        kill9_story(tmp.path(), db);
+    });
 }
 
 fn kill9_story(dir: &Path, db: &str) {

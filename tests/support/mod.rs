@@ -136,3 +136,33 @@ pub fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Runs `story` with a database URL in a fresh PostgreSQL schema of its own
+/// (dropped afterwards), when `STRATUS_TEST_POSTGRES_URL` is set. Unset, the
+/// test is skipped with a message, or fails when `STRATUS_CI` is set.
+pub fn with_postgres_schema(test: &str, story: impl FnOnce(&str)) {
+    let Ok(base) = std::env::var("STRATUS_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("STRATUS_CI").is_none(),
+            "STRATUS_CI is set but STRATUS_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("postgres {test} skipped: STRATUS_TEST_POSTGRES_URL unset");
+        return;
+    };
+    let schema = format!("t_{test}_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = rt.block_on(sqlx::PgPool::connect(&base)).unwrap();
+    let sql = |q: String| {
+        rt.block_on(sqlx::query(sqlx::AssertSqlSafe(q)).execute(&admin))
+            .unwrap()
+    };
+    sql(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
+    sql(format!("CREATE SCHEMA \"{schema}\""));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    story(&format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+    sql(format!("DROP SCHEMA \"{schema}\" CASCADE"));
+    rt.block_on(admin.close());
+}
