@@ -3,6 +3,7 @@
 //! through `set_charge`, so the book always equals the sum over VMs.
 
 mod audit;
+pub mod safety;
 mod build;
 mod lifecycle;
 mod policy;
