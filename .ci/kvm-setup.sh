@@ -225,12 +225,11 @@ TEMPLATE="$HTTP_DIR/stratus-guest.qcow2"
 if [ ! -s "$TEMPLATE" ] || [ ! -s "$GUEST_DIR/template.sha256" ]; then
   step "building the guest template"
   work=$(mktemp -d "$GUEST_DIR/build.XXXXXX")
-  chmod 755 "$work" # apt-get download runs as _apt
   trap 'rm -rf "$work"' EXIT
   kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
   [ -n "$kpkg" ] || die "cannot find the kernel package behind linux-image-amd64"
   kver=${kpkg#linux-image-}
-  (cd "$work" && apt-get download -qq "$kpkg") || die "apt-get download $kpkg failed"
+  (cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "$kpkg") || die "apt-get download $kpkg failed"
   dpkg-deb --fsys-tarfile "$work"/"$kpkg"_*.deb |
     tar -x -C "$work" "./boot/vmlinuz-$kver" --wildcards "./lib/modules/$kver/kernel/drivers/net/ethernet/intel/e1000/e1000.ko*"
   mkdir -p "$work/root"/{bin,dev,proc,sys,etc,lib/modules}
