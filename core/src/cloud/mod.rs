@@ -5,6 +5,7 @@
 mod audit;
 mod build;
 mod lifecycle;
+mod migration;
 mod policy;
 mod saga_support;
 mod snapshots;
@@ -13,6 +14,7 @@ mod views;
 mod volumes;
 
 pub use audit::AuditReport;
+pub use migration::MigrationCandidate;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
 pub use views::{AlertEvent, CapacityScope, HostView};
