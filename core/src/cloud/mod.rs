@@ -6,6 +6,7 @@ mod audit;
 pub mod safety;
 mod build;
 mod lifecycle;
+mod migration;
 mod policy;
 mod saga_support;
 mod snapshots;
@@ -14,6 +15,7 @@ mod views;
 mod volumes;
 
 pub use audit::AuditReport;
+pub use migration::MigrationCandidate;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
 pub use views::{AlertEvent, CapacityScope, HostView};
