@@ -44,6 +44,18 @@ fn host_fault(kind: usize, host: String, duration: Duration) -> Fault {
 /// Adds a random fault schedule drawn from `seed` to the scenario, over its
 /// whole length, and makes `seed` its seed (the datacenter's too).
 pub fn with_random_faults(s: &Scenario, seed: u64, hosts: &[String], pools: &[String]) -> Scenario {
+    with_random_faults_within(s, seed, hosts, pools, s.scenario.duration.ms)
+}
+
+/// [`with_random_faults`] with every added fault and action in the first
+/// `window_ms` of the run.
+pub fn with_random_faults_within(
+    s: &Scenario,
+    seed: u64,
+    hosts: &[String],
+    pools: &[String],
+    window_ms: u64,
+) -> Scenario {
     let clusters: Vec<Vec<String>> = {
         let mut by: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for (h, _, _, c) in s.host_names() {
@@ -55,7 +67,7 @@ pub fn with_random_faults(s: &Scenario, seed: u64, hosts: &[String], pools: &[St
     };
     let mut s = s.clone();
     s.scenario.seed = seed;
-    let end = s.scenario.duration.ms;
+    let end = s.scenario.duration.ms.min(window_ms);
     let mut rng = DetRng::child(seed, "fuzz");
     let n = 2 + rng.below(7);
     let dur = |rng: &mut DetRng, lo: u64, hi: u64| Duration {
@@ -71,7 +83,7 @@ pub fn with_random_faults(s: &Scenario, seed: u64, hosts: &[String], pools: &[St
         if hosts.is_empty() {
             break;
         }
-        match rng.below(14) {
+        match rng.below(16) {
             0 => {
                 let back = (rng.below(2) == 0).then(|| dur(&mut rng, 10_000, 1_200_000));
                 let host = pick_host(&mut rng);
@@ -172,17 +184,6 @@ pub fn run_seed_within(
     journal: JournalFactory<'_>,
     limit_ms: Option<u64>,
 ) -> Result<SeedOutcome, String> {
-    let mut shortened;
-    let base = match limit_ms {
-        Some(l) if l < base.scenario.duration.ms => {
-            shortened = base.clone();
-            shortened.scenario.duration.ms = l;
-            shortened.actions.retain(|a| action_at(a).ms < l);
-            shortened.faults.scheduled.retain(|f| f.at.ms < l);
-            &shortened
-        }
-        _ => base,
-    };
     let hosts: Vec<String> = base.host_names().into_iter().map(|(h, ..)| h).collect();
     let pools: Vec<String> = base
         .zones
@@ -195,7 +196,8 @@ pub fn run_seed_within(
             )
         })
         .collect();
-    let s = with_random_faults(base, seed, &hosts, &pools);
+    let window = limit_ms.unwrap_or(u64::MAX);
+    let s = with_random_faults_within(base, seed, &hosts, &pools, window);
     let mut faults: Vec<String> = s
         .faults
         .scheduled
@@ -219,6 +221,7 @@ pub fn run_seed_within(
     r.engine
         .attach_journal(journal()?)
         .map_err(|e| format!("journal: {e}"))?;
+    r.end = r.end.min(window);
     r.run(&mut |_, _| {});
     let mut violations = r.engine.violations.clone();
     violations.extend(r.engine.leak_report().leaks.into_iter().map(|l| format!("leak: {l}")));
@@ -239,12 +242,4 @@ pub fn run_seed_within(
         failure,
         expectations_missed,
     })
-}
-
-fn action_at(a: &Action) -> Duration {
-    match a {
-        Action::PrepareMaintenance { at, .. }
-        | Action::CancelMaintenance { at, .. }
-        | Action::RollingMaintenance { at, .. } => *at,
-    }
 }
