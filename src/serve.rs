@@ -149,7 +149,8 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", o.http))?;
     let http_addr = http.local_addr()?;
-    let router = stratus_api::server::router(api.clone());
+    // The API at /client/api and the web console beside it under /client.
+    let router = stratus_api::server::router(api.clone()).merge(stratus_console::router(api.clone()));
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(http, router).await {
             tracing::error!(error = %e, "the HTTP server stopped");
