@@ -16,6 +16,15 @@ pub struct ApiErr {
     pub text: String,
 }
 
+impl ApiErr {
+    /// The session is gone (expired, logged out, server restarted): CloudStack
+    /// answers 401 "unable to verify user credentials" and the UI logs in again.
+    /// Other 401s (a command the role may not call) are shown as refusals.
+    pub fn session_gone(&self) -> bool {
+        self.code == 401 && self.text.to_ascii_lowercase().contains("unable to verify")
+    }
+}
+
 impl std::fmt::Display for ApiErr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (error {})", self.text, self.code)

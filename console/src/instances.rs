@@ -437,7 +437,7 @@ async fn deploy(State(api): State<Arc<Api>>, headers: HeaderMap, FormData(f): Fo
     let key = get("sessionkey");
     match s.post(&key, &pairs).await {
         Ok(v) => axum::response::Redirect::to(&format!("/client/jobs/{}", v.s("jobid"))).into_response(),
-        Err(e) if e.code == 401 => axum::response::Redirect::to("/client/login").into_response(),
+        Err(e) if e.session_gone() => axum::response::Redirect::to("/client/login").into_response(),
         Err(e) => deploy_page(&s, &f, None, Some(e)).await,
     }
 }

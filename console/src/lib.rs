@@ -176,7 +176,7 @@ pub(crate) fn error_flash(e: &ApiErr) -> Flash {
 /// A refused read: an expired session goes back to the login page, anything
 /// else shows CloudStack's error text.
 pub(crate) fn refused(s: &Session, current: &str, title: &str, e: ApiErr) -> Response {
-    if e.code == 401 {
+    if e.session_gone() {
         return Redirect::to("/client/login").into_response();
     }
     let mut p = page(s, current, title, Vec::new());
