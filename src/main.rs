@@ -3,6 +3,7 @@
 mod agent_cmd;
 mod bench;
 mod bench_api;
+mod bench_console;
 mod bench_api_http;
 mod bench_api_report;
 mod bench_api_setup;

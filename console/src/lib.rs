@@ -27,6 +27,8 @@ use std::sync::Arc;
 use stratus_api::Api;
 use view::{Flash, Login, Page, Section};
 
+pub use instances::{PAGE_SIZE, instances_page};
+
 pub type Fields = HashMap<String, String>;
 
 /// The console's routes, to merge beside the API's (`/client/api`).
