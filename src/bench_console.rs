@@ -126,8 +126,12 @@ async fn bench(args: &ConsoleArgs, db: String) -> anyhow::Result<ConsoleReport> 
         let mut tasks = Vec::new();
         for w in 0..workers {
             let (api, s) = (running.api.clone(), tenant.clone());
-            let (zone, offering, template, network) =
-                (ids.zone.clone(), ids.offering.clone(), ids.template.clone(), ids.network.clone());
+            let (zone, offering, template, network) = (
+                ids.zone.clone(),
+                ids.offering.clone(),
+                ids.template.clone(),
+                ids.network.clone(),
+            );
             let (bar, n) = (bar.clone(), args.vms);
             tasks.push(tokio::spawn(async move {
                 let mut i = w;
@@ -164,7 +168,13 @@ async fn bench(args: &ConsoleArgs, db: String) -> anyhow::Result<ConsoleReport> 
             time_case(&admin, "admin, page 1 (every account)", &[], n).await?,
             time_case(&admin, "admin, last page", &[("page", &last)], n).await?,
             time_case(&admin, "admin, keyword vm-099", &[("keyword", "vm-099")], n).await?,
-            time_case(&admin, "admin, state Stopped, page 2", &[("state", "Stopped"), ("page", "2")], n).await?,
+            time_case(
+                &admin,
+                "admin, state Stopped, page 2",
+                &[("state", "Stopped"), ("page", "2")],
+                n,
+            )
+            .await?,
             time_case(&tenant, "tenant, page 1", &[], n).await?,
             time_case(&tenant, "tenant, last page", &[("page", &last)], n).await?,
         ];
@@ -183,7 +193,10 @@ async fn bench(args: &ConsoleArgs, db: String) -> anyhow::Result<ConsoleReport> 
 }
 
 pub fn run(args: &ConsoleArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.vms >= 1 && args.iterations >= 1, "--vms and --iterations must be at least 1");
+    anyhow::ensure!(
+        args.vms >= 1 && args.iterations >= 1,
+        "--vms and --iterations must be at least 1"
+    );
     let temp = crate::bench_journal::TempDb::new("console");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -201,16 +214,26 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<()> {
             stratus_console::PAGE_SIZE,
             report.iterations
         );
-        println!("{:<36} {:>9} {:>9} {:>9} {:>9}", "case", "p50 ms", "p99 ms", "max ms", "bytes");
+        println!(
+            "{:<36} {:>9} {:>9} {:>9} {:>9}",
+            "case", "p50 ms", "p99 ms", "max ms", "bytes"
+        );
         for c in &report.cases {
             println!(
                 "{:<36} {:>9.2} {:>9.2} {:>9.2} {:>9}",
                 c.name, c.p50_ms, c.p99_ms, c.max_ms, c.bytes
             );
         }
-        println!("VMs created in {:.1} s; target: p99 < {} ms", report.populate_seconds, report.target_ms);
+        println!(
+            "VMs created in {:.1} s; target: p99 < {} ms",
+            report.populate_seconds, report.target_ms
+        );
     }
     let worst = report.cases.iter().map(|c| c.p99_ms).fold(0.0, f64::max);
-    anyhow::ensure!(worst < report.target_ms, "p99 {worst:.1} ms is above the {} ms target", report.target_ms);
+    anyhow::ensure!(
+        worst < report.target_ms,
+        "p99 {worst:.1} ms is above the {} ms target",
+        report.target_ms
+    );
     Ok(())
 }

@@ -429,6 +429,11 @@ async fn operator_runs_the_wizard_deploys_reads_a_refusal_and_evacuates_a_host()
     ui.wait_text("Maintenance", 60, true).await;
     assert!(ui.body().await.contains("No instances run here."));
     ui.shot("host-in-maintenance").await;
+    // Now the old host is a candidate no more, and the page says why.
+    ui.go(&format!("/client/vm/{vm_id}/migrate")).await;
+    let b = ui.wait_text("Not suitable", 20, false).await;
+    assert!(b.contains("resource state Maintenance"), "{b}");
+    ui.shot("migrate-refusal-reason").await;
 
     // Events and settings pages read through the API.
     ui.go("/client/events").await;

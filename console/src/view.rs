@@ -182,12 +182,14 @@ pub fn text(s: impl Into<String>) -> Cell {
 /// A state badge coloured the way CloudStack's UI colours states.
 pub fn state(s: &str) -> Cell {
     let class = match s {
-        "Running" | "Up" | "Enabled" | "Ready" | "Allocated" | "Succeeded" | "Free" | "Implemented" => "good",
+        "Running" | "Up" | "Enabled" | "Ready" | "Allocated" | "Succeeded" | "Free" | "Implemented" | "Suitable" => {
+            "good"
+        }
         "Starting" | "Stopping" | "Migrating" | "PrepareForMaintenance" | "Connecting" | "Pending" | "Creating" => {
             "busy"
         }
         "Alert" | "Disconnected" | "Maintenance" | "Disabled" | "Stopped" | "Destroyed" | "Expunging" => "warn",
-        "Down" | "Error" | "ErrorInPrepareForMaintenance" | "Failed" | "Unknown" => "bad",
+        "Down" | "Error" | "ErrorInPrepareForMaintenance" | "Failed" | "Unknown" | "Not suitable" | "none" => "bad",
         _ => "",
     };
     Cell::State(s.to_string(), class)
