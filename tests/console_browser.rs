@@ -246,6 +246,14 @@ fn vm_host(r: &Running, name: &str) -> Option<(String, String, String)> {
     })
 }
 
+fn host_state(r: &Running, id: &str) -> String {
+    r.api.read(|c| {
+        let inv = &c.cloud().inv;
+        let h = inv.hosts.iter().find(|h| h.id.0.to_string() == id).unwrap();
+        h.resource_state.to_string()
+    })
+}
+
 fn wizard_values() -> Vec<(&'static str, &'static str)> {
     vec![
         ("zone_name", "wiz-zone"),
@@ -425,8 +433,13 @@ async fn operator_runs_the_wizard_deploys_reads_a_refusal_and_evacuates_a_host()
     let b = ui.body().await;
     assert!(b.contains("Running"), "{b}");
     ui.shot("vm-moved").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while host_state(&running, &host1) != "Maintenance" {
+        assert!(Instant::now() < deadline, "the host never reached Maintenance");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     ui.go(&format!("/client/hosts/{host1}")).await;
-    ui.wait_text("Maintenance", 60, true).await;
+    ui.wait_text("Resource state\nMaintenance", 20, true).await;
     assert!(ui.body().await.contains("No instances run here."));
     ui.shot("host-in-maintenance").await;
     // Now the old host is a candidate no more, and the page says why.
