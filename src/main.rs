@@ -7,6 +7,7 @@ mod bench_api_http;
 mod bench_api_report;
 mod bench_api_setup;
 mod bench_api_stages;
+mod bench_console;
 mod bench_journal;
 mod bench_recovery;
 mod bench_sim;

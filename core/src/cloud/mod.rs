@@ -11,6 +11,7 @@ mod policy;
 mod saga_support;
 mod snapshots;
 mod specs;
+mod templates;
 mod views;
 mod volumes;
 
@@ -18,6 +19,7 @@ pub use audit::AuditReport;
 pub use migration::MigrationCandidate;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
+pub use templates::{DownloadOutcome, TemplateSource};
 pub use views::{AlertEvent, CapacityScope, HostView};
 
 use crate::allocator::{self, Explanation, NoRecord, Placement, PlacementRequest, Scratch, TraceRecorder};
