@@ -53,8 +53,8 @@ pub struct SimHost {
     /// its last renewal there: the time (ms) by the host's own clock
     /// ([`SimHost::local_clock`]), which management treats as opaque.
     pub leases: Vec<(PoolId, Option<u64>)>,
-    /// How far this host's clock is off the simulation's (ms, either sign):
-    /// its lease stamps and its watchdog run on its own clock.
+    /// How far this host's wall clock is off the simulation's (ms, either
+    /// sign): its lease stamps use it; its watchdog is monotonic.
     pub clock_skew_ms: i64,
     /// When (simulation time, ms) it last renewed a lease: the truth the
     /// fresh-lease invariant compares management's verdicts with.
@@ -266,6 +266,12 @@ pub struct World {
     #[serde(skip)]
     pub generation: u64,
     rng: DetRng,
+    /// Seed of the latency streams: one per (host, call kind), so a new call
+    /// on one host never shifts the timing of any other host's calls.
+    #[serde(default)]
+    latency_seed: u64,
+    #[serde(skip)]
+    latency_rngs: BTreeMap<(Option<HostId>, &'static str), DetRng>,
 }
 
 impl World {
@@ -296,6 +302,8 @@ impl World {
             fail_next: Vec::new(),
             generation: 0,
             rng: DetRng::child(seed, "world"),
+            latency_seed: seed,
+            latency_rngs: BTreeMap::new(),
         }
     }
 
@@ -375,12 +383,17 @@ impl World {
         true
     }
 
-    fn draw(&mut self, (lo, hi): (u64, u64)) -> u64 {
+    /// A latency for a call of `kind` on `host`, from that pair's own stream.
+    fn draw(&mut self, host: Option<HostId>, kind: &'static str, (lo, hi): (u64, u64)) -> u64 {
         if hi <= lo {
-            lo
-        } else {
-            lo + self.rng.below((hi - lo + 1) as usize) as u64
+            return lo;
         }
+        let seed = self.latency_seed;
+        let rng = self.latency_rngs.entry((host, kind)).or_insert_with(|| {
+            let who = host.map_or_else(|| "any".to_string(), |h| h.to_string());
+            DetRng::child(seed, &format!("latency/{who}/{kind}"))
+        });
+        lo + rng.below((hi - lo + 1) as usize) as u64
     }
 
     fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
@@ -424,7 +437,7 @@ impl World {
             DriverCall::MigrateDomain { .. } => self.latency.migrate,
             _ => self.latency.other,
         };
-        let mut at = now + self.draw(lat).max(1);
+        let mut at = now + self.draw(call.host(), kind, lat).max(1);
         // Neighbour pings do not queue behind the host's domain operations.
         let queued = !matches!(call, DriverCall::PingNeighbour { .. });
         if let Some(h) = call.host().and_then(|h| self.hosts.get_mut(&h)).filter(|_| queued) {
