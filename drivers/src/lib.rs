@@ -15,6 +15,9 @@ use async_trait::async_trait;
 use std::net::Ipv4Addr;
 pub use stratus_wire::HostFacts;
 use stratus_wire::ids::*;
+pub use stratus_wire::{
+    BridgeKind, DiskBus, DiskDetail, DiskFormat, DomainDevices, ImageSource, NicDetail, NicModel, PoolSpec,
+};
 use stratus_wire::{DomainSpec, DriverCall, DriverResult, Mac};
 pub use stratus_wire::{DriverError, ErrorKind};
 pub use watchdog::Watchdog;
@@ -27,6 +30,14 @@ pub struct DomainReport {
 }
 
 pub type DriverOutcome = Result<(), DriverError>;
+
+/// How far a long copy (`CopyTemplate`) has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyProgress {
+    pub done_bytes: u64,
+    /// 0 while the size is not known yet.
+    pub total_bytes: u64,
+}
 
 #[async_trait]
 pub trait ComputeDriver: Send + Sync {
@@ -46,7 +57,26 @@ pub trait ComputeDriver: Send + Sync {
 
 #[async_trait]
 pub trait StorageDriver: Send + Sync {
-    async fn copy_template(&self, pool: PoolId, template: TemplateId, size_bytes: u64) -> DriverOutcome;
+    /// Copies a template's base image to a pool; `source` absent: from the
+    /// secondary storage's `template/<id>.qcow2`.
+    async fn copy_template(
+        &self,
+        pool: PoolId,
+        template: TemplateId,
+        size_bytes: u64,
+        source: Option<&ImageSource>,
+    ) -> DriverOutcome;
+    /// Stops a copy in progress (its partial image is removed); `NotFound`
+    /// when none runs.
+    async fn cancel_copy(&self, pool: PoolId, template: TemplateId) -> DriverOutcome;
+    /// Progress of a copy in progress, `None` when none runs.
+    async fn copy_progress(&self, pool: PoolId, template: TemplateId) -> Option<CopyProgress>;
+    /// Copies a volume to secondary storage as a template.
+    async fn create_template(&self, pool: PoolId, volume: VolumeId, template: TemplateId) -> DriverOutcome;
+    /// Puts a volume back to a snapshot's content.
+    async fn revert_snapshot(&self, pool: PoolId, volume: VolumeId, snapshot: SnapshotId) -> DriverOutcome;
+    /// Makes sure `host` reaches `pool` (define, start, mount). Idempotent.
+    async fn ensure_pool(&self, host: HostId, pool: PoolId, spec: &PoolSpec) -> DriverOutcome;
     async fn create_volume(
         &self,
         pool: PoolId,
@@ -69,6 +99,8 @@ pub trait StorageDriver: Send + Sync {
 pub trait NetworkDriver: Send + Sync {
     async fn plug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac, ip: Ipv4Addr) -> DriverOutcome;
     async fn unplug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac) -> DriverOutcome;
+    /// Makes sure `host` has `bridge` for `network`'s physical network. Idempotent.
+    async fn ensure_network(&self, host: HostId, network: NetworkId, bridge: &str, kind: BridgeKind) -> DriverOutcome;
 }
 
 #[async_trait]
@@ -109,7 +141,26 @@ pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
             template,
             pool,
             size_bytes,
-        } => d.storage.copy_template(*pool, *template, *size_bytes).await,
+            source,
+        } => {
+            d.storage
+                .copy_template(*pool, *template, *size_bytes, source.as_ref())
+                .await
+        }
+        DriverCall::CancelCopy { template, pool } => d.storage.cancel_copy(*pool, *template).await,
+        DriverCall::CreateTemplate { volume, pool, template } => {
+            d.storage.create_template(*pool, *volume, *template).await
+        }
+        DriverCall::RevertSnapshot { volume, pool, snapshot } => {
+            d.storage.revert_snapshot(*pool, *volume, *snapshot).await
+        }
+        DriverCall::EnsurePool { host, pool, spec } => d.storage.ensure_pool(*host, *pool, spec).await,
+        DriverCall::EnsureNetwork {
+            host,
+            network,
+            bridge,
+            kind,
+        } => d.network.ensure_network(*host, *network, bridge, *kind).await,
         DriverCall::CreateVolume {
             volume,
             pool,
