@@ -9,6 +9,8 @@
 //! [`watchdog`] holds the host side of the fencing rule, used by the real
 //! agent and the simulated host alike.
 
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod watchdog;
 
 use async_trait::async_trait;
@@ -46,7 +48,8 @@ pub trait ComputeDriver: Send + Sync {
     async fn start_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
     async fn stop_domain(&self, host: HostId, vm: VmId, forced: bool) -> DriverOutcome;
     async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
-    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome;
+    /// Live-migrates to `to`, reached at `to_uri` when the gateway knows it.
+    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId, to_uri: Option<&str>) -> DriverOutcome;
     async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome;
     async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome;
     async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, DriverError>;
@@ -134,7 +137,9 @@ pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
         DriverCall::StartDomain { vm, host } => d.compute.start_domain(*host, *vm).await,
         DriverCall::StopDomain { vm, host, forced } => d.compute.stop_domain(*host, *vm, *forced).await,
         DriverCall::RebootDomain { vm, host } => d.compute.reboot_domain(*host, *vm).await,
-        DriverCall::MigrateDomain { vm, from, to } => d.compute.migrate_domain(*from, *to, *vm).await,
+        DriverCall::MigrateDomain { vm, from, to, to_uri } => {
+            d.compute.migrate_domain(*from, *to, *vm, to_uri.as_deref()).await
+        }
         DriverCall::AttachDisk { vm, host, volume, pool } => d.compute.attach_disk(*host, *vm, *volume, *pool).await,
         DriverCall::DetachDisk { vm, host, volume } => d.compute.detach_disk(*host, *vm, *volume).await,
         DriverCall::CopyTemplate {

@@ -113,8 +113,9 @@ impl ComputeDriver for SimBackend {
     async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
         self.run(DriverCall::RebootDomain { vm, host }).await
     }
-    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome {
-        self.run(DriverCall::MigrateDomain { vm, from, to }).await
+    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId, to_uri: Option<&str>) -> DriverOutcome {
+        let to_uri = to_uri.map(str::to_string);
+        self.run(DriverCall::MigrateDomain { vm, from, to, to_uri }).await
     }
     async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome {
         self.run(DriverCall::AttachDisk { vm, host, volume, pool }).await
@@ -333,6 +334,7 @@ mod tests {
         let spec = PoolSpec::QemuNfs {
             server: "127.0.0.1".into(),
             export: "/primary".into(),
+                local_path: None,
         };
         b.ensure_pool(host, pool, &spec).await.unwrap();
         b.ensure_network(host, net, "cloudbr0", BridgeKind::OvsNetdev)

@@ -417,7 +417,7 @@ impl World {
                 Some(d) if d.running => Ok(()),
                 _ => Err(DriverError::refused("domain is not running")),
             },
-            DriverCall::MigrateDomain { vm, from, to } => {
+            DriverCall::MigrateDomain { vm, from, to, .. } => {
                 if self.migration_failures > 0 {
                     self.migration_failures -= 1;
                     return Err(DriverError::refused("migration failed: injected"));

@@ -191,7 +191,15 @@ pub enum PoolSpec {
     },
     /// NFS through qemu's own client (`nfs://` disks, `qemu-img` with
     /// `nfs://` URLs): hosts without a kernel NFS client.
-    QemuNfs { server: String, export: String },
+    QemuNfs {
+        server: String,
+        export: String,
+        /// The export's directory, when this host can see it (it serves the
+        /// export, or a test machine): used to unlink files, which qemu's
+        /// NFS client cannot. Without it, deletes are refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local_path: Option<String>,
+    },
 }
 
 /// How a host attaches guests to a physical network (`EnsureNetwork`).
@@ -238,6 +246,10 @@ pub enum DriverCall {
         vm: VmId,
         from: HostId,
         to: HostId,
+        /// How `from` reaches `to`'s hypervisor (its `HostFacts::migration_uri`),
+        /// filled in by the management gateway; the core leaves it out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_uri: Option<String>,
     },
     /// Copies a template's base image to a pool (first use). Long: the
     /// agent reports progress and `CancelCopy` stops it.

@@ -118,7 +118,12 @@ fn driver_calls() -> Vec<DriverCall> {
         DriverCall::StartDomain { vm, host },
         DriverCall::StopDomain { vm, host, forced: true },
         DriverCall::RebootDomain { vm, host },
-        DriverCall::MigrateDomain { vm, from: host, to },
+        DriverCall::MigrateDomain {
+            vm,
+            from: host,
+            to,
+            to_uri: None,
+        },
         DriverCall::CopyTemplate {
             template,
             pool,
@@ -155,6 +160,7 @@ fn driver_calls() -> Vec<DriverCall> {
             spec: PoolSpec::QemuNfs {
                 server: "127.0.0.1".into(),
                 export: "/primary".into(),
+                local_path: None,
             },
         },
         DriverCall::EnsureNetwork {

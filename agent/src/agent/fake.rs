@@ -60,7 +60,7 @@ impl ComputeDriver for FakeHost {
     async fn reboot_domain(&self, _: HostId, _: VmId) -> DriverOutcome {
         Ok(())
     }
-    async fn migrate_domain(&self, _: HostId, _: HostId, vm: VmId) -> DriverOutcome {
+    async fn migrate_domain(&self, _: HostId, _: HostId, vm: VmId, _: Option<&str>) -> DriverOutcome {
         self.set(vm, None)
     }
     async fn attach_disk(&self, _: HostId, _: VmId, _: VolumeId, _: PoolId) -> DriverOutcome {

@@ -44,7 +44,7 @@ pub(crate) fn describe_call(c: &Cloud, call: &DriverCall) -> String {
             let vol = c.volume(*volume).map(|x| x.name.clone()).unwrap_or_default();
             format!("{vol} to {} on {}", vm(*v), host(*h))
         }
-        DriverCall::MigrateDomain { vm: v, from, to } => format!("{} {} -> {}", vm(*v), host(*from), host(*to)),
+        DriverCall::MigrateDomain { vm: v, from, to, .. } => format!("{} {} -> {}", vm(*v), host(*from), host(*to)),
         DriverCall::CopyTemplate { pool: p, .. } | DriverCall::CancelCopy { pool: p, .. } => {
             format!("to {}", pool(*p))
         }

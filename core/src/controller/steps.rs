@@ -484,6 +484,7 @@ impl Controller {
                         vm,
                         from: host_id(from),
                         to: host_id(to),
+                        to_uri: None,
                     },
                     None,
                 ),
