@@ -214,6 +214,9 @@ impl Cloud {
             hypervisor: s.hypervisor,
             is_iso: s.is_iso,
             zones,
+            url: String::new(),
+            checksum: None,
+            downloads: Vec::new(),
         })?;
         Ok(id)
     }

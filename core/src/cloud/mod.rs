@@ -9,12 +9,14 @@ mod policy;
 mod saga_support;
 mod snapshots;
 mod specs;
+mod templates;
 mod views;
 mod volumes;
 
 pub use audit::AuditReport;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
+pub use templates::{DownloadOutcome, TemplateSource};
 pub use views::{AlertEvent, CapacityScope, HostView};
 
 use crate::allocator::{self, Explanation, NoRecord, Placement, PlacementRequest, Scratch, TraceRecorder};
