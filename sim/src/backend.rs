@@ -334,7 +334,7 @@ mod tests {
         let spec = PoolSpec::QemuNfs {
             server: "127.0.0.1".into(),
             export: "/primary".into(),
-                local_path: None,
+            local_path: None,
         };
         b.ensure_pool(host, pool, &spec).await.unwrap();
         b.ensure_network(host, net, "cloudbr0", BridgeKind::OvsNetdev)

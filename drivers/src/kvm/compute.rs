@@ -72,14 +72,16 @@ pub(crate) fn disk_block<'a>(domain_xml: &'a str, file: &str) -> Option<&'a str>
 }
 
 impl KvmBackend {
-    fn plan_xml(&self, vm: VmId, spec: &DomainSpec) -> Result<String, DriverError> {
+    async fn plan_xml(&self, vm: VmId, spec: &DomainSpec) -> Result<String, DriverError> {
         let mut disks = Vec::new();
         for (volume, pool) in &spec.disks {
             let detail = spec.disk_detail(*volume);
-            disks.push((detail, self.volume_location(*pool, &KvmBackend::volume_file(*volume))?));
+            let loc = self.volume_location(*pool, &KvmBackend::volume_file(*volume))?;
+            let backing = super::storage::backing_of(&loc).await?;
+            disks.push((detail, loc, backing));
         }
         // The boot disk first: it gets the first device name.
-        disks.sort_by_key(|(d, _)| !d.root);
+        disks.sort_by_key(|(d, _, _)| !d.root);
         let nics = spec
             .nics
             .iter()
@@ -92,7 +94,11 @@ impl KvmBackend {
                 (detail, bridge, ovs)
             })
             .collect();
-        let console_log = self.config.console_dir.as_ref().map(|d| format!("{d}/{}.log", spec.name));
+        let console_log = self
+            .config
+            .console_dir
+            .as_ref()
+            .map(|d| format!("{d}/{}.log", spec.name));
         Ok(xml::domain_xml(&DomainPlan {
             vm,
             spec,
@@ -136,7 +142,7 @@ impl KvmBackend {
 #[async_trait]
 impl ComputeDriver for Kvm {
     async fn define_domain(&self, _: HostId, vm: VmId, spec: &DomainSpec) -> DriverOutcome {
-        let xml = self.0.plan_xml(vm, spec)?;
+        let xml = self.0.plan_xml(vm, spec).await?;
         self.0
             .blocking(move |_, conn| {
                 conn.define_domain_xml(&xml).map_err(|e| virt_error("define", e))?;
@@ -208,8 +214,15 @@ impl ComputeDriver for Kvm {
                     | sys::VIR_MIGRATE_PEER2PEER
                     | sys::VIR_MIGRATE_PERSIST_DEST
                     | sys::VIR_MIGRATE_UNDEFINE_SOURCE;
-                d.migrate_to_uri2(Some(&dest), me.config.migration_data_uri.as_deref(), None, flags, None, 0)
-                    .map_err(|e| virt_error("migrate", e))
+                d.migrate_to_uri2(
+                    Some(&dest),
+                    me.config.migration_data_uri.as_deref(),
+                    None,
+                    flags,
+                    None,
+                    0,
+                )
+                .map_err(|e| virt_error("migrate", e))
             })
             .await
     }
@@ -250,7 +263,9 @@ impl ComputeDriver for Kvm {
             .blocking(move |_, conn| {
                 let Some(d) = lookup(conn, vm)? else { return Ok(()) };
                 let now = d.xml_desc(0).map_err(|e| virt_error("domain XML", e))?;
-                let Some(block) = disk_block(&now, &file) else { return Ok(()) };
+                let Some(block) = disk_block(&now, &file) else {
+                    return Ok(());
+                };
                 let mut flags = sys::VIR_DOMAIN_AFFECT_CONFIG;
                 if active(&d)? {
                     flags |= sys::VIR_DOMAIN_AFFECT_LIVE;
@@ -271,7 +286,9 @@ impl ComputeDriver for Kvm {
                         continue; // not ours: never reported, never touched
                     }
                     let Ok(uuid) = d.uuid_string() else { continue };
-                    let Ok(id) = stratus_wire::uuid::Uuid::parse_str(&uuid) else { continue };
+                    let Ok(id) = stratus_wire::uuid::Uuid::parse_str(&uuid) else {
+                        continue;
+                    };
                     out.push(DomainReport {
                         vm: VmId(id),
                         running: d.is_active().unwrap_or(false),
@@ -291,7 +308,8 @@ impl ComputeDriver for Kvm {
             .get(&target)
             .cloned()
             .ok_or_else(|| DriverError::unavailable(format!("no address known for host {target}")))?;
-        let probe = tokio::task::spawn_blocking(move || Connect::open(Some(&uri)).is_ok_and(|c| c.is_alive().unwrap_or(false)));
+        let probe =
+            tokio::task::spawn_blocking(move || Connect::open(Some(&uri)).is_ok_and(|c| c.is_alive().unwrap_or(false)));
         match tokio::time::timeout(Duration::from_secs(5), probe).await {
             Ok(Ok(reachable)) => Ok(reachable),
             _ => Ok(false),

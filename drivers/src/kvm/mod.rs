@@ -11,12 +11,12 @@
 //! secondary storage: `template/<template id>.qcow2` and
 //! `snapshot/<snapshot id>.qcow2`.
 
+mod cmd;
 mod compute;
 pub mod network;
 pub mod reconcile;
 mod storage;
 pub mod xml;
-mod cmd;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -59,7 +59,10 @@ pub struct DirectKernel {
 pub enum VolumeLocation {
     File(String),
     /// On an NFS export through qemu's client: `path` includes the export.
-    Nfs { server: String, path: String },
+    Nfs {
+        server: String,
+        path: String,
+    },
 }
 
 impl VolumeLocation {

@@ -47,7 +47,7 @@ pub(crate) async fn ensure_bridge(bridge: &str, kind: BridgeKind) -> DriverOutco
 }
 
 /// The OVS interfaces libvirt made for a MAC (`external_ids:attached-mac`).
-pub(crate) async fn ovs_ports_of(mac: Mac) -> Result<Vec<String>, DriverError> {
+pub async fn ovs_ports_of_mac(mac: Mac) -> Result<Vec<String>, DriverError> {
     let out = run(
         "ovs-vsctl",
         &[
@@ -105,7 +105,7 @@ impl NetworkDriver for Kvm {
         if running {
             return Ok(());
         }
-        for port in ovs_ports_of(mac).await? {
+        for port in ovs_ports_of_mac(mac).await? {
             run("ovs-vsctl", &["--if-exists", "del-port", &port], OVS).await?;
         }
         Ok(())

@@ -64,7 +64,13 @@ impl Kvm {
         if self.0.config.bridge_kind != stratus_wire::BridgeKind::Linux {
             let out = run(
                 "ovs-vsctl",
-                &["--bare", "--columns=name,external_ids", "find", "interface", "external_ids:vm-id!=\"\""],
+                &[
+                    "--bare",
+                    "--columns=name,external_ids",
+                    "find",
+                    "interface",
+                    "external_ids:vm-id!=\"\"",
+                ],
                 Duration::from_secs(20),
             )
             .await
@@ -80,9 +86,13 @@ impl Kvm {
                 if let Some(id) = vm_id
                     && !name.is_empty()
                     && !running_uuids.contains(&id)
-                    && run("ovs-vsctl", &["--if-exists", "del-port", &name], Duration::from_secs(20))
-                        .await
-                        .is_ok()
+                    && run(
+                        "ovs-vsctl",
+                        &["--if-exists", "del-port", &name],
+                        Duration::from_secs(20),
+                    )
+                    .await
+                    .is_ok()
                 {
                     ports_removed.push(name);
                 }

@@ -35,12 +35,47 @@ async fn exists(loc: &VolumeLocation) -> bool {
 
 /// An image's virtual size (bytes).
 async fn virtual_size(loc: &VolumeLocation) -> Result<u64, DriverError> {
-    let out = run("qemu-img", &["info", "-U", "--output=json", &loc.qemu_name()], Duration::from_secs(60)).await?;
+    let out = run(
+        "qemu-img",
+        &["info", "-U", "--output=json", &loc.qemu_name()],
+        Duration::from_secs(60),
+    )
+    .await?;
     let v: serde_json::Value =
         serde_json::from_str(&out).map_err(|e| DriverError::refused(format!("qemu-img info: {e}")))?;
     v["virtual-size"]
         .as_u64()
         .ok_or_else(|| DriverError::refused("qemu-img info: no virtual-size"))
+}
+
+/// The backing image of a qcow2 overlay (`None`: none, or no such volume:
+/// libvirt then says what is missing when the domain starts).
+pub(crate) async fn backing_of(loc: &VolumeLocation) -> Result<Option<VolumeLocation>, DriverError> {
+    let Ok(out) = run(
+        "qemu-img",
+        &["info", "-U", "--output=json", &loc.qemu_name()],
+        Duration::from_secs(60),
+    )
+    .await
+    else {
+        return Ok(None);
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&out).map_err(|e| DriverError::refused(format!("qemu-img info: {e}")))?;
+    let Some(name) = v["full-backing-filename"].as_str().or(v["backing-filename"].as_str()) else {
+        return Ok(None);
+    };
+    Ok(Some(match name.strip_prefix("nfs://") {
+        Some(rest) => {
+            let (server, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let path = path.split('?').next().unwrap_or_default();
+            VolumeLocation::Nfs {
+                server: server.to_string(),
+                path: format!("/{path}"),
+            }
+        }
+        None => VolumeLocation::File(name.to_string()),
+    }))
 }
 
 /// The checksum CloudStack's form asks for: `{SHA-256}hex`, `{MD5}hex` or bare hex.
@@ -59,9 +94,17 @@ fn checksum_tool(checksum: &str) -> Result<(&'static str, String), DriverError> 
             40 => "sha1sum",
             64 => "sha256sum",
             128 => "sha512sum",
-            n => return Err(DriverError::refused(format!("checksum of {n} hex digits: unknown algorithm"))),
+            n => {
+                return Err(DriverError::refused(format!(
+                    "checksum of {n} hex digits: unknown algorithm"
+                )));
+            }
         },
-        other => return Err(DriverError::refused(format!("checksum algorithm {other} is not supported"))),
+        other => {
+            return Err(DriverError::refused(format!(
+                "checksum algorithm {other} is not supported"
+            )));
+        }
     };
     Ok((tool, hex))
 }
@@ -111,9 +154,7 @@ impl KvmBackend {
             let domains = conn
                 .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
                 .map_err(|e| virt_error("list domains", e))?;
-            Ok(domains
-                .iter()
-                .any(|d| d.xml_desc(0).is_ok_and(|x| x.contains(&file))))
+            Ok(domains.iter().any(|d| d.xml_desc(0).is_ok_and(|x| x.contains(&file))))
         })
         .await
     }
@@ -166,7 +207,12 @@ impl KvmBackend {
     }
 
     /// Downloads an http(s) image into the staging directory, checked.
-    async fn download(&self, src: &ImageSource, template: TemplateId, state: &CopyState) -> Result<String, DriverError> {
+    async fn download(
+        &self,
+        src: &ImageSource,
+        template: TemplateId,
+        state: &CopyState,
+    ) -> Result<String, DriverError> {
         let file = format!("{}/stratus-download-{template}", self.config.staging_dir);
         let mut child = tokio::process::Command::new("curl")
             .args(["-fsSL", "--proto", "=http,https", "-o", &file, &src.url])
@@ -217,7 +263,14 @@ impl KvmBackend {
         Ok(file)
     }
 
-    async fn copy(&self, pool: PoolId, template: TemplateId, size: u64, src: Option<&ImageSource>, state: &CopyState) -> DriverOutcome {
+    async fn copy(
+        &self,
+        pool: PoolId,
+        template: TemplateId,
+        size: u64,
+        src: Option<&ImageSource>,
+        state: &CopyState,
+    ) -> DriverOutcome {
         let dest = self.volume_location(pool, &KvmBackend::template_file(template))?;
         if exists(&dest).await {
             return Ok(());
@@ -229,7 +282,11 @@ impl KvmBackend {
                 (f.clone(), s.format.qemu_name(), Some(f))
             }
             Some(s) => (s.url.clone(), s.format.qemu_name(), None),
-            None => (self.secondary(&format!("template/{template}.qcow2"))?.qemu_name(), "qcow2", None),
+            None => (
+                self.secondary(&format!("template/{template}.qcow2"))?.qemu_name(),
+                "qcow2",
+                None,
+            ),
         };
         let args: Vec<String> = ["-f", format, "-O", "qcow2", &from, &dest.qemu_name()]
             .iter()
@@ -249,12 +306,20 @@ impl KvmBackend {
 
 #[async_trait]
 impl StorageDriver for Kvm {
-    async fn copy_template(&self, pool: PoolId, template: TemplateId, size: u64, source: Option<&ImageSource>) -> DriverOutcome {
+    async fn copy_template(
+        &self,
+        pool: PoolId,
+        template: TemplateId,
+        size: u64,
+        source: Option<&ImageSource>,
+    ) -> DriverOutcome {
         let state = Arc::new(CopyState::default());
         {
             let mut copies = self.0.copies.lock().expect("copies lock");
             if copies.contains_key(&(pool, template)) {
-                return Err(DriverError::refused("this template is already being copied to this pool"));
+                return Err(DriverError::refused(
+                    "this template is already being copied to this pool",
+                ));
             }
             copies.insert((pool, template), state.clone());
         }
@@ -282,7 +347,13 @@ impl StorageDriver for Kvm {
         })
     }
 
-    async fn create_volume(&self, pool: PoolId, volume: VolumeId, size: u64, template: Option<TemplateId>) -> DriverOutcome {
+    async fn create_volume(
+        &self,
+        pool: PoolId,
+        volume: VolumeId,
+        size: u64,
+        template: Option<TemplateId>,
+    ) -> DriverOutcome {
         let dest = self.0.volume_location(pool, &KvmBackend::volume_file(volume))?;
         if exists(&dest).await {
             return Ok(());
@@ -295,16 +366,27 @@ impl StorageDriver for Kvm {
                 if !exists(&base_loc).await {
                     return Err(DriverError::not_found("template is not on the pool"));
                 }
-                // Relative backing name: the overlay stays valid wherever the pool is mounted.
-                run("qemu-img", &["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &base, &name], QEMU_IMG).await?;
+                // The backing image by its full name: qemu resolves a relative
+                // name against an nfs:// overlay wrongly (the mount is refused).
+                let base_name = base_loc.qemu_name();
+                run(
+                    "qemu-img",
+                    &["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &base_name, &name],
+                    QEMU_IMG,
+                )
+                .await?;
                 if size > virtual_size(&base_loc).await? {
                     run("qemu-img", &["resize", "-q", &name, &size.to_string()], QEMU_IMG).await?;
                 }
                 Ok(())
             }
-            None => run("qemu-img", &["create", "-q", "-f", "qcow2", &name, &size.to_string()], QEMU_IMG)
-                .await
-                .map(|_| ()),
+            None => run(
+                "qemu-img",
+                &["create", "-q", "-f", "qcow2", &name, &size.to_string()],
+                QEMU_IMG,
+            )
+            .await
+            .map(|_| ()),
         }
     }
 
@@ -325,9 +407,13 @@ impl StorageDriver for Kvm {
         }
         self.0.make_parent(&dest).await;
         // -U: a running guest's disk is read as it is (crash-consistent).
-        run("qemu-img", &["convert", "-U", "-O", "qcow2", &vol.qemu_name(), &dest.qemu_name()], QEMU_IMG)
-            .await
-            .map(|_| ())
+        run(
+            "qemu-img",
+            &["convert", "-U", "-O", "qcow2", &vol.qemu_name(), &dest.qemu_name()],
+            QEMU_IMG,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn delete_snapshot(&self, snapshot: SnapshotId) -> DriverOutcome {
@@ -343,9 +429,13 @@ impl StorageDriver for Kvm {
         }
         let dest = self.0.secondary(&format!("template/{template}.qcow2"))?;
         self.0.make_parent(&dest).await;
-        run("qemu-img", &["convert", "-O", "qcow2", &vol.qemu_name(), &dest.qemu_name()], QEMU_IMG)
-            .await
-            .map(|_| ())
+        run(
+            "qemu-img",
+            &["convert", "-O", "qcow2", &vol.qemu_name(), &dest.qemu_name()],
+            QEMU_IMG,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn revert_snapshot(&self, pool: PoolId, volume: VolumeId, snapshot: SnapshotId) -> DriverOutcome {
@@ -358,9 +448,13 @@ impl StorageDriver for Kvm {
         if self.0.in_use(file).await? {
             return Err(DriverError::refused("volume is in use by a running domain"));
         }
-        run("qemu-img", &["convert", "-O", "qcow2", &snap.qemu_name(), &vol.qemu_name()], QEMU_IMG)
-            .await
-            .map(|_| ())
+        run(
+            "qemu-img",
+            &["convert", "-O", "qcow2", &snap.qemu_name(), &vol.qemu_name()],
+            QEMU_IMG,
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn ensure_pool(&self, _: HostId, pool: PoolId, spec: &PoolSpec) -> DriverOutcome {
@@ -369,7 +463,9 @@ impl StorageDriver for Kvm {
                 tokio::fs::create_dir_all(path)
                     .await
                     .map_err(|e| DriverError::unavailable(format!("{path}: {e}")))?;
-                self.0.ensure_libvirt_pool(pool, "dir", format!("<target><path>{path}</path></target>")).await?;
+                self.0
+                    .ensure_libvirt_pool(pool, "dir", format!("<target><path>{path}</path></target>"))
+                    .await?;
             }
             PoolSpec::NetFs {
                 server,
@@ -404,13 +500,23 @@ impl StorageDriver for Kvm {
         };
         let unavailable = |e: String| DriverError::unavailable(format!("lease on pool {pool}: {e}"));
         let tmp = format!("{}/stratus-hb-{host}-{pool}.tmp", self.0.config.staging_dir);
-        tokio::fs::write(&tmp, format!("{value}\n")).await.map_err(|e| unavailable(e.to_string()))?;
+        tokio::fs::write(&tmp, format!("{value}\n"))
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
         let r = match &loc {
-            VolumeLocation::File(path) => tokio::fs::rename(&tmp, path).await.map_err(|e| unavailable(e.to_string())),
-            VolumeLocation::Nfs { .. } => run("nfs-cp", &[&tmp, &loc.qemu_name()], Duration::from_secs(5))
+            VolumeLocation::File(path) => tokio::fs::rename(&tmp, path)
                 .await
-                .map(|_| ())
-                .map_err(|e| unavailable(e.message)),
+                .map_err(|e| unavailable(e.to_string())),
+            // nfs-cp refuses to overwrite; qemu-img writes it whole (one
+            // 512-byte sector: the value, then zeros).
+            VolumeLocation::Nfs { .. } => run(
+                "qemu-img",
+                &["convert", "-f", "raw", "-O", "raw", &tmp, &loc.qemu_name()],
+                Duration::from_secs(5),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable(e.message)),
         };
         let _ = tokio::fs::remove_file(&tmp).await;
         r
@@ -427,11 +533,13 @@ impl StorageDriver for Kvm {
             VolumeLocation::Nfs { .. } => match run("nfs-cat", &[&loc.qemu_name()], Duration::from_secs(5)).await {
                 Ok(t) => t,
                 Err(e) if e.kind == ErrorKind::Refused && e.message.contains("ENOENT") => return Ok(None),
-                Err(e) if e.message.contains("No such file") || e.message.contains("Failed to open") => return Ok(None),
+                Err(e) if e.message.contains("No such file") || e.message.contains("Failed to open") => {
+                    return Ok(None);
+                }
                 Err(e) => return Err(DriverError::unavailable(e.message)),
             },
         };
-        Ok(text.trim().parse().ok())
+        Ok(text.trim_matches(|c: char| c == '\0' || c.is_whitespace()).parse().ok())
     }
 }
 
@@ -444,11 +552,13 @@ impl KvmBackend {
                 Ok(p) => p,
                 Err(_) => {
                     let xml = format!("<pool type='{kind}'><name>{name}</name>{body}</pool>");
-                    conn.define_storage_pool_xml(&xml, 0).map_err(|e| virt_error("define pool", e))?
+                    conn.define_storage_pool_xml(&xml, 0)
+                        .map_err(|e| virt_error("define pool", e))?
                 }
             };
             if !p.is_active().unwrap_or(false) {
-                p.create(0).map_err(|e| DriverError::unavailable(format!("start pool {name}: {}", e.message())))?;
+                p.create(0)
+                    .map_err(|e| DriverError::unavailable(format!("start pool {name}: {}", e.message())))?;
             }
             Ok(())
         })

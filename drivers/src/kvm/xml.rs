@@ -18,8 +18,8 @@ pub struct DomainPlan<'a> {
     pub vm: VmId,
     pub spec: &'a DomainSpec,
     pub domain_type: DomainType,
-    /// Each disk with where its volume lives, in the spec's order.
-    pub disks: Vec<(DiskDetail, VolumeLocation)>,
+    /// Each disk with where its volume (and its backing image) lives.
+    pub disks: Vec<(DiskDetail, VolumeLocation, Option<VolumeLocation>)>,
     /// Each NIC with the bridge it plugs into and whether that is OVS.
     pub nics: Vec<(NicDetail, String, bool)>,
     pub direct_kernel: Option<&'a DirectKernel>,
@@ -119,9 +119,30 @@ pub(crate) struct Disk {
     device: &'static str,
     driver: DiskDriver,
     source: DiskSource,
+    /// The backing image of a qcow2 overlay, said explicitly so qemu opens
+    /// it with the same NFS identity (it would otherwise as its own uid).
+    #[serde(rename = "backingStore", skip_serializing_if = "Option::is_none")]
+    backing: Option<BackingStore>,
     target: Target,
     #[serde(skip_serializing_if = "Option::is_none")]
     serial: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BackingStore {
+    #[serde(rename = "@type")]
+    kind: &'static str,
+    format: Format,
+    source: DiskSource,
+    /// The chain ends here.
+    #[serde(rename = "backingStore")]
+    end: Empty,
+}
+
+#[derive(Serialize)]
+struct Format {
+    #[serde(rename = "@type")]
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -291,8 +312,8 @@ fn bus_name(bus: stratus_wire::DiskBus) -> &'static str {
     }
 }
 
-pub(crate) fn disk(detail: &DiskDetail, loc: &VolumeLocation, dev: String) -> Disk {
-    let source = match loc {
+fn source(loc: &VolumeLocation) -> DiskSource {
+    match loc {
         VolumeLocation::File(path) => DiskSource {
             file: Some(path.clone()),
             protocol: None,
@@ -311,9 +332,21 @@ pub(crate) fn disk(detail: &DiskDetail, loc: &VolumeLocation, dev: String) -> Di
                 group: "root",
             }),
         },
-    };
+    }
+}
+
+fn kind(loc: &VolumeLocation) -> &'static str {
+    if matches!(loc, VolumeLocation::File(_)) {
+        "file"
+    } else {
+        "network"
+    }
+}
+
+/// One disk; `backing`: the qcow2 base image under an overlay.
+pub(crate) fn disk(detail: &DiskDetail, loc: &VolumeLocation, backing: Option<&VolumeLocation>, dev: String) -> Disk {
     Disk {
-        kind: if matches!(loc, VolumeLocation::File(_)) { "file" } else { "network" },
+        kind: kind(loc),
         device: "disk",
         driver: DiskDriver {
             name: "qemu",
@@ -321,7 +354,13 @@ pub(crate) fn disk(detail: &DiskDetail, loc: &VolumeLocation, dev: String) -> Di
             // Live migration over shared storage needs no host page cache.
             cache: "none",
         },
-        source,
+        source: source(loc),
+        backing: backing.map(|b| BackingStore {
+            kind: kind(b),
+            format: Format { kind: "qcow2" },
+            source: source(b),
+            end: Empty {},
+        }),
         target: Target {
             dev,
             bus: bus_name(detail.bus),
@@ -333,7 +372,7 @@ pub(crate) fn disk(detail: &DiskDetail, loc: &VolumeLocation, dev: String) -> Di
 
 /// One `<disk>` element alone (hot attach and detach).
 pub fn disk_xml(detail: &DiskDetail, loc: &VolumeLocation, dev: String) -> String {
-    to_xml(&disk(detail, loc, dev))
+    to_xml(&disk(detail, loc, None, dev))
 }
 
 fn to_xml<T: Serialize>(value: &T) -> String {
@@ -351,11 +390,11 @@ pub fn domain_xml(plan: &DomainPlan<'_>) -> String {
     let disks = plan
         .disks
         .iter()
-        .map(|(d, loc)| {
+        .map(|(d, loc, backing)| {
             let n = per_bus.entry(bus_prefix(d.bus)).or_insert(0);
             let dev = target_dev(d.bus, *n);
             *n += 1;
-            disk(d, loc, dev)
+            disk(d, loc, backing.as_ref(), dev)
         })
         .collect();
     let interfaces = plan
@@ -470,10 +509,15 @@ mod tests {
                         server: "127.0.0.1".into(),
                         path: "/primary/00000000-0000-0000-0000-000000000041.qcow2".into(),
                     },
+                    Some(VolumeLocation::Nfs {
+                        server: "127.0.0.1".into(),
+                        path: "/primary/tmpl-00000000-0000-0000-0000-000000000051.qcow2".into(),
+                    }),
                 ),
                 (
                     spec.disk_detail(spec.disks[1].0),
                     VolumeLocation::File("/var/lib/stratus/local/00000000-0000-0000-0000-000000000042.qcow2".into()),
+                    None,
                 ),
             ],
             nics: vec![(
