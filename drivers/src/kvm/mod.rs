@@ -147,6 +147,9 @@ pub struct KvmConfig {
     pub staging_dir: String,
     /// Longest a template copy may run.
     pub copy_timeout: Duration,
+    /// Powers a peer off out of band (IPMI, PDU): `{host}` is replaced by
+    /// the host id; exit 0 means proven off. `None`: this host fences no one.
+    pub fence_command: Option<String>,
 }
 
 impl KvmConfig {
@@ -167,6 +170,7 @@ impl KvmConfig {
             peers: BTreeMap::new(),
             staging_dir: std::env::temp_dir().display().to_string(),
             copy_timeout: Duration::from_secs(3600),
+            fence_command: None,
         }
     }
 }
@@ -319,5 +323,16 @@ pub struct Kvm(pub Arc<KvmBackend>);
 impl Kvm {
     pub fn new(config: KvmConfig) -> Kvm {
         Kvm(Arc::new(KvmBackend::new(config)))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::FenceDriver for Kvm {
+    async fn power_off(&self, host: HostId) -> crate::DriverOutcome {
+        let Some(template) = &self.0.config.fence_command else {
+            return Err(DriverError::refused("no fence device configured on this host"));
+        };
+        let command = template.replace("{host}", &host.to_string());
+        cmd::run("sh", &["-c", &command], Duration::from_secs(60)).await.map(|_| ())
     }
 }
