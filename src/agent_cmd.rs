@@ -81,7 +81,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => Some(Duration::from_secs_f64(s)),
         Some(s) => bail!("--ping-interval {s}: expected seconds between 0.1 and 3600"),
     };
-    let token = a.token.or_else(|| std::env::var("STRATUS_AGENT_TOKEN").ok());
+    let token = a.token.clone().or_else(|| std::env::var("STRATUS_AGENT_TOKEN").ok());
     if token.is_none() && !a.state.as_ref().is_some_and(|p| p.exists()) {
         bail!("an enrollment token is required (--token or STRATUS_AGENT_TOKEN) until --state holds credentials");
     }

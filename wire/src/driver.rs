@@ -258,7 +258,7 @@ pub enum DriverCall {
         pool: PoolId,
         size_bytes: u64,
         /// Absent: the image is on the zone's secondary storage at
-        /// `template/<template id>.qcow2` (older senders say nothing).
+        /// `template/tmpl/<template id>/<template id>.qcow2` (CloudStack's layout) (older senders say nothing).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<ImageSource>,
     },
@@ -269,7 +269,7 @@ pub enum DriverCall {
         pool: PoolId,
     },
     /// Makes a template from a (stopped VM's) volume: copied to secondary
-    /// storage as `template/<template id>.qcow2`.
+    /// storage as `template/tmpl/<template id>/<template id>.qcow2` (CloudStack's layout).
     CreateTemplate {
         volume: VolumeId,
         pool: PoolId,

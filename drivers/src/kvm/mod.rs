@@ -8,7 +8,7 @@
 //! `<volume id>.qcow2` (volumes; root volumes are qcow2 overlays on the
 //! template's base image), `tmpl-<template id>.qcow2` (base images, copied on
 //! first use) and `stratus-hb-<host id>.lease` (storage heartbeat). On
-//! secondary storage: `template/<template id>.qcow2` and
+//! secondary storage: `template/tmpl/<template id>/<template id>.qcow2` (CloudStack's layout) and
 //! `snapshot/<snapshot id>.qcow2`.
 
 mod cmd;
