@@ -123,6 +123,11 @@ fn kvm_hosts_through_the_api() {
         return;
     }
     let (uri_a, uri_b) = (need("STRATUS_TEST_LIBVIRT_A"), need("STRATUS_TEST_LIBVIRT_B"));
+    // A failed earlier run of this test may have left its guest running.
+    for uri in [&uri_a, &uri_b] {
+        virsh(uri, &["destroy", "e2e-vm"]);
+        virsh(uri, &["undefine", "e2e-vm"]);
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let console_dir = Path::new(&need("STRATUS_TEST_KVM_DIR")).join(format!("e2e-console-{}", std::process::id()));
@@ -292,8 +297,9 @@ fn kvm_hosts_through_the_api() {
     let xml = virsh(&uri_a, &["dumpxml", &domain]);
     assert!(xml.contains("protocol='nfs'") || xml.contains("protocol=\"nfs\""), "root disk not on NFS: {xml}");
     let port_name = xml
-        .split("<target dev='")
+        .split("<interface")
         .nth(1)
+        .and_then(|nic| nic.split("<target dev='").nth(1))
         .and_then(|r| r.split('\'').next())
         .filter(|p| p.starts_with("vnet") || p.starts_with("tap"))
         .map(str::to_string)
@@ -309,7 +315,12 @@ fn kvm_hosts_through_the_api() {
     job(&admin, &admin.ok(&[("command", "startVirtualMachine"), ("id", &vm_id), ("hostid", &hosts[0])]));
     job(&admin, &admin.ok(&[("command", "rebootVirtualMachine"), ("id", &vm_id)]));
     assert_eq!(vm(&admin, &vm_id)["state"], "Running");
-    let disk_offering = s(&admin.list(&[("command", "listDiskOfferings")], "diskoffering")[0]["id"]);
+    let disk_offering = s(&admin.ok(&[
+        ("command", "createDiskOffering"),
+        ("name", "small"),
+        ("displaytext", "64 MiB... 1 GiB"),
+        ("disksize", "1"),
+    ])["diskoffering"]["id"]);
     let vol = job(
         &admin,
         &admin.ok(&[("command", "createVolume"), ("name", "e2e-data"), ("zoneid", &zone), ("diskofferingid", &disk_offering)]),
