@@ -1,6 +1,8 @@
 //! `stratus`: the Stratus command line.
 
 mod agent_cmd;
+#[cfg(feature = "kvm")]
+mod agent_kvm;
 mod bench;
 mod bench_api;
 mod bench_api_http;

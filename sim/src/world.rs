@@ -47,6 +47,13 @@ pub struct SimHost {
     pub calls_lost: bool,
     pub domains: BTreeMap<VmId, SimDomain>,
     pub ports: BTreeSet<(VmId, Mac)>,
+    /// Bridges made by `EnsureNetwork` (ports do not need them: older
+    /// controllers never ask).
+    #[serde(default)]
+    pub bridges: BTreeSet<String>,
+    /// Pools made reachable by `EnsurePool`.
+    #[serde(default)]
+    pub attached_pools: BTreeSet<PoolId>,
     /// Answers from one host come back in the order the calls were sent.
     pub last_reply: u64,
     /// Shared pools this host holds a heartbeat lease on, with the stamp of
@@ -248,6 +255,9 @@ pub struct World {
     pub duplicates: Vec<VmId>,
     /// Snapshots kept on secondary storage.
     pub snapshots: std::collections::BTreeSet<SnapshotId>,
+    /// Templates made from volumes (`CreateTemplate`) on secondary storage.
+    #[serde(default)]
+    pub templates: BTreeSet<TemplateId>,
     /// Whether hosts have a working out-of-band power control (fence driver).
     pub fence_available: bool,
     /// Every this many ping rounds, every host sends its full VM report (VM sync).
@@ -295,6 +305,7 @@ impl World {
             duplicates: Vec::new(),
             fence_available: true,
             snapshots: Default::default(),
+            templates: BTreeSet::new(),
             full_report_every: 20,
             rounds: 0,
             crashed_vms: Vec::new(),
@@ -527,7 +538,7 @@ impl World {
                 Some(d) if d.running => Ok(()),
                 _ => Err(DriverError::refused("domain is not running")),
             },
-            DriverCall::MigrateDomain { vm, from, to } => {
+            DriverCall::MigrateDomain { vm, from, to, .. } => {
                 if self.migration_failures > 0 {
                     self.migration_failures -= 1;
                     return Err(DriverError::refused("migration failed: injected"));
@@ -620,10 +631,55 @@ impl World {
                 self.snapshots.remove(snapshot);
                 Ok(())
             }
+            DriverCall::CancelCopy { .. } => {
+                // Copies complete when applied: none is ever in progress.
+                Err(DriverError::not_found("no template copy in progress"))
+            }
+            DriverCall::CreateTemplate { volume, pool, template } => {
+                if !self.pool_up(*pool)?.volumes.contains(volume) {
+                    return Err(DriverError::not_found("volume not found on its pool"));
+                }
+                if self.volume_in_running_domain(*volume) {
+                    return Err(DriverError::refused("volume is in use by a running domain"));
+                }
+                self.templates.insert(*template);
+                Ok(())
+            }
+            DriverCall::RevertSnapshot { volume, pool, snapshot } => {
+                if !self.pool_up(*pool)?.volumes.contains(volume) {
+                    return Err(DriverError::not_found("volume not found on its pool"));
+                }
+                if !self.snapshots.contains(snapshot) {
+                    return Err(DriverError::not_found("snapshot not found"));
+                }
+                if self.volume_in_running_domain(*volume) {
+                    return Err(DriverError::refused("volume is in use by a running domain"));
+                }
+                Ok(())
+            }
+            DriverCall::EnsurePool { host, pool, .. } => {
+                self.pool_up(*pool)?;
+                self.hosts.get_mut(host).expect("checked").attached_pools.insert(*pool);
+                Ok(())
+            }
+            DriverCall::EnsureNetwork { host, bridge, .. } => {
+                self.hosts
+                    .get_mut(host)
+                    .expect("checked")
+                    .bridges
+                    .insert(bridge.clone());
+                Ok(())
+            }
             DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. } | DriverCall::PowerOff { .. } => {
                 unreachable!("answered by answer_probe")
             }
         }
+    }
+
+    fn volume_in_running_domain(&self, volume: VolumeId) -> bool {
+        self.hosts
+            .values()
+            .any(|h| h.domains.values().any(|d| d.running && d.disks.contains(&volume)))
     }
 
     /// A host powers off: every domain on it is gone.
