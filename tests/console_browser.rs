@@ -61,6 +61,12 @@ struct Ui {
 impl Ui {
     async fn open(story: &'static str, base: String, dir: &std::path::Path) -> Option<Ui> {
         let (driver, chromium) = browser()?;
+        // This story's screenshots from an earlier run would mislead.
+        for e in std::fs::read_dir(shots_dir()).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&format!("{story}-")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let port = free_port();
         let proc = Proc::start_program(dir, "chromedriver", &driver, &[format!("--port={port}")]);
         let caps = json!({
