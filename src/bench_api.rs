@@ -436,6 +436,7 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
         fleet_file: None,
         latency_ms,
         snapshot_every: args.snapshot_every,
+        secondary_mounts: Vec::new(),
     })
     .await?;
     let result = async {

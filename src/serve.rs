@@ -32,6 +32,8 @@ pub struct ServeOptions {
     /// Each simulated host call that changes something takes MIN..MAX ms.
     pub latency_ms: (u64, u64),
     pub snapshot_every: u64,
+    /// Image stores mounted on this server (template downloads go there).
+    pub secondary_mounts: Vec<stratus_api::secstorage::SecondaryMount>,
 }
 
 pub struct Running {
@@ -141,7 +143,13 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
         fleet: fleet.clone(),
         gw: gw.clone(),
     });
-    let api = Arc::new(Api::new(gw.clone(), Some(control), ApiConfig::default()));
+    let config = ApiConfig {
+        secondary_mounts: o.secondary_mounts.clone(),
+        ..ApiConfig::default()
+    };
+    let api = Arc::new(Api::new(gw.clone(), Some(control), config));
+    // Template downloads the previous run did not finish start again.
+    api.resume_downloads();
     let admin = ensure_admin(&api, o.admin_password.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the admin user: {}", e.text))?;

@@ -6,6 +6,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use stratus::serve::{ServeOptions, start};
+use stratus_api::secstorage::SecondaryMount;
 use stratus_api::bootstrap::{AdminUser, ensure_keys};
 
 #[derive(Args, Debug)]
@@ -39,6 +40,11 @@ pub struct ServeArgs {
     /// Store a snapshot every this many inputs.
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: u64,
+    /// An image store (secondary storage) this server has mounted, as URL=DIR, e.g.
+    /// nfs://10.0.0.5/export/secondary=/mnt/secondary; templates for real hypervisors
+    /// are downloaded there. Repeat for several stores.
+    #[arg(long = "secondary-mount", value_name = "URL=DIR", value_parser = SecondaryMount::parse)]
+    secondary_mounts: Vec<SecondaryMount>,
 }
 
 fn latency(s: &str) -> anyhow::Result<(u64, u64)> {
@@ -68,6 +74,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         seed: a.seed,
         latency_ms: latency(&a.latency)?,
         snapshot_every: a.snapshot_every,
+        secondary_mounts: a.secondary_mounts.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -32,6 +32,10 @@ pub struct ApiConfig {
     pub session_timeout_s: u64,
     /// Largest accepted query string / form body, bytes.
     pub max_request_bytes: usize,
+    /// Image stores this server has mounted (where template downloads go).
+    pub secondary_mounts: Vec<crate::secstorage::SecondaryMount>,
+    /// Size and time limits of one template download.
+    pub download_limits: stratus_runtime::download::Limits,
 }
 
 impl Default for ApiConfig {
@@ -40,6 +44,8 @@ impl Default for ApiConfig {
             version: "4.19.1.0".into(),
             session_timeout_s: 1800,
             max_request_bytes: 1 << 20,
+            secondary_mounts: Vec::new(),
+            download_limits: stratus_runtime::download::Limits::default(),
         }
     }
 }
@@ -54,6 +60,8 @@ pub struct Api {
     pub server_id: uuid::Uuid,
     /// Held while an account's default network is created (one per account).
     pub(crate) default_networks: tokio::sync::Mutex<()>,
+    /// Template downloads running on this server (`secstorage`).
+    pub downloads: Arc<crate::secstorage::Downloads>,
 }
 
 impl std::fmt::Debug for Api {
@@ -76,6 +84,7 @@ impl Api {
                 uuid::Builder::from_random_bytes(b).into_uuid()
             },
             default_networks: tokio::sync::Mutex::new(()),
+            downloads: Arc::default(),
         }
     }
 

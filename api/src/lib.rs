@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ostypes;
 pub mod params;
 pub mod registry;
+pub mod secstorage;
 pub mod render;
 pub mod server;
 pub mod sessions;

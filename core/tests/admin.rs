@@ -275,6 +275,7 @@ fn update_vm_sets_display_name_and_ha_only_where_offered() {
         AdminChange::RegisterTemplate {
             spec: tpl,
             display_text: "tiny".into(),
+            source: None,
         },
     )
     .unwrap();

@@ -16,6 +16,7 @@
 //!   recovery at start, CA and host secrets kept).
 
 pub mod admin;
+pub mod download;
 pub mod hosts;
 pub mod journal;
 pub mod recover;

@@ -42,10 +42,11 @@ impl World {
                 ))),
                 None => DriverResult::Failed(DriverError::not_found("unknown storage pool")),
             },
-            // A neighbour reaches a host that is powered on, hung or not
-            // (the hang is in the agent; the kernel still answers).
+            // A neighbour reaches a host that is powered on, not frozen and
+            // not cut off from the cluster network (an agent-only hang or a
+            // management partition does not stop it answering).
             DriverCall::PingNeighbour { target, .. } => DriverResult::Reachable {
-                reachable: self.hosts.get(target).is_some_and(|h| !h.crashed),
+                reachable: self.hosts.get(target).is_some_and(|h| h.neighbours_reach()),
             },
             DriverCall::PowerOff { host } => {
                 if !self.fence_available {
@@ -87,13 +88,16 @@ impl World {
                 h.was_reachable = false;
                 continue;
             }
-            // A hung agent renews nothing; a partitioned one still reaches storage.
-            // The stamp and the watchdog are in the host's own clock.
+            // A hung host renews nothing; a partitioned one, or one whose agent
+            // alone hangs, still reaches storage. The stamp and the watchdog
+            // are in the host's own clock.
             let local = h.local_clock(now);
+            let renews = h.renews_leases();
             let mut last = None;
             for (p, t) in h.leases.iter_mut() {
-                if !h.hung && (all_up || pools.get(p).is_some_and(|pool| !pool.down)) {
+                if renews && (all_up || pools.get(p).is_some_and(|pool| !pool.down)) {
                     *t = Some(local);
+                    h.last_renewal_at = Some(now);
                 }
                 last = last.max(*t);
             }
@@ -161,12 +165,13 @@ impl World {
     pub fn renew_lease(&mut self, host: HostId, pool: PoolId, now: u64) {
         let down = self.pools.get(&pool).is_none_or(|p| p.down);
         let Some(h) = self.hosts.get_mut(&host) else { return };
-        let alive = !down && !h.hung && !h.crashed;
+        let alive = !down && h.renews_leases();
         let local = h.local_clock(now);
         if let Some((_, t)) = h.leases.iter_mut().find(|(p, _)| *p == pool)
             && alive
         {
             *t = Some(local);
+            h.last_renewal_at = Some(now);
         }
     }
 

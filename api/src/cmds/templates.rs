@@ -3,14 +3,20 @@
 //! The core's templates have no owner: in this version every template and ISO
 //! is public, featured and owned by the `admin` account, whoever registered
 //! it. The `templatefilter`/`isofilter` values are answered from that.
-//! There is no secondary-storage download either: a registered template is
-//! Ready at once in each zone it was registered for, like the simulator's
-//! mock images (size: the simulator's default 1 GiB).
+//! A template for the Simulator hypervisor (and an ISO) is Ready at once in each
+//! zone, like the simulator's mock images (size: the simulator's default 1 GiB).
+//! A template for a real hypervisor is downloaded by this server to each zone's
+//! secondary storage (`crate::secstorage`) and is Ready there once stored and
+//! verified; its URL must not lead to an internal address unless
+//! `secstorage.allowed.internal.sites` allows it.
 
 use super::prelude::*;
 use crate::ostypes;
 use crate::registry::Param;
-use stratus_core::cloud::TemplateSpec;
+use crate::secstorage;
+use stratus_core::cloud::{TemplateSource, TemplateSpec};
+use stratus_core::ids::ImageStoreId;
+use stratus_runtime::download::{Checksum, check_url as check_download_url, resolve_checked};
 use stratus_core::controller::admin::AdminChange;
 use stratus_core::inventory::{Hypervisor, ImageFormat, Template, TemplateZoneState};
 
@@ -83,30 +89,106 @@ fn display_text(c: &Ctx<'_>, name: &str) -> String {
 
 /// Registers a template or ISO and answers the list-shaped body CloudStack
 /// gives (`{count, template|iso: [one row per zone]}`).
-async fn register(c: &Ctx<'_>, spec: TemplateSpec, object: &'static str) -> Result<Obj, ApiError> {
+async fn register(
+    c: &Ctx<'_>,
+    spec: TemplateSpec,
+    source: Option<TemplateSource>,
+    object: &'static str,
+) -> Result<Obj, ApiError> {
     let display_text = display_text(c, &spec.name);
     let iso = spec.is_iso;
+    let downloads = source.is_some();
     let made = c
         .api
-        .admin(Some(c.caller), AdminChange::RegisterTemplate { spec, display_text })
+        .admin(
+            Some(c.caller),
+            AdminChange::RegisterTemplate {
+                spec,
+                display_text,
+                source,
+            },
+        )
         .await?;
+    if downloads {
+        c.api.resume_downloads();
+    }
     c.api.read(|ctl| {
         let inv = &ctl.cloud().inv;
         let t = inv
             .find_template(TemplateId(made.id))
             .map(|i| inv.template(i))
             .ok_or_else(|| not_found(object, made.id))?;
-        let rows: Vec<Obj> = t.zones.iter().map(|(z, _)| row(ctl, t, *z, iso)).collect();
+        let rows: Vec<Obj> = t.zones.iter().map(|(z, _)| row(c, ctl, t, *z, iso)).collect();
         Ok(render::list_body(object, rows.len(), rows))
     })
 }
 
-fn row(ctl: &Controller, t: &Template, z: ZoneIdx, iso: bool) -> Obj {
-    if iso {
+fn row(c: &Ctx<'_>, ctl: &Controller, t: &Template, z: ZoneIdx, iso: bool) -> Obj {
+    let mut obj = if iso {
         iso_view(ctl, t, z)
     } else {
         views::template(ctl, t, Some(z))
+    };
+    // A download's live progress is this server's, not the controller's.
+    if t.state_in(z) == Some(TemplateZoneState::Downloading) {
+        let zone = ctl.cloud().inv.zone(z).id;
+        let text = secstorage::status_text(TemplateZoneState::Downloading, c.api.downloads.progress(t.id, zone), None);
+        for (k, v) in obj.0.iter_mut() {
+            if k == "status" {
+                *v = crate::render::Val::Str(text.clone());
+            }
+        }
     }
+    obj
+}
+
+/// For a real hypervisor: the image store of each zone this server has mounted, the
+/// checksum's form and the URL's resolved address are checked before anything is
+/// registered.
+async fn download_source(c: &Ctx<'_>, url: &str, zones: &[ZoneId]) -> Result<TemplateSource, ApiError> {
+    let checksum = match c.p.opt_str("checksum").filter(|s| !s.trim().is_empty()) {
+        Some(s) => {
+            Checksum::parse(s).map_err(invalid)?;
+            Some(s.trim().to_string())
+        }
+        None => None,
+    };
+    let download_in = c.api.read(|ctl| {
+        let inv = &ctl.cloud().inv;
+        zones
+            .iter()
+            .map(|zid| {
+                let z = inv.find_zone(*zid).ok_or_else(|| not_found("zone", zid.0))?;
+                let name = &inv.zone(z).name;
+                let stores: Vec<_> = inv.image_stores.iter().filter(|s| s.zone == Some(z)).collect();
+                if stores.is_empty() {
+                    return Err(invalid(format!(
+                        "Zone {name} has no secondary storage; add one with addImageStore first"
+                    )));
+                }
+                stores
+                    .iter()
+                    .find(|s| c.api.store_dir(&s.url).is_some())
+                    .map(|s| (*zid, ImageStoreId(s.id.0)))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "Secondary storage {} of zone {name} is not mounted on this management server \
+                             (start it with --secondary-mount URL=DIR)",
+                            stores[0].url
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })?;
+    let uri = check_download_url(url).map_err(|e| invalid(e.0))?;
+    resolve_checked(&uri, &c.api.download_policy())
+        .await
+        .map_err(|e| invalid(format!("Unable to download from {url}: {e}")))?;
+    Ok(TemplateSource {
+        url: url.to_string(),
+        checksum,
+        download_in,
+    })
 }
 
 fn register_template<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
@@ -121,17 +203,26 @@ fn register_template<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
         let hypervisor =
             Hypervisor::parse(h).ok_or_else(|| invalid(format!("Hypervisor type {h} is not supported")))?;
         let os = os_type(c)?.ok_or_else(|| c.p.missing("ostypeid"))?;
-        let ready_in = c.api.read(|ctl| zones(c, ctl))?;
+        let in_zones = c.api.read(|ctl| zones(c, ctl))?;
+        // Simulated hosts use mock images: Ready at once, nothing to download.
+        let (ready_in, source) = if hypervisor == Hypervisor::Simulator {
+            (in_zones, None)
+        } else {
+            let url = c.p.req_str("url")?;
+            (Vec::new(), Some(download_source(c, url, &in_zones).await?))
+        };
         let spec = TemplateSpec {
             name,
             format,
+            // Replaced by the image's virtual size when the first download completes
+            // (listTemplates shows 0 until then).
             size_bytes: IMAGE_SIZE,
             os_type: os,
             hypervisor,
             is_iso: false,
             ready_in,
         };
-        register(c, spec, "template").await
+        register(c, spec, source, "template").await
     })
 }
 
@@ -151,7 +242,7 @@ fn register_iso<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             is_iso: true,
             ready_in,
         };
-        register(c, spec, "iso").await
+        register(c, spec, None, "iso").await
     })
 }
 
@@ -196,7 +287,7 @@ fn image_rows(c: &Ctx<'_>, ctl: &Controller, filter: &str, iso: bool) -> Result<
     }
     let object = if iso { "iso" } else { "template" };
     let (count, page) = views::page(rows, c.p)?;
-    let items = page.into_iter().map(|(t, z)| row(ctl, t, z, iso)).collect();
+    let items = page.into_iter().map(|(t, z)| row(c, ctl, t, z, iso)).collect();
     Ok(render::list_body(object, count, items))
 }
 
@@ -286,6 +377,7 @@ const TEMPLATE_FIELDS: &[&str] = &[
     "format",
     "hypervisor",
     "size",
+    "physicalsize",
     "ostypeid",
     "ostypename",
     "isready",
@@ -309,7 +401,11 @@ const TEMPLATE_FIELDS: &[&str] = &[
 const IS_PUBLIC: Param = p("ispublic", Ty::Bool, "accepted; images are public in this version");
 const IS_FEATURED: Param = p("isfeatured", Ty::Bool, "accepted; images are featured in this version");
 const IS_EXTRACTABLE: Param = p("isextractable", Ty::Bool, "accepted; images are not extractable");
-const CHECKSUM: Param = p("checksum", Ty::Str, "accepted; there is no download to check");
+const CHECKSUM: Param = p(
+    "checksum",
+    Ty::Str,
+    "the checksum of the image: hex MD5, or {SHA-1}, {SHA-256} or {SHA-512} followed by hex; verified after the download (Simulator templates and ISOs are not downloaded)",
+);
 
 pub static COMMANDS: &[Command] = &[
     Command {

@@ -3,6 +3,7 @@
 //! through `set_charge`, so the book always equals the sum over VMs.
 
 mod audit;
+pub mod safety;
 mod build;
 mod lifecycle;
 mod migration;
@@ -10,6 +11,7 @@ mod policy;
 mod saga_support;
 mod snapshots;
 mod specs;
+mod templates;
 mod views;
 mod volumes;
 
@@ -17,6 +19,7 @@ pub use audit::AuditReport;
 pub use migration::MigrationCandidate;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
+pub use templates::{DownloadOutcome, TemplateSource};
 pub use views::{AlertEvent, CapacityScope, HostView};
 
 use crate::allocator::{self, Explanation, NoRecord, Placement, PlacementRequest, Scratch, TraceRecorder};

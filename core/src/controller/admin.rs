@@ -80,9 +80,19 @@ pub enum AdminChange {
         display_name: Option<String>,
         ha: Option<bool>,
     },
+    /// `source`: the template is downloaded to these zones' secondary storage (they
+    /// start Downloading); `spec.ready_in` zones are Ready at once (simulated images).
     RegisterTemplate {
         spec: TemplateSpec,
         display_text: String,
+        #[serde(default)]
+        source: Option<TemplateSource>,
+    },
+    /// The management server finished (or gave up) downloading a template to a zone.
+    TemplateDownloaded {
+        template: TemplateId,
+        zone: ZoneId,
+        outcome: DownloadOutcome,
     },
     CreateNetwork {
         spec: NetworkSpec,
@@ -315,10 +325,29 @@ impl Controller {
                 self.cloud.update_vm(vm, display_name, ha)?;
                 created(vm.0)
             }
-            AdminChange::RegisterTemplate { spec, display_text } => {
+            AdminChange::RegisterTemplate {
+                spec,
+                display_text,
+                source,
+            } => {
                 non_empty("name", &spec.name)?;
+                let plan = match &source {
+                    Some(s) => self.cloud.check_template_source(s, &spec.ready_in)?,
+                    None => Vec::new(),
+                };
                 let id = self.cloud.add_template(spec)?;
+                if let Some(s) = source {
+                    self.cloud.attach_template_downloads(id, s, plan);
+                }
                 self.stamp(id.0, Some(display_text))
+            }
+            AdminChange::TemplateDownloaded {
+                template,
+                zone,
+                outcome,
+            } => {
+                self.cloud.finish_template_download(template, zone, outcome)?;
+                created(template.0)
             }
             AdminChange::CreateNetwork { spec, display_text } => {
                 non_empty("name", &spec.name)?;
@@ -637,6 +666,11 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::DeleteOffering { .. } => "SERVICE.OFFERING.DELETE",
         AdminChange::UpdateVm { .. } => "VM.UPDATE",
         AdminChange::RegisterTemplate { .. } => "TEMPLATE.CREATE",
+        AdminChange::TemplateDownloaded {
+            outcome: DownloadOutcome::Complete { .. },
+            ..
+        } => "TEMPLATE.DOWNLOAD.SUCCESS",
+        AdminChange::TemplateDownloaded { .. } => "TEMPLATE.DOWNLOAD.FAILED",
         AdminChange::CreateNetwork { .. } => "NETWORK.CREATE",
         AdminChange::CreateDomain { .. } => "DOMAIN.CREATE",
         AdminChange::CreateAccount { .. } => "ACCOUNT.CREATE",

@@ -299,11 +299,44 @@ pub struct Template {
     pub is_iso: bool,
     /// Per-zone readiness (a template is deployable in a zone once Ready there).
     pub zones: Vec<(ZoneIdx, TemplateZoneState)>,
+    /// registerTemplate's `url` and `checksum` (as given; empty/None for built-ins).
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub checksum: Option<String>,
+    /// Zones where the image is downloaded to secondary storage (not the simulator's
+    /// mock images, which are Ready at once), with where it goes and how it ended.
+    #[serde(default)]
+    pub downloads: Vec<TemplateDownload>,
+}
+
+/// A template's image on one zone's secondary storage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateDownload {
+    pub zone: ZoneIdx,
+    pub store: ImageStoreIdx,
+    /// Path inside the store, CloudStack's layout: `template/tmpl/<id>/<id>.<ext>`.
+    pub path: String,
+    /// Size of the stored file once downloaded.
+    pub physical_bytes: Option<u64>,
+    /// Why the download failed (shown as the template's status in that zone).
+    pub error: Option<String>,
 }
 
 impl Template {
     pub fn state_in(&self, zone: ZoneIdx) -> Option<TemplateZoneState> {
         self.zones.iter().find(|(z, _)| *z == zone).map(|(_, s)| *s)
+    }
+    pub fn download_in(&self, zone: ZoneIdx) -> Option<&TemplateDownload> {
+        self.downloads.iter().find(|d| d.zone == zone)
+    }
+    /// Where a downloaded template lives on secondary storage: the store's URL joined with
+    /// the path, e.g. `nfs://10.0.0.5/export/secondary/template/tmpl/<id>/<id>.qcow2`.
+    /// None for zones without a download (simulated images).
+    pub fn image_url(&self, zone: ZoneIdx, stores: &[ImageStore]) -> Option<String> {
+        let d = self.download_in(zone)?;
+        let store = stores.get(d.store.0 as usize)?;
+        Some(format!("{}/{}", store.url.trim_end_matches('/'), d.path))
     }
 }
 

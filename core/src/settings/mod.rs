@@ -19,6 +19,8 @@ pub enum Kind {
     Bool,
     Enum(&'static [&'static str]),
     Text,
+    /// Comma-separated IPv4 networks in CIDR form (may be empty).
+    CidrList,
 }
 
 impl fmt::Display for Kind {
@@ -29,6 +31,7 @@ impl fmt::Display for Kind {
             Kind::Bool => f.write_str("true or false"),
             Kind::Enum(vals) => write!(f, "one of {}", vals.join(", ")),
             Kind::Text => f.write_str("any text"),
+            Kind::CidrList => f.write_str("comma-separated IPv4 CIDRs such as 10.0.0.0/8,192.168.1.0/24"),
         }
     }
 }
@@ -207,6 +210,13 @@ pub fn parse_value(def: &SettingDef, raw: &str) -> Result<Value, SettingError> {
             .map(|v| Value::Text((*v).to_string()))
             .ok_or_else(bad),
         Kind::Text => Ok(Value::Text(t.to_string())),
+        Kind::CidrList => {
+            let items: Vec<&str> = t.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+            if items.iter().any(|c| crate::inventory::Cidr::parse(c).is_none()) {
+                return Err(bad());
+            }
+            Ok(Value::Text(items.join(",")))
+        }
     }
 }
 

@@ -235,6 +235,15 @@ pub const REGISTRY: &[SettingDef] = &[
         Global,
         "Hosts with this host tag only take VMs restarted by HA",
     ),
+    // Secondary storage.
+    def(
+        "secstorage.allowed.internal.sites",
+        "Advanced",
+        "",
+        CidrList,
+        Global,
+        "Comma-separated CIDRs of private/loopback/link-local addresses template and ISO downloads may reach",
+    ),
     // HA and host management.
     def(
         "ha.workers",
