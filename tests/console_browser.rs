@@ -235,6 +235,7 @@ async fn server(dir: &std::path::Path) -> Running {
         fleet_file: Some(dir.join("fleet.json")),
         latency_ms: (5, 20),
         snapshot_every: 10_000,
+        secondary_mounts: Vec::new(),
     };
     start(o).await.unwrap()
 }
@@ -453,6 +454,16 @@ async fn operator_runs_the_wizard_deploys_reads_a_refusal_and_evacuates_a_host()
     let b = ui.wait_text("Not suitable", 20, false).await;
     assert!(b.contains("resource state Maintenance"), "{b}");
     ui.shot("migrate-refusal-reason").await;
+
+    // What-if: the form when the server has runWhatIf, else an honest notice.
+    ui.go("/client/whatif").await;
+    let b = ui.wait_text("What-if", 20, false).await;
+    if stratus_api::registry::commands().contains_key("runWhatIf") {
+        assert!(b.contains("Run what-if"), "{b}");
+    } else {
+        assert!(b.contains("What-if is not available on this server"), "{b}");
+    }
+    ui.shot("whatif").await;
 
     // Events and settings pages read through the API.
     ui.go("/client/events").await;

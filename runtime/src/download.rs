@@ -137,7 +137,11 @@ impl Checksum {
                     "SHA1" => Algorithm::Sha1,
                     "SHA256" => Algorithm::Sha256,
                     "SHA512" => Algorithm::Sha512,
-                    _ => return Err(format!("checksum algorithm {{{name}}} is not supported; use MD5, SHA-1, SHA-256 or SHA-512")),
+                    _ => {
+                        return Err(format!(
+                            "checksum algorithm {{{name}}} is not supported; use MD5, SHA-1, SHA-256 or SHA-512"
+                        ));
+                    }
                 };
                 (a, hex)
             }
@@ -212,7 +216,9 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, DownloadError> {
 
 /// Parses and checks the URL's form (http or https, a host); no lookup.
 pub fn check_url(url: &str) -> Result<Uri, DownloadError> {
-    let uri: Uri = url.parse().map_err(|_| DownloadError(format!("{url} is not a valid URL")))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| DownloadError(format!("{url} is not a valid URL")))?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
         _ => return fail(format!("Unsupported url {url}: only http and https URLs are supported")),
@@ -227,7 +233,11 @@ pub fn check_url(url: &str) -> Result<Uri, DownloadError> {
 /// `policy`; refuses if any address it resolves to is not (a name with one internal
 /// address among public ones is refused too).
 pub async fn resolve_checked(uri: &Uri, policy: &AddressPolicy) -> Result<Vec<SocketAddr>, DownloadError> {
-    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let https = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
@@ -300,8 +310,9 @@ async fn get(uri: &Uri, policy: &AddressPolicy, limits: &Limits) -> Result<Respo
         .map_err(|e| DownloadError(e.to_string()))?;
     let send = async {
         if uri.scheme_str() == Some("https") {
-            let name = rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
-                .map_err(|e| DownloadError(format!("bad TLS server name {host}: {e}")))?;
+            let name =
+                rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
+                    .map_err(|e| DownloadError(format!("bad TLS server name {host}: {e}")))?;
             let tls = tokio_rustls::TlsConnector::from(tls_config()?)
                 .connect(name, tcp)
                 .await
@@ -313,11 +324,17 @@ async fn get(uri: &Uri, policy: &AddressPolicy, limits: &Limits) -> Result<Respo
     };
     match tokio::time::timeout(limits.idle_timeout, send).await {
         Ok(r) => r,
-        Err(_) => fail(format!("no answer from {host} within {} s", limits.idle_timeout.as_secs())),
+        Err(_) => fail(format!(
+            "no answer from {host} within {} s",
+            limits.idle_timeout.as_secs()
+        )),
     }
 }
 
-async fn send_on<T>(io: T, req: Request<http_body_util::Empty<hyper::body::Bytes>>) -> Result<Response<Incoming>, DownloadError>
+async fn send_on<T>(
+    io: T,
+    req: Request<http_body_util::Empty<hyper::body::Bytes>>,
+) -> Result<Response<Incoming>, DownloadError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -344,11 +361,19 @@ pub async fn download(
     limits: &Limits,
     progress: impl Fn(u64, Option<u64>),
 ) -> Result<Downloaded, DownloadError> {
-    match tokio::time::timeout(limits.total_timeout, fetch(url, dest, format, checksum, policy, limits, progress)).await {
+    match tokio::time::timeout(
+        limits.total_timeout,
+        fetch(url, dest, format, checksum, policy, limits, progress),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(_) => {
             let _ = tokio::fs::remove_file(part_path(dest)).await;
-            fail(format!("download did not finish within {} s", limits.total_timeout.as_secs()))
+            fail(format!(
+                "download did not finish within {} s",
+                limits.total_timeout.as_secs()
+            ))
         }
     }
 }
@@ -395,7 +420,11 @@ async fn fetch(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if total.is_some_and(|t| t > limits.max_bytes) {
-        return fail(format!("image is {} bytes; the limit is {}", total.unwrap_or(0), limits.max_bytes));
+        return fail(format!(
+            "image is {} bytes; the limit is {}",
+            total.unwrap_or(0),
+            limits.max_bytes
+        ));
     }
     if let Some(dir) = dest.parent() {
         tokio::fs::create_dir_all(dir)
@@ -435,7 +464,10 @@ async fn fetch(
             progress(done, total);
         }
         if total.is_some_and(|t| t != done) {
-            return fail(format!("connection closed after {done} of {} bytes", total.unwrap_or(0)));
+            return fail(format!(
+                "connection closed after {done} of {} bytes",
+                total.unwrap_or(0)
+            ));
         }
         if let (Some(h), Some(want)) = (hasher, checksum) {
             let got = h.hex();
@@ -510,11 +542,15 @@ mod tests {
         let sha256 = format!("{{SHA-256}}{}", "a".repeat(64));
         assert_eq!(Checksum::parse(&sha256).unwrap().algorithm, Algorithm::Sha256);
         assert_eq!(
-            Checksum::parse(&format!("{{sha-1}}{}", "b".repeat(40))).unwrap().algorithm,
+            Checksum::parse(&format!("{{sha-1}}{}", "b".repeat(40)))
+                .unwrap()
+                .algorithm,
             Algorithm::Sha1
         );
         assert_eq!(
-            Checksum::parse(&format!("{{SHA-512}}{}", "c".repeat(128))).unwrap().algorithm,
+            Checksum::parse(&format!("{{SHA-512}}{}", "c".repeat(128)))
+                .unwrap()
+                .algorithm,
             Algorithm::Sha512
         );
         assert!(Checksum::parse("abc").is_err(), "too short for MD5");
@@ -526,7 +562,19 @@ mod tests {
     #[test]
     fn internal_addresses_need_the_setting() {
         let none = AddressPolicy::default();
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(!none.permits(ip.parse().unwrap()), "{ip} must be refused by default");
         }
         for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {

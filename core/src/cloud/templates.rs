@@ -22,8 +22,13 @@ pub struct TemplateSource {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DownloadOutcome {
     /// Stored; `virtual_bytes` is the disk size a volume from it has.
-    Complete { virtual_bytes: u64, physical_bytes: u64 },
-    Failed { error: String },
+    Complete {
+        virtual_bytes: u64,
+        physical_bytes: u64,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 fn extension(f: ImageFormat) -> &'static str {
@@ -39,7 +44,11 @@ fn extension(f: ImageFormat) -> &'static str {
 impl Cloud {
     /// Checks a download plan before anything is registered: every store is an image
     /// store of its zone, and no zone appears twice.
-    pub fn check_template_source(&self, s: &TemplateSource, ready_in: &[ZoneId]) -> CoreResult<Vec<(ZoneIdx, ImageStoreIdx)>> {
+    pub fn check_template_source(
+        &self,
+        s: &TemplateSource,
+        ready_in: &[ZoneId],
+    ) -> CoreResult<Vec<(ZoneIdx, ImageStoreIdx)>> {
         if s.url.is_empty() {
             return Err(CoreError::invalid("url", "a downloaded template needs a URL"));
         }
@@ -65,7 +74,12 @@ impl Cloud {
     }
 
     /// Records where a just-registered template is downloaded; those zones start Downloading.
-    pub fn attach_template_downloads(&mut self, id: TemplateId, s: TemplateSource, plan: Vec<(ZoneIdx, ImageStoreIdx)>) {
+    pub fn attach_template_downloads(
+        &mut self,
+        id: TemplateId,
+        s: TemplateSource,
+        plan: Vec<(ZoneIdx, ImageStoreIdx)>,
+    ) {
         let Some(ti) = self.inv.find_template(id) else {
             return;
         };
@@ -87,7 +101,12 @@ impl Cloud {
 
     /// Records how a zone's download ended: Ready (the template's size becomes the
     /// image's virtual size) or Download Error with the reason.
-    pub fn finish_template_download(&mut self, id: TemplateId, zone: ZoneId, outcome: DownloadOutcome) -> CoreResult<()> {
+    pub fn finish_template_download(
+        &mut self,
+        id: TemplateId,
+        zone: ZoneId,
+        outcome: DownloadOutcome,
+    ) -> CoreResult<()> {
         let z = self.zone_idx(zone)?;
         let ti = self.inv.find_template(id).ok_or_else(|| CoreError::NotFound {
             kind: "template",
