@@ -61,6 +61,12 @@ struct Ui {
 impl Ui {
     async fn open(story: &'static str, base: String, dir: &std::path::Path) -> Option<Ui> {
         let (driver, chromium) = browser()?;
+        // This story's screenshots from an earlier run would mislead.
+        for e in std::fs::read_dir(shots_dir()).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with(&format!("{story}-")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let port = free_port();
         let proc = Proc::start_program(dir, "chromedriver", &driver, &[format!("--port={port}")]);
         let caps = json!({
@@ -449,6 +455,51 @@ async fn operator_runs_the_wizard_deploys_reads_a_refusal_and_evacuates_a_host()
     assert!(b.contains("resource state Maintenance"), "{b}");
     ui.shot("migrate-refusal-reason").await;
 
+    // Destroy and recover, as the admin sees destroyed instances.
+    ui.go(&format!("/client/vm/{vm_id}")).await;
+    ui.click_button("Destroy").await;
+    ui.wait_url("/client/jobs/").await;
+    ui.wait_text("Succeeded", 60, false).await;
+    ui.go(&format!("/client/vm/{vm_id}")).await;
+    ui.wait_text("State\nDestroyed", 20, false).await;
+    ui.click_button("Recover").await;
+    ui.wait_text("State\nStopped", 20, false).await;
+    ui.shot("vm-recovered").await;
+
+    // Register a template by URL: listed, with its readiness.
+    ui.go("/client/templates").await;
+    ui.fill("#register-name", "debian-12").await;
+    ui.fill("#register-url", "http://images.example.org/debian-12.qcow2")
+        .await;
+    ui.click_button("Register").await;
+    let b = ui.wait_text("debian-12", 20, false).await;
+    assert!(b.contains("Ready") || b.contains("Not ready"), "{b}");
+    ui.shot("templates").await;
+    // A setting changed at cluster scope; a bad value is refused with the reason.
+    let cluster = running.api.read(|c| c.cloud().inv.clusters[0].id.0.to_string());
+    ui.go(&format!(
+        "/client/settings?scope=cluster&scopeid={cluster}&keyword=cpu.allocated.capacity.disablethreshold"
+    ))
+    .await;
+    ui.fill("#setting-0", "0.9").await;
+    ui.click_button("Save").await;
+    ui.wait_text("is now 0.9", 20, false).await;
+    ui.fill("#setting-0", "lots").await;
+    ui.click_button("Save").await;
+    let b = ui.wait_text("error 431", 20, false).await;
+    assert!(b.contains("cluster.cpu.allocated.capacity.disablethreshold"), "{b}");
+    ui.shot("settings-refused").await;
+
+    // What-if: the form when the server has runWhatIf, else an honest notice.
+    ui.go("/client/whatif").await;
+    let b = ui.wait_text("What-if", 20, false).await;
+    if stratus_api::registry::commands().contains_key("runWhatIf") {
+        assert!(b.contains("Run what-if"), "{b}");
+    } else {
+        assert!(b.contains("What-if is not available on this server"), "{b}");
+    }
+    ui.shot("whatif").await;
+
     // Events and settings pages read through the API.
     ui.go("/client/events").await;
     ui.shot("events").await;
@@ -507,6 +558,24 @@ async fn a_user_never_sees_another_accounts_resources() {
     assert!(ui.body().await.contains("alice-vm"));
     ui.shot("alice-instances").await;
     let (alice_vm, _, _) = vm_host(&running, "alice-vm").unwrap();
+    // Her instance's life cycle from its page: stop, start, destroy, recover.
+    for (button, state) in [("Stop", "Stopped"), ("Start", "Running"), ("Destroy", "Destroyed")] {
+        ui.go(&format!("/client/vm/{alice_vm}")).await;
+        ui.click_button(button).await;
+        ui.wait_url("/client/jobs/").await;
+        ui.wait_text("Succeeded", 60, false).await;
+        assert_eq!(vm_host(&running, "alice-vm").unwrap().2, state, "after {button}");
+    }
+    // A user does not see destroyed instances (allow.user.view.destroyed.vm, as CloudStack).
+    ui.go(&format!("/client/vm/{alice_vm}")).await;
+    ui.wait_text("Unable to find virtual machine", 20, false).await;
+    ui.shot("alice-destroyed").await;
+    // Her own API keys, the secret shown once.
+    ui.go("/client/accounts").await;
+    ui.click_button("Generate new keys").await;
+    let b = ui.wait_text("Secret key", 20, false).await;
+    assert!(!b.contains("bob"), "{b}");
+    ui.shot("alice-keys").await;
     ui.logout().await;
 
     // bob sees none of it, not even by id, and no admin pages.

@@ -47,6 +47,7 @@ async fn job_status(State(api): State<Arc<Api>>, headers: HeaderMap, Path(id): P
     }
 }
 
+#[allow(clippy::result_large_err)] // the Err is the handler's answer
 async fn job_box(s: &Session, id: &str) -> Result<JobBox, Response> {
     let v = s
         .get(&[("command", "queryAsyncJobResult"), ("jobid", id)])

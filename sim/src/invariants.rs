@@ -38,7 +38,9 @@ pub fn fenced_before_ha_restart(ctl: &Controller, world: &World, from: usize) ->
     let log = ctl.ha_log();
     for o in log.get(from..).unwrap_or_default() {
         let Some(h) = o.host else { continue };
-        let Some(hi) = ctl.cloud().inv.find_host(h) else { continue };
+        let Some(hi) = ctl.cloud().inv.find_host(h) else {
+            continue;
+        };
         let host = &ctl.cloud().inv.host(hi).name;
         let vm = ctl.vm_label(o.vm);
         if ctl.host_health(hi).and_then(|x| x.fenced).is_none() {
@@ -155,10 +157,17 @@ pub fn no_vm_on_maintenance_host(ctl: &Controller, world: &World) -> Vec<String>
     let mut out: Vec<String> = ctl
         .vms_on_maintenance_hosts()
         .into_iter()
-        .map(|(vm, host)| format!("[{NO_VM_ON_MAINTENANCE_HOST}] VM {vm} is still on host {host}, which is in Maintenance"))
+        .map(|(vm, host)| {
+            format!("[{NO_VM_ON_MAINTENANCE_HOST}] VM {vm} is still on host {host}, which is in Maintenance")
+        })
         .collect();
     let c = ctl.cloud();
-    for h in c.inv.hosts.iter().filter(|h| h.resource_state == ResourceState::Maintenance) {
+    for h in c
+        .inv
+        .hosts
+        .iter()
+        .filter(|h| h.resource_state == ResourceState::Maintenance)
+    {
         let Some(wh) = world.hosts.get(&h.id) else { continue };
         for (vm, _) in wh.domains.iter().filter(|(_, d)| d.running) {
             out.push(format!(

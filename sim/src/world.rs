@@ -162,7 +162,6 @@ impl HostFault {
             HostFault::LeaseStop => "lease writer renews again",
         }
     }
-
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

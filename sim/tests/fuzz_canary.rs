@@ -50,5 +50,8 @@ fn the_fuzzer_reports_a_planted_fencing_bypass_within_a_few_hundred_seeds() {
     // The same seed without the planted bug is clean: the report is the bug's.
     let s = scenario("enterprise.toml");
     let clean = run_seed_within(&s, seed, "enterprise.toml", &memory_journal, Some(3_600_000)).unwrap();
-    assert!(clean.failure.is_none(), "seed {seed} fails without the bypass: {clean:?}");
+    assert!(
+        clean.failure.is_none(),
+        "seed {seed} fails without the bypass: {clean:?}"
+    );
 }

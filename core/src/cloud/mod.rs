@@ -3,11 +3,11 @@
 //! through `set_charge`, so the book always equals the sum over VMs.
 
 mod audit;
-pub mod safety;
 mod build;
 mod lifecycle;
 mod migration;
 mod policy;
+pub mod safety;
 mod saga_support;
 mod snapshots;
 mod specs;
