@@ -30,6 +30,9 @@ pub enum BenchCommand {
     /// Store, signed keep-alive clients; list latency, list throughput and
     /// deploy acceptance against the targets.
     Api(crate::bench_api::ApiArgs),
+    /// The what-if engine: N-1 sweep over every host, failures tolerated per
+    /// cluster, growth projection; wall time and memory.
+    Whatif(crate::bench_whatif::WhatIfBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -81,6 +84,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Journal(args) => crate::bench_journal::run(&args),
         BenchCommand::Recovery(args) => crate::bench_recovery::run(&args),
         BenchCommand::Api(args) => crate::bench_api::run(&args),
+        BenchCommand::Whatif(args) => crate::bench_whatif::run(&args),
     }
 }
 

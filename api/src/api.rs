@@ -54,6 +54,8 @@ pub struct Api {
     pub server_id: uuid::Uuid,
     /// Held while an account's default network is created (one per account).
     pub(crate) default_networks: tokio::sync::Mutex<()>,
+    /// `runWhatIf` jobs (in memory: they change nothing).
+    pub(crate) whatif_jobs: crate::cmds::whatif::WhatIfJobs,
 }
 
 impl std::fmt::Debug for Api {
@@ -76,6 +78,7 @@ impl Api {
                 uuid::Builder::from_random_bytes(b).into_uuid()
             },
             default_networks: tokio::sync::Mutex::new(()),
+            whatif_jobs: Default::default(),
         }
     }
 

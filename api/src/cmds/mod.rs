@@ -18,6 +18,7 @@ pub mod templates;
 pub mod vlans;
 mod vm_spec;
 pub mod vms;
+pub mod whatif;
 
 use crate::registry::Command;
 
@@ -37,6 +38,7 @@ pub static GROUPS: &[&[Command]] = &[
     events::COMMANDS,
     vlans::COMMANDS,
     apis::COMMANDS,
+    whatif::COMMANDS,
 ];
 
 /// What command modules use.

@@ -266,6 +266,12 @@ fn cluster_check(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, apply_thresh
     None
 }
 
+/// The allocator's host filter alone (status, tags, affinity, capacity), for
+/// analyses that count what fits host by host; `None` = the host takes it.
+pub fn host_fits(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
+    host_check(c, req, h)
+}
+
 fn host_check(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
     let host = c.inv.host(h);
     if req.avoid.hosts.contains(&h) {

@@ -4,6 +4,7 @@
 
 mod audit;
 mod build;
+mod fork;
 mod lifecycle;
 mod policy;
 mod saga_support;
@@ -13,6 +14,7 @@ mod views;
 mod volumes;
 
 pub use audit::AuditReport;
+pub use fork::Fork;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
 pub use views::{AlertEvent, CapacityScope, HostView};
