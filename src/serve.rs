@@ -39,6 +39,25 @@ pub struct ServeOptions {
     pub agent_listen: Option<SocketAddr>,
 }
 
+impl Default for ServeOptions {
+    /// A throwaway server: in-memory store, ephemeral loopback port, no demo
+    /// zone, simulated latencies of 20-200 ms. Callers set what they need.
+    fn default() -> Self {
+        ServeOptions {
+            db: "sqlite::memory:".into(),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: false,
+            admin_password: None,
+            seed: 1,
+            fleet_file: None,
+            latency_ms: (20, 200),
+            snapshot_every: 10_000,
+            secondary_mounts: Vec::new(),
+            agent_listen: None,
+        }
+    }
+}
+
 pub struct Running {
     pub api: Arc<Api>,
     pub gw: Gateway,
