@@ -1,12 +1,15 @@
 //! `stratus`: the Stratus command line.
 
 mod agent_cmd;
+#[cfg(feature = "kvm")]
+mod agent_kvm;
 mod bench;
 mod bench_api;
 mod bench_api_http;
 mod bench_api_report;
 mod bench_api_setup;
 mod bench_api_stages;
+mod bench_console;
 mod bench_journal;
 mod bench_recovery;
 mod bench_sim;

@@ -34,6 +34,9 @@ pub struct ServeOptions {
     pub snapshot_every: u64,
     /// Image stores mounted on this server (template downloads go there).
     pub secondary_mounts: Vec<stratus_api::secstorage::SecondaryMount>,
+    /// Where real hosts' agents connect (`stratus agent --server`); `None`:
+    /// an ephemeral loopback port (simulated hosts only).
+    pub agent_listen: Option<SocketAddr>,
 }
 
 pub struct Running {
@@ -109,10 +112,12 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot open the Store at {}", o.db))?;
     let recovered = gw.recovery().is_some_and(|r| !r.fresh);
-    let agents = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listen = o.agent_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let agents = tokio::net::TcpListener::bind(listen)
         .await
-        .context("cannot listen for agents on loopback")?;
+        .with_context(|| format!("cannot listen for agents on {listen}"))?;
     let agent_addr = agents.local_addr()?;
+    tracing::info!(%agent_addr, "agents.listening");
     let mut tasks = Vec::new();
     let g = gw.clone();
     tasks.push(tokio::spawn(async move {
@@ -131,7 +136,12 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
     .map_err(anyhow::Error::msg)?;
     let enrolled = gw.enrolled();
     let with_creds: Vec<HostId> = fleet.hosts().into_iter().filter(|h| h.enrolled).map(|h| h.id).collect();
-    for h in &cloud.inv.hosts {
+    // The simulated hosts: the fleet's own (its state file), or on a fresh
+    // Store the demo's. Hosts added with `addHost hypervisor=KVM` run their
+    // own agents and are never simulated.
+    let known: Vec<HostId> = fleet.hosts().into_iter().filter(|h| h.enrolled).map(|h| h.id).collect();
+    let simulated = cloud.inv.hosts.iter().filter(|h| !recovered || known.contains(&h.id));
+    for h in simulated {
         let token = if enrolled.contains(&h.id) && with_creds.contains(&h.id) {
             None
         } else {
@@ -157,7 +167,8 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", o.http))?;
     let http_addr = http.local_addr()?;
-    let router = stratus_api::server::router(api.clone());
+    // The API at /client/api and the web console beside it under /client.
+    let router = stratus_api::server::router(api.clone()).merge(stratus_console::router(api.clone()));
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(http, router).await {
             tracing::error!(error = %e, "the HTTP server stopped");

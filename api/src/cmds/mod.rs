@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod misc;
 pub mod network;
 pub mod offerings;
+pub mod placement;
 pub mod pools;
 pub mod rules;
 pub mod storage;
@@ -37,6 +38,7 @@ pub static GROUPS: &[&[Command]] = &[
     events::COMMANDS,
     vlans::COMMANDS,
     apis::COMMANDS,
+    placement::COMMANDS,
 ];
 
 /// What command modules use.

@@ -5,7 +5,9 @@
 mod audit;
 mod build;
 mod lifecycle;
+mod migration;
 mod policy;
+pub mod safety;
 mod saga_support;
 mod snapshots;
 mod specs;
@@ -14,6 +16,7 @@ mod views;
 mod volumes;
 
 pub use audit::AuditReport;
+pub use migration::MigrationCandidate;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
 pub use templates::{DownloadOutcome, TemplateSource};
