@@ -200,9 +200,12 @@ NFS_CORE_PARAM {
   Enable_RQUOTA = false;
 }
 NFSV4 { Grace_Period = 1; Lease_Lifetime = 10; Graceless = true; }
+# Files also change behind ganesha (the management server writes template downloads into
+# the directory behind /secondary): no attribute caching, directories revalidated.
+MDCACHE { Use_Getattr_Directory_Invalidation = true; Dir_Chunk = 0; }
 EXPORT_DEFAULTS { Access_Type = RW; Squash = No_Root_Squash; SecType = sys; Transports = TCP; }
-EXPORT { Export_Id = 1; Path = "$NFS_DIR/primary"; Pseudo = "/primary"; FSAL { Name = VFS; } }
-EXPORT { Export_Id = 2; Path = "$NFS_DIR/secondary"; Pseudo = "/secondary"; FSAL { Name = VFS; } }
+EXPORT { Export_Id = 1; Path = "$NFS_DIR/primary"; Pseudo = "/primary"; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }
+EXPORT { Export_Id = 2; Path = "$NFS_DIR/secondary"; Pseudo = "/secondary"; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }
 EOF
 if ! cmp -s "$RUN_DIR/ganesha.conf.new" "$RUN_DIR/ganesha.conf" || ! alive "$RUN_DIR/ganesha.pid"; then
   step "starting nfs-ganesha"
