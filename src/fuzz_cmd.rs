@@ -115,7 +115,10 @@ pub fn run(
         }
     }
     if !failures.is_empty() || !errors.is_empty() {
-        bail!("{} seeds violated an invariant or leaked", failures.len() + errors.len());
+        bail!(
+            "{} seeds violated an invariant or leaked",
+            failures.len() + errors.len()
+        );
     }
     if strict_expectations && !missed.is_empty() {
         bail!("{} seeds missed an expectation", missed.len());

@@ -73,7 +73,9 @@ pub fn with_random_faults_within(
     let dur = |rng: &mut DetRng, lo: u64, hi: u64| Duration {
         ms: lo + rng.below((hi - lo) as usize) as u64,
     };
-    let at_ms = |ms: u64| Duration { ms: ms.min(end.saturating_sub(1)) };
+    let at_ms = |ms: u64| Duration {
+        ms: ms.min(end.saturating_sub(1)),
+    };
     let add = |s: &mut Scenario, at: Duration, fault: Fault| s.faults.scheduled.push(ScheduledFault { at, fault });
     for _ in 0..n {
         let at = Duration {
@@ -103,7 +105,14 @@ pub fn with_random_faults_within(
                 if c.len() >= 2 {
                     let i = rng.below(c.len());
                     let j = (i + 1 + rng.below(c.len() - 1)) % c.len();
-                    add(&mut s, at, Fault::HostCrash { host: c[i].clone(), duration: None });
+                    add(
+                        &mut s,
+                        at,
+                        Fault::HostCrash {
+                            host: c[i].clone(),
+                            duration: None,
+                        },
+                    );
                     let later = at_ms(at.ms + 1_000 + rng.below(120_000) as u64);
                     let d = dur(&mut rng, 60_000, 1_200_000);
                     let kind = rng.below(2);

@@ -452,7 +452,8 @@ impl Runner {
             Fault::LostReplies { rate, duration } => {
                 self.engine.world.lost_reply_rate = rate;
                 self.engine.world.lost_reply_until = now + duration.ms;
-                self.engine.log("fault", "drivers", &format!("replies lost with probability {rate}"));
+                self.engine
+                    .log("fault", "drivers", &format!("replies lost with probability {rate}"));
                 self.at(now + duration.ms, Item::LostRepliesOver);
             }
             Fault::HostCrash { host, duration } => {

@@ -189,7 +189,10 @@ fn fuzz_canary_a_journal_that_loses_a_write_is_reported() {
         {
             // The same seed with an honest journal is clean: the report is the bug's.
             let clean = stratus_sim::fuzz::run_seed_within(&scenario, seed, "enterprise.toml", &honest, hour).unwrap();
-            assert!(clean.failure.is_none(), "seed {seed} fails without the planted bug: {clean:?}");
+            assert!(
+                clean.failure.is_none(),
+                "seed {seed} fails without the planted bug: {clean:?}"
+            );
             caught.push(seed);
         }
     }

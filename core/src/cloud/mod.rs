@@ -3,10 +3,10 @@
 //! through `set_charge`, so the book always equals the sum over VMs.
 
 mod audit;
-pub mod safety;
 mod build;
 mod lifecycle;
 mod policy;
+pub mod safety;
 mod saga_support;
 mod snapshots;
 mod specs;

@@ -185,10 +185,19 @@ mod tests {
     fn an_error_vm_holding_a_reservation_is_reported() {
         let (mut c, i) = one_vm();
         let h = crate::ids::HostIdx(0);
-        c.set_charge(i, Charge::Reserved { host: h, until: crate::units::Millis(u64::MAX) });
+        c.set_charge(
+            i,
+            Charge::Reserved {
+                host: h,
+                until: crate::units::Millis(u64::MAX),
+            },
+        );
         c.vms.get_mut(i.0).unwrap().state = VmState::Error;
         let v = c.check_charge_matches_state();
-        assert!(v.iter().any(|m| m.contains("VM vm1 is Error but charged Reserved")), "{v:?}");
+        assert!(
+            v.iter().any(|m| m.contains("VM vm1 is Error but charged Reserved")),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -196,7 +205,10 @@ mod tests {
         let (mut c, i) = one_vm();
         c.vms.get_mut(i.0).unwrap().state = VmState::Destroyed;
         let v = c.check_charge_matches_state();
-        assert!(v.iter().any(|m| m.contains("VM vm1 is Destroyed but charged Used")), "{v:?}");
+        assert!(
+            v.iter().any(|m| m.contains("VM vm1 is Destroyed but charged Used")),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -209,7 +221,10 @@ mod tests {
         c.book.host[0].cpu.total = 8000;
         let v = c.check_host_totals();
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].contains("[host-totals-match-settings] host h1") && v[0].contains("16000"), "{v:?}");
+        assert!(
+            v[0].contains("[host-totals-match-settings] host h1") && v[0].contains("16000"),
+            "{v:?}"
+        );
     }
 
     #[test]
