@@ -454,7 +454,7 @@ impl Engine {
         for vm in std::mem::take(&mut self.world.duplicates) {
             self.violation(inv::vm_runs_twice(&self.ctl, vm));
         }
-        let mut found = inv::fenced_before_ha_restart(&self.ctl, &self.world, self.checked.ha_log);
+        let mut found = inv::new_ha_losses_fenced(&self.ctl, &self.world, &mut self.checked.ha_losses);
         found.extend(inv::no_down_with_fresh_lease(
             &self.ctl,
             &self.world,
@@ -462,10 +462,7 @@ impl Engine {
             self.now,
             self.ping_ms,
         ));
-        self.checked = inv::Cursor {
-            ha_log: self.ctl.ha_log().len(),
-            host_downs: self.ctl.host_downs().len(),
-        };
+        self.checked.host_downs = self.ctl.host_downs().len();
         for v in found {
             self.violation(v);
         }

@@ -9,6 +9,7 @@ use stratus_core::controller::effects::DriverCall;
 use stratus_core::controller::{Command, Controller, JobStatus};
 use stratus_core::ids::*;
 use stratus_core::inventory::ResourceState;
+use stratus_core::units::Millis;
 use stratus_core::vm::VmState;
 
 pub const NO_VM_RUNS_TWICE: &str = "no-vm-runs-twice";
@@ -17,10 +18,11 @@ pub const NO_DOWN_WITH_FRESH_LEASE: &str = "no-down-with-fresh-lease";
 pub const FAILED_OP_HOLDS_NOTHING: &str = "failed-op-holds-nothing";
 pub const NO_VM_ON_MAINTENANCE_HOST: &str = "no-vm-on-maintenance-host";
 
-/// Where the per-event checks left off in the controller's append-only logs.
-#[derive(Clone, Copy, Debug, Default)]
+/// Where the per-event checks left off: HA losses already checked, and the
+/// controller's list of Down transitions.
+#[derive(Clone, Debug, Default)]
 pub struct Cursor {
-    pub ha_log: usize,
+    pub ha_losses: BTreeSet<(VmId, Millis)>,
     pub host_downs: usize,
 }
 
@@ -32,32 +34,46 @@ pub fn vm_runs_twice(ctl: &Controller, vm: VmId) -> String {
 
 /// No VM is declared lost with its host (and so restarted elsewhere by HA)
 /// before that host is proven fenced, and none while its domain still runs
-/// there.
-pub fn fenced_before_ha_restart(ctl: &Controller, world: &World, from: usize) -> Vec<String> {
+/// there: the rule for one loss, checked when the loss happens.
+pub fn fenced_before_ha_restart(ctl: &Controller, world: &World, vm: VmId, host: HostId) -> Vec<String> {
     let mut out = Vec::new();
-    let log = ctl.ha_log();
-    for o in log.get(from..).unwrap_or_default() {
-        let Some(h) = o.host else { continue };
-        let Some(hi) = ctl.cloud().inv.find_host(h) else {
-            continue;
-        };
-        let host = &ctl.cloud().inv.host(hi).name;
-        let vm = ctl.vm_label(o.vm);
-        if ctl.host_health(hi).and_then(|x| x.fenced).is_none() {
-            out.push(format!(
-                "[{FENCED_BEFORE_HA_RESTART}] VM {vm} declared lost with host {host} before {host} was proven fenced"
-            ));
-        }
-        if world
-            .hosts
-            .get(&h)
-            .is_some_and(|wh| wh.domains.get(&o.vm).is_some_and(|d| d.running))
-        {
-            out.push(format!(
-                "[{FENCED_BEFORE_HA_RESTART}] VM {vm} declared lost with host {host} while its domain still runs there"
-            ));
+    let Some(hi) = ctl.cloud().inv.find_host(host) else {
+        return out;
+    };
+    let name = &ctl.cloud().inv.host(hi).name;
+    let label = ctl.vm_label(vm);
+    if ctl.host_health(hi).and_then(|x| x.fenced).is_none() {
+        out.push(format!(
+            "[{FENCED_BEFORE_HA_RESTART}] VM {label} declared lost with host {name} before {name} was proven fenced"
+        ));
+    }
+    if world
+        .hosts
+        .get(&host)
+        .is_some_and(|wh| wh.domains.get(&vm).is_some_and(|d| d.running))
+    {
+        out.push(format!(
+            "[{FENCED_BEFORE_HA_RESTART}] VM {label} declared lost with host {name} while its domain still runs there"
+        ));
+    }
+    out
+}
+
+/// [`fenced_before_ha_restart`] for every HA loss that appeared since `seen`
+/// (updated to the current ones).
+pub fn new_ha_losses_fenced(ctl: &Controller, world: &World, seen: &mut BTreeSet<(VmId, Millis)>) -> Vec<String> {
+    let now: BTreeSet<(VmId, Millis)> = ctl.ha_work().map(|(vm, _, since)| (vm, since)).collect();
+    let mut out = Vec::new();
+    if now.iter().any(|k| !seen.contains(k)) {
+        for (vm, host, since) in ctl.ha_work() {
+            if let Some(h) = host
+                && !seen.contains(&(vm, since))
+            {
+                out.extend(fenced_before_ha_restart(ctl, world, vm, h));
+            }
         }
     }
+    *seen = now;
     out
 }
 

@@ -45,6 +45,9 @@ pub struct SimHost {
     /// are lost.
     #[serde(default)]
     pub calls_lost: bool,
+    /// How many faults of each kind are on (they may overlap).
+    #[serde(default)]
+    pub fault_depth: BTreeMap<HostFault, u32>,
     pub domains: BTreeMap<VmId, SimDomain>,
     pub ports: BTreeSet<(VmId, Mac)>,
     /// Bridges made by `EnsureNetwork` (ports do not need them: older
@@ -102,28 +105,27 @@ impl SimHost {
         (now as i64).saturating_add(self.clock_skew_ms).max(0) as u64
     }
 
-    /// Turns one kind of host fault on or off.
+    /// Turns one kind of host fault on or off. Faults may overlap (a hang
+    /// inside a freeze): each flag holds while any fault that sets it does.
     pub fn set_fault(&mut self, f: HostFault, on: bool) {
-        match f {
-            HostFault::Hang => self.hung = on,
-            HostFault::Freeze => {
-                self.hung = on;
-                self.neighbour_cut = on;
-            }
-            HostFault::Partition => self.partitioned = on,
-            HostFault::Isolation => {
-                self.partitioned = on;
-                self.neighbour_cut = on;
-            }
-            HostFault::AgentHang => self.agent_hung = on,
-            HostFault::LeaseStop => self.lease_stopped = on,
-            HostFault::CallsLost => self.calls_lost = on,
+        let depth = self.fault_depth.entry(f).or_insert(0);
+        if on {
+            *depth += 1;
+        } else {
+            *depth = depth.saturating_sub(1);
         }
+        let active = |k: HostFault| self.fault_depth.get(&k).is_some_and(|d| *d > 0);
+        self.hung = active(HostFault::Hang) || active(HostFault::Freeze);
+        self.neighbour_cut = active(HostFault::Freeze) || active(HostFault::Isolation);
+        self.partitioned = active(HostFault::Partition) || active(HostFault::Isolation);
+        self.agent_hung = active(HostFault::AgentHang);
+        self.lease_stopped = active(HostFault::LeaseStop);
+        self.calls_lost = active(HostFault::CallsLost);
     }
 }
 
 /// The ways a powered-on host can fail, each undone when its fault ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum HostFault {
     /// Agent and lease writer hang; the kernel still answers neighbours.
     Hang,

@@ -236,22 +236,37 @@ fn maintenance_is_declared_only_after_the_last_migration_finished() {
 fn planted_a_domain_still_running_on_the_fenced_host_is_reported() {
     // kvm2 stays hung to the end, so its fencing proof stands.
     let (mut r, _) = run(&NEIGHBOUR_CRASHED_THEN_HANG.replace("\"30m\"", "\"2h\""));
-    let ctl = &r.engine.ctl;
-    let lost = ctl
+    let lost = r
+        .engine
+        .ctl
         .ha_log()
         .iter()
         .find(|o| o.host.is_some())
         .expect("an HA restart")
         .clone();
-    assert!(invariants::fenced_before_ha_restart(ctl, &r.engine.world, 0).is_empty());
-    // Planted: the VM's domain never stopped on the host it was lost with.
     let h = lost.host.unwrap();
+    assert!(invariants::fenced_before_ha_restart(&r.engine.ctl, &r.engine.world, lost.vm, h).is_empty());
+    // Planted: the VM's domain never stopped on the host it was lost with.
     let wh = r.engine.world.hosts.get_mut(&h).unwrap();
     wh.domains.entry(lost.vm).or_default().running = true;
-    let v = invariants::fenced_before_ha_restart(&r.engine.ctl, &r.engine.world, 0);
+    let v = invariants::fenced_before_ha_restart(&r.engine.ctl, &r.engine.world, lost.vm, h);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].starts_with("[fenced-before-ha-restart]") && v[0].contains("still runs there"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn planted_a_loss_on_a_host_not_proven_fenced_is_reported() {
+    // kvm1 never failed: losing a VM "with" it has no fencing proof behind it.
+    let (r, _) = run("");
+    let kvm1 = host_named(&r, "kvm1").id;
+    let (_, vm) = r.engine.ctl.cloud().vms().next().unwrap();
+    let v = invariants::fenced_before_ha_restart(&r.engine.ctl, &r.engine.world, vm.id, kvm1);
     assert!(
         v.iter()
-            .any(|m| m.starts_with("[fenced-before-ha-restart]") && m.contains("still runs there")),
+            .any(|m| m.contains("declared lost with host kvm1 before kvm1 was proven fenced")),
         "{v:?}"
     );
 }
@@ -329,7 +344,7 @@ fn a_deploy_failing_in_a_45_s_storage_outage_leaves_nothing_once_the_pool_return
     // outage too: retried with backoff, then held by the reconciler, which
     // deletes the volume once the pool is back.
     let mut undo_failed = 0;
-    for start_s in (20..=90).step_by(5) {
+    for start_s in (10..=150).step_by(3) {
         let (r, report) = run(&format!(
             "[[faults.scheduled]]\nat = \"{start_s}s\"\nkind = \"storage_outage\"\npool = \"zone-ps\"\nfor = \"45s\"\n"
         ));

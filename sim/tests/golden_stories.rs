@@ -42,7 +42,11 @@ impl Story {
             .filter(|(_, v)| v.state == stratus_core::vm::VmState::Running)
             .count();
         assert_eq!(running, c.vm_count(), "every VM runs at the end");
-        assert_eq!(self.r.engine.world.total_running(), running, "each once, in the world too");
+        assert_eq!(
+            self.r.engine.world.total_running(),
+            running,
+            "each once, in the world too"
+        );
     }
 }
 
@@ -98,9 +102,17 @@ fn golden(name: &str, actual: &str) {
 fn host_crash_is_fenced_by_lease_and_its_vms_restart_elsewhere() {
     let st = story("ha-host-crash.toml");
     assert_eq!(st.count("host.state", "kvm1\",\"detail\":\"Alert -> Down"), 1);
-    assert_eq!(st.count("host.fenced", "lease stale for"), 1, "fenced by the lease, not powered off");
+    assert_eq!(
+        st.count("host.fenced", "lease stale for"),
+        1,
+        "fenced by the lease, not powered off"
+    );
     assert!(st.count("ha.recovered", "") > 0);
-    assert_eq!(st.count("ha.scheduled", ""), st.count("ha.recovered", ""), "every HA VM recovered");
+    assert_eq!(
+        st.count("ha.scheduled", ""),
+        st.count("ha.recovered", ""),
+        "every HA VM recovered"
+    );
     st.all_vms_running_once();
     golden("ha-host-crash.log", &st.log);
 }

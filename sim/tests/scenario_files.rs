@@ -540,3 +540,24 @@ fn impossible_topology() {
     let e = broken("size_gib = 1", "size_gib = 1\nformat = \"VMDK\"");
     check(&e, 51, "templates[0].format", "unknown template format 'VMDK'");
 }
+
+#[test]
+fn a_seed_override_seeds_the_datacenter_too_and_reproduces_the_file() {
+    let path = scenarios_dir().join("ha-partition.toml");
+    let file_seed = scenario::load(&path).unwrap().scenario.seed;
+    let run = |seed: Option<u64>| {
+        let (s, built) = scenario::load_and_build_seeded(&path, seed).unwrap();
+        let first_host = built.cloud.inv.hosts[0].id;
+        let opts = stratus_sim::runner::RunOptions {
+            seed: Some(seed.unwrap_or(file_seed)),
+            ..Default::default()
+        };
+        let mut r = stratus_sim::runner::Runner::new(s, built.cloud, &opts);
+        r.run(&mut |_, _| {});
+        (first_host, r.engine.log_sha256())
+    };
+    // `--seed N` on a file that says `seed = N` is the same run, datacenter included.
+    assert_eq!(run(None), run(Some(file_seed)));
+    let other = run(Some(file_seed + 1));
+    assert_ne!(other.0, run(None).0, "the datacenter is built from the override too");
+}

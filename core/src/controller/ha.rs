@@ -191,6 +191,14 @@ impl Controller {
         }
     }
 
+    /// HA restarts waiting or in progress: the VM, the host it was lost with
+    /// and when (for the simulator's fencing invariant).
+    pub fn ha_work(&self) -> impl Iterator<Item = (VmId, Option<HostId>, Millis)> + '_ {
+        self.ha
+            .iter()
+            .map(|(vm, w)| (*vm, w.lost_host.map(|h| self.cloud.host_id(h)), w.since))
+    }
+
     /// HA restarts waiting or in progress.
     pub fn ha_pending(&self) -> usize {
         self.ha.len()
