@@ -1,8 +1,8 @@
-//! `stratus agent`: the host agent (`stratus-agent`). Today only with
-//! simulated hosts: one (`--sim`, `stratus_sim::agent_host`) or every host of
-//! a scenario in one process (`--sim-world`, `stratus_sim::agent_world`), each
-//! with its own connection; the KVM backend (libvirt, Open vSwitch, NFS) will
-//! plug into the same agent.
+//! `stratus agent`: the host agent (`stratus-agent`) over a real KVM host
+//! (`--libvirt URI`, cargo feature `kvm`: `crate::agent_kvm`) or simulated
+//! hosts: one (`--sim`, `stratus_sim::agent_host`) or every host of a
+//! scenario in one process (`--sim-world`, `stratus_sim::agent_world`), each
+//! with its own connection.
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -13,9 +13,16 @@ use stratus_sim::agent_world::{SimWorldOptions, TokenFile, run_world_blocking};
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
-    /// Run a simulated host (required until the KVM backend exists).
-    #[arg(long)]
+    /// Run a simulated host.
+    #[arg(long, conflicts_with = "libvirt")]
     sim: bool,
+    /// Run a real KVM host through this libvirt URI (qemu:///system); needs a
+    /// build with the cargo feature `kvm`.
+    #[arg(long, value_name = "URI")]
+    libvirt: Option<String>,
+    #[cfg(feature = "kvm")]
+    #[command(flatten)]
+    kvm: crate::agent_kvm::KvmArgs,
     /// Run every host of this scenario's simulated datacenter, one agent each,
     /// over one shared world (tokens from --token-file).
     #[arg(long, value_name = "SCENARIO", conflicts_with_all = ["sim", "name", "token", "state"])]
@@ -66,17 +73,20 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
     if let Some(scenario) = &a.sim_world {
         return run_world(&a, scenario);
     }
-    if !a.sim {
-        bail!("only simulated hosts are supported yet: pass --sim or --sim-world");
+    if !a.sim && a.libvirt.is_none() {
+        bail!("pass --libvirt URI (a KVM host), --sim or --sim-world");
     }
     let ping_interval = match a.ping_interval {
         None => None,
         Some(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => Some(Duration::from_secs_f64(s)),
         Some(s) => bail!("--ping-interval {s}: expected seconds between 0.1 and 3600"),
     };
-    let token = a.token.or_else(|| std::env::var("STRATUS_AGENT_TOKEN").ok());
+    let token = a.token.clone().or_else(|| std::env::var("STRATUS_AGENT_TOKEN").ok());
     if token.is_none() && !a.state.as_ref().is_some_and(|p| p.exists()) {
         bail!("an enrollment token is required (--token or STRATUS_AGENT_TOKEN) until --state holds credentials");
+    }
+    if let Some(uri) = &a.libvirt {
+        return run_kvm(&a, uri, token, ping_interval);
     }
     let memory_bytes = a.memory_gib.checked_mul(1 << 30).context("--memory-gib is too large")?;
     run_blocking(SimHostOptions {
@@ -91,6 +101,25 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         seed: a.seed,
     })?;
     Ok(())
+}
+
+#[cfg(feature = "kvm")]
+fn run_kvm(a: &AgentArgs, uri: &str, token: Option<String>, ping_interval: Option<Duration>) -> anyhow::Result<()> {
+    use crate::agent_kvm::{KvmAgentOptions, kvm_config, run_kvm_agent};
+    run_kvm_agent(KvmAgentOptions {
+        server: a.server.clone(),
+        name: a.name.clone().context("--name is required")?,
+        token,
+        state_file: a.state.clone(),
+        ping_interval,
+        seed: a.seed,
+        config: kvm_config(uri, &a.kvm)?,
+    })
+}
+
+#[cfg(not(feature = "kvm"))]
+fn run_kvm(_: &AgentArgs, uri: &str, _: Option<String>, _: Option<Duration>) -> anyhow::Result<()> {
+    bail!("--libvirt {uri}: this stratus was built without KVM support (cargo build --features kvm)")
 }
 
 fn run_world(a: &AgentArgs, scenario: &std::path::Path) -> anyhow::Result<()> {

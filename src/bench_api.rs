@@ -437,6 +437,7 @@ async fn bench(args: &ApiArgs, db: String, shown_db: String) -> anyhow::Result<A
         latency_ms,
         snapshot_every: args.snapshot_every,
         secondary_mounts: Vec::new(),
+        agent_listen: None,
     })
     .await?;
     let result = async {

@@ -123,7 +123,7 @@ async fn bench(args: &ConsoleArgs, db: String) -> anyhow::Result<ConsoleReport> 
         fleet_file: None,
         latency_ms: (1, 5),
         snapshot_every: 10_000,
-        secondary_mounts: Vec::new(),
+        ..ServeOptions::default()
     })
     .await?;
     let result = async {

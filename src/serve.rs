@@ -34,6 +34,28 @@ pub struct ServeOptions {
     pub snapshot_every: u64,
     /// Image stores mounted on this server (template downloads go there).
     pub secondary_mounts: Vec<stratus_api::secstorage::SecondaryMount>,
+    /// Where real hosts' agents connect (`stratus agent --server`); `None`:
+    /// an ephemeral loopback port (simulated hosts only).
+    pub agent_listen: Option<SocketAddr>,
+}
+
+impl Default for ServeOptions {
+    /// A throwaway server: in-memory store, ephemeral loopback port, no demo
+    /// zone, simulated latencies of 20-200 ms. Callers set what they need.
+    fn default() -> Self {
+        ServeOptions {
+            db: "sqlite::memory:".into(),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: false,
+            admin_password: None,
+            seed: 1,
+            fleet_file: None,
+            latency_ms: (20, 200),
+            snapshot_every: 10_000,
+            secondary_mounts: Vec::new(),
+            agent_listen: None,
+        }
+    }
 }
 
 pub struct Running {
@@ -109,10 +131,12 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot open the Store at {}", o.db))?;
     let recovered = gw.recovery().is_some_and(|r| !r.fresh);
-    let agents = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listen = o.agent_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let agents = tokio::net::TcpListener::bind(listen)
         .await
-        .context("cannot listen for agents on loopback")?;
+        .with_context(|| format!("cannot listen for agents on {listen}"))?;
     let agent_addr = agents.local_addr()?;
+    tracing::info!(%agent_addr, "agents.listening");
     let mut tasks = Vec::new();
     let g = gw.clone();
     tasks.push(tokio::spawn(async move {
@@ -131,7 +155,12 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
     .map_err(anyhow::Error::msg)?;
     let enrolled = gw.enrolled();
     let with_creds: Vec<HostId> = fleet.hosts().into_iter().filter(|h| h.enrolled).map(|h| h.id).collect();
-    for h in &cloud.inv.hosts {
+    // The simulated hosts: the fleet's own (its state file), or on a fresh
+    // Store the demo's. Hosts added with `addHost hypervisor=KVM` run their
+    // own agents and are never simulated.
+    let known: Vec<HostId> = fleet.hosts().into_iter().filter(|h| h.enrolled).map(|h| h.id).collect();
+    let simulated = cloud.inv.hosts.iter().filter(|h| !recovered || known.contains(&h.id));
+    for h in simulated {
         let token = if enrolled.contains(&h.id) && with_creds.contains(&h.id) {
             None
         } else {

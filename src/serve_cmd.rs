@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// are downloaded there. Repeat for several stores.
     #[arg(long = "secondary-mount", value_name = "URL=DIR", value_parser = SecondaryMount::parse)]
     secondary_mounts: Vec<SecondaryMount>,
+    /// Where KVM hosts' agents connect (`stratus agent --server`), HOST:PORT;
+    /// default: an ephemeral loopback port (simulated hosts only).
+    #[arg(long, value_name = "HOST:PORT")]
+    agent_listen: Option<SocketAddr>,
 }
 
 fn latency(s: &str) -> anyhow::Result<(u64, u64)> {
@@ -75,6 +79,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         latency_ms: latency(&a.latency)?,
         snapshot_every: a.snapshot_every,
         secondary_mounts: a.secondary_mounts.clone(),
+        agent_listen: a.agent_listen,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

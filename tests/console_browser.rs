@@ -235,7 +235,7 @@ async fn server(dir: &std::path::Path) -> Running {
         fleet_file: Some(dir.join("fleet.json")),
         latency_ms: (5, 20),
         snapshot_every: 10_000,
-        secondary_mounts: Vec::new(),
+        ..ServeOptions::default()
     };
     start(o).await.unwrap()
 }

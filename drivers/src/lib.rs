@@ -9,12 +9,17 @@
 //! [`watchdog`] holds the host side of the fencing rule, used by the real
 //! agent and the simulated host alike.
 
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod watchdog;
 
 use async_trait::async_trait;
 use std::net::Ipv4Addr;
 pub use stratus_wire::HostFacts;
 use stratus_wire::ids::*;
+pub use stratus_wire::{
+    BridgeKind, DiskBus, DiskDetail, DiskFormat, DomainDevices, ImageSource, NicDetail, NicModel, PoolSpec,
+};
 use stratus_wire::{DomainSpec, DriverCall, DriverResult, Mac};
 pub use stratus_wire::{DriverError, ErrorKind};
 pub use watchdog::Watchdog;
@@ -28,6 +33,14 @@ pub struct DomainReport {
 
 pub type DriverOutcome = Result<(), DriverError>;
 
+/// How far a long copy (`CopyTemplate`) has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyProgress {
+    pub done_bytes: u64,
+    /// 0 while the size is not known yet.
+    pub total_bytes: u64,
+}
+
 #[async_trait]
 pub trait ComputeDriver: Send + Sync {
     async fn define_domain(&self, host: HostId, vm: VmId, spec: &DomainSpec) -> DriverOutcome;
@@ -35,7 +48,8 @@ pub trait ComputeDriver: Send + Sync {
     async fn start_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
     async fn stop_domain(&self, host: HostId, vm: VmId, forced: bool) -> DriverOutcome;
     async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome;
-    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome;
+    /// Live-migrates to `to`, reached at `to_uri` when the gateway knows it.
+    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId, to_uri: Option<&str>) -> DriverOutcome;
     async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome;
     async fn detach_disk(&self, host: HostId, vm: VmId, volume: VolumeId) -> DriverOutcome;
     async fn query_domains(&self, host: HostId) -> Result<Vec<DomainReport>, DriverError>;
@@ -46,7 +60,26 @@ pub trait ComputeDriver: Send + Sync {
 
 #[async_trait]
 pub trait StorageDriver: Send + Sync {
-    async fn copy_template(&self, pool: PoolId, template: TemplateId, size_bytes: u64) -> DriverOutcome;
+    /// Copies a template's base image to a pool; `source` absent: from the
+    /// secondary storage's `template/<id>.qcow2`.
+    async fn copy_template(
+        &self,
+        pool: PoolId,
+        template: TemplateId,
+        size_bytes: u64,
+        source: Option<&ImageSource>,
+    ) -> DriverOutcome;
+    /// Stops a copy in progress (its partial image is removed); `NotFound`
+    /// when none runs.
+    async fn cancel_copy(&self, pool: PoolId, template: TemplateId) -> DriverOutcome;
+    /// Progress of a copy in progress, `None` when none runs.
+    async fn copy_progress(&self, pool: PoolId, template: TemplateId) -> Option<CopyProgress>;
+    /// Copies a volume to secondary storage as a template.
+    async fn create_template(&self, pool: PoolId, volume: VolumeId, template: TemplateId) -> DriverOutcome;
+    /// Puts a volume back to a snapshot's content.
+    async fn revert_snapshot(&self, pool: PoolId, volume: VolumeId, snapshot: SnapshotId) -> DriverOutcome;
+    /// Makes sure `host` reaches `pool` (define, start, mount). Idempotent.
+    async fn ensure_pool(&self, host: HostId, pool: PoolId, spec: &PoolSpec) -> DriverOutcome;
     async fn create_volume(
         &self,
         pool: PoolId,
@@ -69,6 +102,8 @@ pub trait StorageDriver: Send + Sync {
 pub trait NetworkDriver: Send + Sync {
     async fn plug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac, ip: Ipv4Addr) -> DriverOutcome;
     async fn unplug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac) -> DriverOutcome;
+    /// Makes sure `host` has `bridge` for `network`'s physical network. Idempotent.
+    async fn ensure_network(&self, host: HostId, network: NetworkId, bridge: &str, kind: BridgeKind) -> DriverOutcome;
 }
 
 #[async_trait]
@@ -102,14 +137,35 @@ pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
         DriverCall::StartDomain { vm, host } => d.compute.start_domain(*host, *vm).await,
         DriverCall::StopDomain { vm, host, forced } => d.compute.stop_domain(*host, *vm, *forced).await,
         DriverCall::RebootDomain { vm, host } => d.compute.reboot_domain(*host, *vm).await,
-        DriverCall::MigrateDomain { vm, from, to } => d.compute.migrate_domain(*from, *to, *vm).await,
+        DriverCall::MigrateDomain { vm, from, to, to_uri } => {
+            d.compute.migrate_domain(*from, *to, *vm, to_uri.as_deref()).await
+        }
         DriverCall::AttachDisk { vm, host, volume, pool } => d.compute.attach_disk(*host, *vm, *volume, *pool).await,
         DriverCall::DetachDisk { vm, host, volume } => d.compute.detach_disk(*host, *vm, *volume).await,
         DriverCall::CopyTemplate {
             template,
             pool,
             size_bytes,
-        } => d.storage.copy_template(*pool, *template, *size_bytes).await,
+            source,
+        } => {
+            d.storage
+                .copy_template(*pool, *template, *size_bytes, source.as_ref())
+                .await
+        }
+        DriverCall::CancelCopy { template, pool } => d.storage.cancel_copy(*pool, *template).await,
+        DriverCall::CreateTemplate { volume, pool, template } => {
+            d.storage.create_template(*pool, *volume, *template).await
+        }
+        DriverCall::RevertSnapshot { volume, pool, snapshot } => {
+            d.storage.revert_snapshot(*pool, *volume, *snapshot).await
+        }
+        DriverCall::EnsurePool { host, pool, spec } => d.storage.ensure_pool(*host, *pool, spec).await,
+        DriverCall::EnsureNetwork {
+            host,
+            network,
+            bridge,
+            kind,
+        } => d.network.ensure_network(*host, *network, bridge, *kind).await,
         DriverCall::CreateVolume {
             volume,
             pool,

@@ -36,6 +36,7 @@ impl SimHostOptions {
             cpu_mhz: self.mhz,
             memory_bytes: self.memory_bytes,
             hypervisor_version: "stratus-sim".into(),
+            ..Default::default()
         }
     }
 }

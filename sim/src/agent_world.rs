@@ -123,6 +123,7 @@ impl HostAgent {
                 cpu_mhz: h.cpu_mhz_per_core,
                 memory_bytes: h.memory_bytes,
                 hypervisor_version: "stratus-sim-world".into(),
+                ..Default::default()
             },
             token: None,
             seed,

@@ -113,8 +113,9 @@ impl ComputeDriver for SimBackend {
     async fn reboot_domain(&self, host: HostId, vm: VmId) -> DriverOutcome {
         self.run(DriverCall::RebootDomain { vm, host }).await
     }
-    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId) -> DriverOutcome {
-        self.run(DriverCall::MigrateDomain { vm, from, to }).await
+    async fn migrate_domain(&self, from: HostId, to: HostId, vm: VmId, to_uri: Option<&str>) -> DriverOutcome {
+        let to_uri = to_uri.map(str::to_string);
+        self.run(DriverCall::MigrateDomain { vm, from, to, to_uri }).await
     }
     async fn attach_disk(&self, host: HostId, vm: VmId, volume: VolumeId, pool: PoolId) -> DriverOutcome {
         self.run(DriverCall::AttachDisk { vm, host, volume, pool }).await
@@ -151,17 +152,46 @@ impl ComputeDriver for SimBackend {
             cpu_mhz,
             memory_bytes,
             hypervisor_version: "simulated".into(),
+            ..Default::default()
         })
     }
 }
 
 #[async_trait]
 impl StorageDriver for SimBackend {
-    async fn copy_template(&self, pool: PoolId, template: TemplateId, size_bytes: u64) -> DriverOutcome {
+    async fn copy_template(
+        &self,
+        pool: PoolId,
+        template: TemplateId,
+        size_bytes: u64,
+        source: Option<&ImageSource>,
+    ) -> DriverOutcome {
         self.run(DriverCall::CopyTemplate {
             template,
             pool,
             size_bytes,
+            source: source.cloned(),
+        })
+        .await
+    }
+    async fn cancel_copy(&self, pool: PoolId, template: TemplateId) -> DriverOutcome {
+        self.run(DriverCall::CancelCopy { template, pool }).await
+    }
+    async fn copy_progress(&self, _: PoolId, _: TemplateId) -> Option<CopyProgress> {
+        // The world copies at once (its latency is in the answer's time).
+        None
+    }
+    async fn create_template(&self, pool: PoolId, volume: VolumeId, template: TemplateId) -> DriverOutcome {
+        self.run(DriverCall::CreateTemplate { volume, pool, template }).await
+    }
+    async fn revert_snapshot(&self, pool: PoolId, volume: VolumeId, snapshot: SnapshotId) -> DriverOutcome {
+        self.run(DriverCall::RevertSnapshot { volume, pool, snapshot }).await
+    }
+    async fn ensure_pool(&self, host: HostId, pool: PoolId, spec: &PoolSpec) -> DriverOutcome {
+        self.run(DriverCall::EnsurePool {
+            host,
+            pool,
+            spec: spec.clone(),
         })
         .await
     }
@@ -228,6 +258,15 @@ impl NetworkDriver for SimBackend {
     async fn unplug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac) -> DriverOutcome {
         self.run(DriverCall::UnplugNic { vm, host, network, mac }).await
     }
+    async fn ensure_network(&self, host: HostId, network: NetworkId, bridge: &str, kind: BridgeKind) -> DriverOutcome {
+        self.run(DriverCall::EnsureNetwork {
+            host,
+            network,
+            bridge: bridge.to_string(),
+            kind,
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -276,5 +315,77 @@ mod tests {
         // A lease read changes nothing: no wait.
         let _ = b.read_lease(pool, HostId(stratus_core::uuid::Uuid::from_u128(9))).await;
         assert_eq!(rec.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_simulator_speaks_the_real_drivers_extra_calls() {
+        use stratus_core::uuid::Uuid;
+        let (host, pool) = (HostId(Uuid::from_u128(1)), PoolId(Uuid::from_u128(2)));
+        let (vm, vol) = (VmId(Uuid::from_u128(3)), VolumeId(Uuid::from_u128(4)));
+        let (tpl, snap, net) = (
+            TemplateId(Uuid::from_u128(5)),
+            SnapshotId(Uuid::from_u128(6)),
+            NetworkId(Uuid::from_u128(7)),
+        );
+        let mut world = World::new(1);
+        world.pools.insert(pool, crate::world::SimPool::default());
+        world.hosts.insert(host, crate::world::SimHost::default());
+        let b = SimBackend::new(world);
+        let spec = PoolSpec::QemuNfs {
+            server: "127.0.0.1".into(),
+            export: "/primary".into(),
+            local_path: None,
+        };
+        b.ensure_pool(host, pool, &spec).await.unwrap();
+        b.ensure_network(host, net, "cloudbr0", BridgeKind::OvsNetdev)
+            .await
+            .unwrap();
+        {
+            let w = b.world.lock().unwrap();
+            assert!(w.hosts[&host].attached_pools.contains(&pool));
+            assert!(w.hosts[&host].bridges.contains("cloudbr0"));
+        }
+        // Copies complete at once: nothing to cancel, no progress.
+        b.copy_template(pool, tpl, 1 << 20, None).await.unwrap();
+        assert_eq!(b.cancel_copy(pool, tpl).await.unwrap_err().kind, ErrorKind::NotFound);
+        assert_eq!(b.copy_progress(pool, tpl).await, None);
+        b.create_volume(pool, vol, 1 << 30, Some(tpl)).await.unwrap();
+        b.create_snapshot(pool, vol, snap).await.unwrap();
+        // A running domain's disk is neither templated nor reverted.
+        let dspec = DomainSpec {
+            name: "v".into(),
+            cpu: 1,
+            mhz: 1000,
+            memory_mb: 128,
+            disks: vec![(vol, pool)],
+            nics: vec![],
+            devices: Default::default(),
+        };
+        b.define_domain(host, vm, &dspec).await.unwrap();
+        b.start_domain(host, vm).await.unwrap();
+        let tpl2 = TemplateId(Uuid::from_u128(8));
+        assert_eq!(
+            b.create_template(pool, vol, tpl2).await.unwrap_err().kind,
+            ErrorKind::Refused
+        );
+        assert_eq!(
+            b.revert_snapshot(pool, vol, snap).await.unwrap_err().kind,
+            ErrorKind::Refused
+        );
+        b.stop_domain(host, vm, false).await.unwrap();
+        b.create_template(pool, vol, tpl2).await.unwrap();
+        assert!(b.world.lock().unwrap().templates.contains(&tpl2));
+        b.revert_snapshot(pool, vol, snap).await.unwrap();
+        let gone = SnapshotId(Uuid::from_u128(9));
+        assert_eq!(
+            b.revert_snapshot(pool, vol, gone).await.unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        // A pool that is down cannot be ensured.
+        b.world.lock().unwrap().pools.get_mut(&pool).unwrap().down = true;
+        assert_eq!(
+            b.ensure_pool(host, pool, &spec).await.unwrap_err().kind,
+            ErrorKind::Unavailable
+        );
     }
 }

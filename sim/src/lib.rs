@@ -24,4 +24,5 @@ pub mod scenario;
 pub mod synth;
 pub mod synth_inputs;
 pub mod world;
+pub mod whatif_input;
 pub mod world_ha;

@@ -47,14 +47,21 @@ pub struct SimHost {
     pub calls_lost: bool,
     pub domains: BTreeMap<VmId, SimDomain>,
     pub ports: BTreeSet<(VmId, Mac)>,
+    /// Bridges made by `EnsureNetwork` (ports do not need them: older
+    /// controllers never ask).
+    #[serde(default)]
+    pub bridges: BTreeSet<String>,
+    /// Pools made reachable by `EnsurePool`.
+    #[serde(default)]
+    pub attached_pools: BTreeSet<PoolId>,
     /// Answers from one host come back in the order the calls were sent.
     pub last_reply: u64,
     /// Shared pools this host holds a heartbeat lease on, with the stamp of
     /// its last renewal there: the time (ms) by the host's own clock
     /// ([`SimHost::local_clock`]), which management treats as opaque.
     pub leases: Vec<(PoolId, Option<u64>)>,
-    /// How far this host's clock is off the simulation's (ms, either sign):
-    /// its lease stamps and its watchdog run on its own clock.
+    /// How far this host's wall clock is off the simulation's (ms, either
+    /// sign): its lease stamps use it; its watchdog is monotonic.
     pub clock_skew_ms: i64,
     /// When (simulation time, ms) it last renewed a lease: the truth the
     /// fresh-lease invariant compares management's verdicts with.
@@ -247,6 +254,9 @@ pub struct World {
     pub duplicates: Vec<VmId>,
     /// Snapshots kept on secondary storage.
     pub snapshots: std::collections::BTreeSet<SnapshotId>,
+    /// Templates made from volumes (`CreateTemplate`) on secondary storage.
+    #[serde(default)]
+    pub templates: BTreeSet<TemplateId>,
     /// Whether hosts have a working out-of-band power control (fence driver).
     pub fence_available: bool,
     /// Every this many ping rounds, every host sends its full VM report (VM sync).
@@ -265,6 +275,12 @@ pub struct World {
     #[serde(skip)]
     pub generation: u64,
     rng: DetRng,
+    /// Seed of the latency streams: one per (host, call kind), so a new call
+    /// on one host never shifts the timing of any other host's calls.
+    #[serde(default)]
+    latency_seed: u64,
+    #[serde(skip)]
+    latency_rngs: BTreeMap<(Option<HostId>, &'static str), DetRng>,
 }
 
 impl World {
@@ -288,6 +304,7 @@ impl World {
             duplicates: Vec::new(),
             fence_available: true,
             snapshots: Default::default(),
+            templates: BTreeSet::new(),
             full_report_every: 20,
             rounds: 0,
             crashed_vms: Vec::new(),
@@ -295,6 +312,8 @@ impl World {
             fail_next: Vec::new(),
             generation: 0,
             rng: DetRng::child(seed, "world"),
+            latency_seed: seed,
+            latency_rngs: BTreeMap::new(),
         }
     }
 
@@ -374,12 +393,17 @@ impl World {
         true
     }
 
-    fn draw(&mut self, (lo, hi): (u64, u64)) -> u64 {
+    /// A latency for a call of `kind` on `host`, from that pair's own stream.
+    fn draw(&mut self, host: Option<HostId>, kind: &'static str, (lo, hi): (u64, u64)) -> u64 {
         if hi <= lo {
-            lo
-        } else {
-            lo + self.rng.below((hi - lo + 1) as usize) as u64
+            return lo;
         }
+        let seed = self.latency_seed;
+        let rng = self.latency_rngs.entry((host, kind)).or_insert_with(|| {
+            let who = host.map_or_else(|| "any".to_string(), |h| h.to_string());
+            DetRng::child(seed, &format!("latency/{who}/{kind}"))
+        });
+        lo + rng.below((hi - lo + 1) as usize) as u64
     }
 
     fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
@@ -423,7 +447,7 @@ impl World {
             DriverCall::MigrateDomain { .. } => self.latency.migrate,
             _ => self.latency.other,
         };
-        let mut at = now + self.draw(lat).max(1);
+        let mut at = now + self.draw(call.host(), kind, lat).max(1);
         // Neighbour pings do not queue behind the host's domain operations.
         let queued = !matches!(call, DriverCall::PingNeighbour { .. });
         if let Some(h) = call.host().and_then(|h| self.hosts.get_mut(&h)).filter(|_| queued) {
@@ -513,7 +537,7 @@ impl World {
                 Some(d) if d.running => Ok(()),
                 _ => Err(DriverError::refused("domain is not running")),
             },
-            DriverCall::MigrateDomain { vm, from, to } => {
+            DriverCall::MigrateDomain { vm, from, to, .. } => {
                 if self.migration_failures > 0 {
                     self.migration_failures -= 1;
                     return Err(DriverError::refused("migration failed: injected"));
@@ -606,10 +630,55 @@ impl World {
                 self.snapshots.remove(snapshot);
                 Ok(())
             }
+            DriverCall::CancelCopy { .. } => {
+                // Copies complete when applied: none is ever in progress.
+                Err(DriverError::not_found("no template copy in progress"))
+            }
+            DriverCall::CreateTemplate { volume, pool, template } => {
+                if !self.pool_up(*pool)?.volumes.contains(volume) {
+                    return Err(DriverError::not_found("volume not found on its pool"));
+                }
+                if self.volume_in_running_domain(*volume) {
+                    return Err(DriverError::refused("volume is in use by a running domain"));
+                }
+                self.templates.insert(*template);
+                Ok(())
+            }
+            DriverCall::RevertSnapshot { volume, pool, snapshot } => {
+                if !self.pool_up(*pool)?.volumes.contains(volume) {
+                    return Err(DriverError::not_found("volume not found on its pool"));
+                }
+                if !self.snapshots.contains(snapshot) {
+                    return Err(DriverError::not_found("snapshot not found"));
+                }
+                if self.volume_in_running_domain(*volume) {
+                    return Err(DriverError::refused("volume is in use by a running domain"));
+                }
+                Ok(())
+            }
+            DriverCall::EnsurePool { host, pool, .. } => {
+                self.pool_up(*pool)?;
+                self.hosts.get_mut(host).expect("checked").attached_pools.insert(*pool);
+                Ok(())
+            }
+            DriverCall::EnsureNetwork { host, bridge, .. } => {
+                self.hosts
+                    .get_mut(host)
+                    .expect("checked")
+                    .bridges
+                    .insert(bridge.clone());
+                Ok(())
+            }
             DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. } | DriverCall::PowerOff { .. } => {
                 unreachable!("answered by answer_probe")
             }
         }
+    }
+
+    fn volume_in_running_domain(&self, volume: VolumeId) -> bool {
+        self.hosts
+            .values()
+            .any(|h| h.domains.values().any(|d| d.running && d.disks.contains(&volume)))
     }
 
     /// A host powers off: every domain on it is gone.

@@ -89,29 +89,31 @@ impl World {
                 continue;
             }
             // A hung host renews nothing; a partitioned one, or one whose agent
-            // alone hangs, still reaches storage. The stamp and the watchdog
-            // are in the host's own clock.
+            // alone hangs, still reaches storage. The lease stamp is in the
+            // host's own (possibly skewed) wall clock; the watchdog runs on a
+            // monotonic clock, as the agent's does (a clock jump moves stamps,
+            // never the watchdog's deadline).
             let local = h.local_clock(now);
             let renews = h.renews_leases();
-            let mut last = None;
+            let mut renewed = false;
             for (p, t) in h.leases.iter_mut() {
                 if renews && (all_up || pools.get(p).is_some_and(|pool| !pool.down)) {
                     *t = Some(local);
-                    h.last_renewal_at = Some(now);
+                    renewed = true;
                 }
-                last = last.max(*t);
             }
-            if let Some(t) = last {
-                h.watchdog.on_lease_renewed(t);
+            if renewed {
+                h.last_renewal_at = Some(now);
+                h.watchdog.on_lease_renewed(now);
             }
             let reachable = h.reachable();
             if reachable {
-                h.watchdog.on_management_contact(local);
+                h.watchdog.on_management_contact(now);
             }
             // No lease to lose, no watchdog. While isolated nothing may run:
             // the watchdog fences at the boundary, and stops anything found
             // running later in the same isolation.
-            let isolated = !h.leases.is_empty() && h.watchdog.is_isolated(local);
+            let isolated = !h.leases.is_empty() && h.watchdog.is_isolated(now);
             if isolated && h.domains.values().any(|d| d.running) {
                 fence.push(*id);
             }
@@ -136,8 +138,7 @@ impl World {
                 self.stop_domain_now(id, *vm);
             }
             let h = self.hosts.get_mut(&id).expect("listed");
-            let local = h.local_clock(now);
-            h.watchdog.fenced(local);
+            h.watchdog.fenced(now);
             out.self_fenced.push(id);
             if h.reachable() {
                 out.stopped.extend(running.iter().map(|vm| (id, *vm)));

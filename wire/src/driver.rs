@@ -31,7 +31,12 @@ impl fmt::Display for Mac {
     }
 }
 
-/// What a domain is defined with.
+/// What a domain is defined with. `disks` and `nics` say what is attached;
+/// `devices` says how (format, bus, VLAN, bridge, model): a real hypervisor
+/// needs it, the simulator ignores it. Absent `devices` (older senders, older
+/// journals) means every default; it is written last and skipped when
+/// default, so older readers and the positional (MessagePack) form still read
+/// it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DomainSpec {
     pub name: String,
@@ -40,6 +45,173 @@ pub struct DomainSpec {
     pub memory_mb: u64,
     pub disks: Vec<(VolumeId, PoolId)>,
     pub nics: Vec<(Mac, NetworkId)>,
+    #[serde(default, skip_serializing_if = "DomainDevices::is_default")]
+    pub devices: DomainDevices,
+}
+
+/// How a domain's disks and NICs are presented (see `DomainSpec`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainDevices {
+    /// Details by volume; a disk without one is a qcow2 virtio data disk.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<DiskDetail>,
+    /// Details by MAC; a NIC without one is untagged, virtio, on the
+    /// network's default bridge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<NicDetail>,
+}
+
+impl DomainDevices {
+    pub fn is_default(&self) -> bool {
+        self.disks.is_empty() && self.nics.is_empty()
+    }
+}
+
+impl DomainSpec {
+    /// The details of a volume's disk (defaults when none were sent).
+    pub fn disk_detail(&self, volume: VolumeId) -> DiskDetail {
+        self.devices
+            .disks
+            .iter()
+            .find(|d| d.volume == volume)
+            .cloned()
+            .unwrap_or(DiskDetail {
+                volume,
+                format: DiskFormat::Qcow2,
+                bus: DiskBus::Virtio,
+                root: false,
+            })
+    }
+    /// The details of a NIC (defaults when none were sent).
+    pub fn nic_detail(&self, mac: Mac) -> NicDetail {
+        self.devices
+            .nics
+            .iter()
+            .find(|n| n.mac == mac)
+            .cloned()
+            .unwrap_or(NicDetail {
+                mac,
+                vlan: None,
+                bridge: None,
+                model: NicModel::Virtio,
+            })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskDetail {
+    pub volume: VolumeId,
+    pub format: DiskFormat,
+    pub bus: DiskBus,
+    /// The boot disk.
+    #[serde(default)]
+    pub root: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskFormat {
+    Qcow2,
+    Raw,
+}
+
+impl DiskFormat {
+    /// The name qemu-img and libvirt use.
+    pub fn qemu_name(self) -> &'static str {
+        match self {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "raw",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiskBus {
+    Virtio,
+    Scsi,
+    Ide,
+    Sata,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicDetail {
+    pub mac: Mac,
+    /// 802.1Q tag of the guest network; `None`: untagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Host bridge; `None`: the host's bridge for the network's physical network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    pub model: NicModel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NicModel {
+    Virtio,
+    E1000,
+    Rtl8139,
+}
+
+impl NicModel {
+    pub fn libvirt_name(self) -> &'static str {
+        match self {
+            NicModel::Virtio => "virtio",
+            NicModel::E1000 => "e1000",
+            NicModel::Rtl8139 => "rtl8139",
+        }
+    }
+}
+
+/// Where a template's image comes from and how to check it (`CopyTemplate`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSource {
+    /// `http(s)://…`, `nfs://…` or an absolute path on the host. The
+    /// management server refuses internal addresses before it sends one
+    /// (`secstorage.allowed.internal.sites`).
+    pub url: String,
+    /// CloudStack's form: `{SHA-256}hex`, `{MD5}hex`, or bare hex (MD5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    pub format: DiskFormat,
+}
+
+/// What backs a primary storage pool on a host (`EnsurePool`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PoolSpec {
+    /// A local directory (libvirt `dir` pool): host-local storage.
+    Dir { path: String },
+    /// NFS mounted by the host (libvirt `netfs` pool): production NFS.
+    NetFs {
+        server: String,
+        export: String,
+        mount_point: String,
+    },
+    /// NFS through qemu's own client (`nfs://` disks, `qemu-img` with
+    /// `nfs://` URLs): hosts without a kernel NFS client.
+    QemuNfs {
+        server: String,
+        export: String,
+        /// The export's directory, when this host can see it (it serves the
+        /// export, or a test machine): used to unlink files, which qemu's
+        /// NFS client cannot. Without it, deletes are refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local_path: Option<String>,
+    },
+}
+
+/// How a host attaches guests to a physical network (`EnsureNetwork`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BridgeKind {
+    /// Open vSwitch, kernel datapath.
+    Ovs,
+    /// Open vSwitch, userspace (`netdev`) datapath.
+    OvsNetdev,
+    /// A Linux bridge; VLANs through `<bridge>.<vlan>` sub-bridges.
+    Linux,
 }
 
 /// One request to a driver. Serde form: an object tagged by `"call"` with the
@@ -74,11 +246,54 @@ pub enum DriverCall {
         vm: VmId,
         from: HostId,
         to: HostId,
+        /// How `from` reaches `to`'s hypervisor (its `HostFacts::migration_uri`),
+        /// filled in by the management gateway; the core leaves it out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_uri: Option<String>,
     },
+    /// Copies a template's base image to a pool (first use). Long: the
+    /// agent reports progress and `CancelCopy` stops it.
     CopyTemplate {
         template: TemplateId,
         pool: PoolId,
         size_bytes: u64,
+        /// Absent: the image is on the zone's secondary storage at
+        /// `template/tmpl/<template id>/<template id>.qcow2` (CloudStack's layout) (older senders say nothing).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<ImageSource>,
+    },
+    /// Stops a `CopyTemplate` in progress; its partial copy is removed.
+    /// `NotFound` if none runs.
+    CancelCopy {
+        template: TemplateId,
+        pool: PoolId,
+    },
+    /// Makes a template from a (stopped VM's) volume: copied to secondary
+    /// storage as `template/tmpl/<template id>/<template id>.qcow2` (CloudStack's layout).
+    CreateTemplate {
+        volume: VolumeId,
+        pool: PoolId,
+        template: TemplateId,
+    },
+    /// Makes sure `host` reaches `pool` (defines and starts it, mounting
+    /// if needed). Idempotent.
+    EnsurePool {
+        host: HostId,
+        pool: PoolId,
+        spec: PoolSpec,
+    },
+    /// Makes sure `host` has the bridge of a physical network. Idempotent.
+    EnsureNetwork {
+        host: HostId,
+        network: NetworkId,
+        bridge: String,
+        kind: BridgeKind,
+    },
+    /// Puts a volume back to a snapshot's content (VM stopped).
+    RevertSnapshot {
+        volume: VolumeId,
+        pool: PoolId,
+        snapshot: SnapshotId,
     },
     CreateVolume {
         volume: VolumeId,
@@ -153,6 +368,8 @@ impl DriverCall {
             | DriverCall::DetachDisk { host, .. }
             | DriverCall::PlugNic { host, .. }
             | DriverCall::PingNeighbour { from: host, .. }
+            | DriverCall::EnsurePool { host, .. }
+            | DriverCall::EnsureNetwork { host, .. }
             | DriverCall::UnplugNic { host, .. } => Some(*host),
             DriverCall::MigrateDomain { from, .. } => Some(*from),
             _ => None,
@@ -161,6 +378,9 @@ impl DriverCall {
     pub fn pool(&self) -> Option<PoolId> {
         match self {
             DriverCall::CopyTemplate { pool, .. }
+            | DriverCall::CancelCopy { pool, .. }
+            | DriverCall::CreateTemplate { pool, .. }
+            | DriverCall::RevertSnapshot { pool, .. }
             | DriverCall::CreateVolume { pool, .. }
             | DriverCall::DeleteVolume { pool, .. }
             | DriverCall::CreateSnapshot { pool, .. } => Some(*pool),
@@ -176,6 +396,11 @@ impl DriverCall {
             DriverCall::RebootDomain { .. } => "RebootDomain",
             DriverCall::MigrateDomain { .. } => "MigrateDomain",
             DriverCall::CopyTemplate { .. } => "CopyTemplate",
+            DriverCall::CancelCopy { .. } => "CancelCopy",
+            DriverCall::CreateTemplate { .. } => "CreateTemplate",
+            DriverCall::EnsurePool { .. } => "EnsurePool",
+            DriverCall::EnsureNetwork { .. } => "EnsureNetwork",
+            DriverCall::RevertSnapshot { .. } => "RevertSnapshot",
             DriverCall::CreateVolume { .. } => "CreateVolume",
             DriverCall::DeleteVolume { .. } => "DeleteVolume",
             DriverCall::AttachDisk { .. } => "AttachDisk",
@@ -235,5 +460,70 @@ mod ip_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Ipv4Addr, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn spec() -> DomainSpec {
+        DomainSpec {
+            name: "i-2-7-VM".into(),
+            cpu: 1,
+            mhz: 1000,
+            memory_mb: 128,
+            disks: vec![(VolumeId(Uuid::from_u128(1)), PoolId(Uuid::from_u128(2)))],
+            nics: vec![(Mac([2, 0, 0, 0, 0, 1]), NetworkId(Uuid::from_u128(3)))],
+            devices: DomainDevices::default(),
+        }
+    }
+
+    #[test]
+    fn a_spec_without_devices_reads_and_writes_the_older_form() {
+        let older = r#"{"name":"i-2-7-VM","cpu":1,"mhz":1000,"memory_mb":128,"disks":[["00000000-0000-0000-0000-000000000001","00000000-0000-0000-0000-000000000002"]],"nics":[[[2,0,0,0,0,1],"00000000-0000-0000-0000-000000000003"]]}"#;
+        let read: DomainSpec = serde_json::from_str(older).unwrap();
+        assert_eq!(read, spec());
+        assert_eq!(serde_json::to_string(&read).unwrap(), older);
+        // Defaults for what was not said.
+        let d = read.disk_detail(VolumeId(Uuid::from_u128(1)));
+        assert_eq!((d.format, d.bus, d.root), (DiskFormat::Qcow2, DiskBus::Virtio, false));
+        let n = read.nic_detail(Mac([2, 0, 0, 0, 0, 1]));
+        assert_eq!((n.vlan, n.model), (None, NicModel::Virtio));
+    }
+
+    #[test]
+    fn devices_round_trip_and_are_found_by_volume_and_mac() {
+        let mut s = spec();
+        s.devices.disks.push(DiskDetail {
+            volume: VolumeId(Uuid::from_u128(1)),
+            format: DiskFormat::Raw,
+            bus: DiskBus::Scsi,
+            root: true,
+        });
+        s.devices.nics.push(NicDetail {
+            mac: Mac([2, 0, 0, 0, 0, 1]),
+            vlan: Some(100),
+            bridge: Some("cloudbr0".into()),
+            model: NicModel::E1000,
+        });
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains(r#""vlan":100"#), "{text}");
+        let back: DomainSpec = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.disk_detail(VolumeId(Uuid::from_u128(1))).format, DiskFormat::Raw);
+        assert_eq!(back.nic_detail(Mac([2, 0, 0, 0, 0, 1])).vlan, Some(100));
+    }
+
+    #[test]
+    fn a_copy_without_source_keeps_the_older_form() {
+        let older = r#"{"call":"CopyTemplate","template":"00000000-0000-0000-0000-000000000001","pool":"00000000-0000-0000-0000-000000000002","size_bytes":5}"#;
+        let c: DriverCall = serde_json::from_str(older).unwrap();
+        assert!(matches!(c, DriverCall::CopyTemplate { source: None, .. }));
+        assert_eq!(serde_json::to_string(&c).unwrap(), older);
+        let with = r#"{"call":"CopyTemplate","template":"00000000-0000-0000-0000-000000000001","pool":"00000000-0000-0000-0000-000000000002","size_bytes":5,"source":{"url":"http://127.0.0.1:8080/t.qcow2","checksum":"{SHA-256}00","format":"qcow2"}}"#;
+        let c: DriverCall = serde_json::from_str(with).unwrap();
+        assert_eq!(serde_json::to_string(&c).unwrap(), with);
     }
 }

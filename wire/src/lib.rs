@@ -22,7 +22,10 @@ pub mod ids;
 pub mod protocol;
 pub mod rng;
 
-pub use driver::{DomainSpec, DriverCall, DriverResult, Mac, OpId};
+pub use driver::{
+    BridgeKind, DiskBus, DiskDetail, DiskFormat, DomainDevices, DomainSpec, DriverCall, DriverResult, ImageSource, Mac,
+    NicDetail, NicModel, OpId, PoolSpec,
+};
 pub use error::{DriverError, ErrorKind};
 pub use facts::HostFacts;
 pub use uuid;

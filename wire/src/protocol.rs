@@ -249,6 +249,7 @@ mod tests {
             memory_mb: 512,
             disks: vec![],
             nics: vec![(Mac([2, 0, 0, 0, 0, 1]), NetworkId(Uuid::from_u128(9)))],
+            devices: Default::default(),
         };
         let call = DriverCall::DefineDomain {
             vm: VmId(Uuid::from_u128(1)),
@@ -333,6 +334,7 @@ mod tests {
                 cpu_mhz: 1,
                 memory_bytes: 1,
                 hypervisor_version: "x".into(),
+                ..Default::default()
             },
             versions: vec![1],
         };

@@ -19,7 +19,9 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use stratus_wire::ids::*;
 use stratus_wire::protocol::{AgentMsg, GREETING_VERSION, PROTOCOL_VERSION, ServerMsg, decode, encode};
-use stratus_wire::{DomainSpec, DriverCall, DriverError, DriverResult, ErrorKind, HostFacts, Mac};
+use stratus_wire::{
+    BridgeKind, DomainSpec, DriverCall, DriverError, DriverResult, ErrorKind, HostFacts, Mac, PoolSpec,
+};
 use uuid::Uuid;
 
 fn id(n: u128) -> Uuid {
@@ -37,6 +39,11 @@ fn fixture_driver_call(c: &DriverCall) -> &'static str {
         DriverCall::RebootDomain { .. } => "RebootDomain",
         DriverCall::MigrateDomain { .. } => "MigrateDomain",
         DriverCall::CopyTemplate { .. } => "CopyTemplate",
+        DriverCall::CancelCopy { .. } => "CancelCopy",
+        DriverCall::CreateTemplate { .. } => "CreateTemplate",
+        DriverCall::EnsurePool { .. } => "EnsurePool",
+        DriverCall::EnsureNetwork { .. } => "EnsureNetwork",
+        DriverCall::RevertSnapshot { .. } => "RevertSnapshot",
         DriverCall::CreateVolume { .. } => "CreateVolume",
         DriverCall::DeleteVolume { .. } => "DeleteVolume",
         DriverCall::AttachDisk { .. } => "AttachDisk",
@@ -104,17 +111,24 @@ fn driver_calls() -> Vec<DriverCall> {
                 memory_mb: 4096,
                 disks: vec![(volume, pool)],
                 nics: vec![(mac, network)],
+                devices: Default::default(),
             },
         },
         DriverCall::UndefineDomain { vm, host },
         DriverCall::StartDomain { vm, host },
         DriverCall::StopDomain { vm, host, forced: true },
         DriverCall::RebootDomain { vm, host },
-        DriverCall::MigrateDomain { vm, from: host, to },
+        DriverCall::MigrateDomain {
+            vm,
+            from: host,
+            to,
+            to_uri: None,
+        },
         DriverCall::CopyTemplate {
             template,
             pool,
             size_bytes: 2 << 30,
+            source: None,
         },
         DriverCall::CreateVolume {
             volume,
@@ -138,6 +152,24 @@ fn driver_calls() -> Vec<DriverCall> {
             ip: Ipv4Addr::new(10, 1, 0, 17),
         },
         DriverCall::UnplugNic { vm, host, network, mac },
+        DriverCall::CancelCopy { template, pool },
+        DriverCall::CreateTemplate { volume, pool, template },
+        DriverCall::EnsurePool {
+            host,
+            pool,
+            spec: PoolSpec::QemuNfs {
+                server: "127.0.0.1".into(),
+                export: "/primary".into(),
+                local_path: None,
+            },
+        },
+        DriverCall::EnsureNetwork {
+            host,
+            network,
+            bridge: "cloudbr0".into(),
+            kind: BridgeKind::OvsNetdev,
+        },
+        DriverCall::RevertSnapshot { volume, pool, snapshot },
     ]
 }
 
@@ -166,6 +198,7 @@ fn agent_msgs() -> Vec<AgentMsg> {
                 cpu_mhz: 2400,
                 memory_bytes: 256 << 30,
                 hypervisor_version: "QEMU 8.2.2".into(),
+                ..Default::default()
             },
             versions: vec![1],
         },

@@ -127,6 +127,7 @@ mod tests {
             cpu_mhz: 1,
             memory_bytes: 1,
             hypervisor_version: String::new(),
+            ..Default::default()
         };
         let c = AgentConfig::new("ms:1", "h1", facts);
         let mut rng = DetRng::new(1);

@@ -60,7 +60,7 @@ impl ComputeDriver for FakeHost {
     async fn reboot_domain(&self, _: HostId, _: VmId) -> DriverOutcome {
         Ok(())
     }
-    async fn migrate_domain(&self, _: HostId, _: HostId, vm: VmId) -> DriverOutcome {
+    async fn migrate_domain(&self, _: HostId, _: HostId, vm: VmId, _: Option<&str>) -> DriverOutcome {
         self.set(vm, None)
     }
     async fn attach_disk(&self, _: HostId, _: VmId, _: VolumeId, _: PoolId) -> DriverOutcome {
@@ -82,13 +82,29 @@ impl ComputeDriver for FakeHost {
             cpu_mhz: 1000,
             memory_bytes: 1 << 30,
             hypervisor_version: "fake".into(),
+            ..Default::default()
         })
     }
 }
 
 #[async_trait]
 impl StorageDriver for FakeHost {
-    async fn copy_template(&self, _: PoolId, _: TemplateId, _: u64) -> DriverOutcome {
+    async fn copy_template(&self, _: PoolId, _: TemplateId, _: u64, _: Option<&ImageSource>) -> DriverOutcome {
+        Ok(())
+    }
+    async fn cancel_copy(&self, _: PoolId, _: TemplateId) -> DriverOutcome {
+        Err(DriverError::not_found("no copy in progress"))
+    }
+    async fn copy_progress(&self, _: PoolId, _: TemplateId) -> Option<CopyProgress> {
+        None
+    }
+    async fn create_template(&self, _: PoolId, _: VolumeId, _: TemplateId) -> DriverOutcome {
+        Ok(())
+    }
+    async fn revert_snapshot(&self, _: PoolId, _: VolumeId, _: SnapshotId) -> DriverOutcome {
+        Ok(())
+    }
+    async fn ensure_pool(&self, _: HostId, _: PoolId, _: &PoolSpec) -> DriverOutcome {
         Ok(())
     }
     async fn create_volume(&self, _: PoolId, _: VolumeId, _: u64, _: Option<TemplateId>) -> DriverOutcome {
@@ -121,6 +137,9 @@ impl NetworkDriver for FakeHost {
         Ok(())
     }
     async fn unplug_nic(&self, _: HostId, _: VmId, _: NetworkId, _: Mac) -> DriverOutcome {
+        Ok(())
+    }
+    async fn ensure_network(&self, _: HostId, _: NetworkId, _: &str, _: BridgeKind) -> DriverOutcome {
         Ok(())
     }
 }

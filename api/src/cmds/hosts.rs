@@ -1,5 +1,7 @@
 //! Hosts: addHost (Simulator hosts, CloudStack's `http://sim/...` URLs with
-//! per-host overrides), listHosts, updateHost, maintenance.
+//! per-host overrides; KVM hosts, which answer with the one-time enrollment
+//! token their `stratus agent --libvirt` presents), listHosts, updateHost,
+//! maintenance.
 
 use super::prelude::*;
 use std::time::Duration;
@@ -17,6 +19,46 @@ pub struct SimHostUrl {
     pub mhz: u32,
     pub memory: u64,
     pub local: u64,
+}
+
+/// A KVM host's URL: `kvm://<host name>[/cpucore=N&cpuspeed=MHZ&memory=BYTES]`
+/// (or `http://`). The name is the one its agent calls itself; the numbers
+/// size its capacity (default 1 core × 1000 MHz, 1 GiB: give the host's real
+/// ones, which its agent also reports at enrollment).
+pub fn parse_kvm_url(url: &str) -> Result<SimHostUrl, ApiError> {
+    let bad = || ApiError::param(format!("url: '{url}' is not a KVM host URL (kvm://<host name>)"));
+    let rest = url
+        .strip_prefix("kvm://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_') {
+        return Err(bad());
+    }
+    let mut h = SimHostUrl {
+        name: name.to_string(),
+        cores: 1,
+        mhz: 1000,
+        memory: 1 << 30,
+        local: 0,
+    };
+    for part in path.split(['/', '&']).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(bad)?;
+        let n: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::param(format!("url: {k}={v} is not a number")))?;
+        match k {
+            "cpuspeed" => h.mhz = u32::try_from(n).map_err(|_| bad())?,
+            "cpucore" => h.cores = u32::try_from(n).map_err(|_| bad())?,
+            "memory" => h.memory = n,
+            _ => return Err(ApiError::param(format!("url: unknown KVM host setting {k}"))),
+        }
+    }
+    if h.cores == 0 || h.mhz == 0 || h.memory == 0 {
+        return Err(ApiError::param("url: cores, MHz and memory must be above zero"));
+    }
+    Ok(h)
 }
 
 pub fn parse_sim_url(url: &str) -> Result<SimHostUrl, ApiError> {
@@ -84,12 +126,18 @@ fn host_obj(c: &Ctx<'_>, id: Uuid) -> Result<Obj, ApiError> {
 fn add_host<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
     boxed(async move {
         let hv = c.p.req_str("hypervisor")?;
-        if Hypervisor::parse(hv) != Some(Hypervisor::Simulator) {
-            return Err(ApiError::param(format!(
-                "hypervisor: '{hv}' hosts cannot be added here yet; this server runs Simulator hosts"
-            )));
-        }
-        let url = parse_sim_url(c.p.req_str("url")?)?;
+        let hypervisor = match Hypervisor::parse(hv) {
+            Some(h @ (Hypervisor::Simulator | Hypervisor::Kvm)) => h,
+            _ => {
+                return Err(ApiError::param(format!(
+                    "hypervisor: '{hv}' hosts cannot be added here (Simulator, KVM)"
+                )));
+            }
+        };
+        let url = match hypervisor {
+            Hypervisor::Kvm => parse_kvm_url(c.p.req_str("url")?)?,
+            _ => parse_sim_url(c.p.req_str("url")?)?,
+        };
         let zone = ZoneId(c.p.req_uuid("zoneid")?);
         let pod = PodId(c.p.req_uuid("podid")?);
         let cluster = c.api.read(|ctl| -> Result<ClusterId, ApiError> {
@@ -112,9 +160,9 @@ fn add_host<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             if inv.pod(cl.pod).id != pod || inv.zone(cl.zone).id != zone {
                 return Err(ApiError::param("the cluster is not in that pod and zone"));
             }
-            if cl.hypervisor != Hypervisor::Simulator {
+            if cl.hypervisor != hypervisor {
                 return Err(ApiError::param(format!(
-                    "cluster {} is a {} cluster, not Simulator",
+                    "cluster {} is a {} cluster, not {hypervisor}",
                     cl.name, cl.hypervisor
                 )));
             }
@@ -150,6 +198,12 @@ fn add_host<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
                 tags: Vec::new(),
             };
             c.api.admin(Some(c.caller), AdminChange::CreatePool { spec }).await?;
+        }
+        if hypervisor == Hypervisor::Kvm {
+            // The host runs its own agent: hand its enrollment token back.
+            let token = c.api.gw.issue_token_durable(host).await.map_err(ApiError::internal)?;
+            let obj = host_obj(c, host.0)?.s("enrollmenttoken", token);
+            return Ok(render::list_body("host", 1, vec![obj]));
         }
         if let Some(sim) = &c.api.sim {
             let token = c.api.gw.issue_token_durable(host).await.map_err(ApiError::internal)?;
@@ -344,6 +398,7 @@ const HOST: &[&str] = &[
     "hasenoughcapacity",
     "created",
     "events",
+    "enrollmenttoken",
 ];
 
 pub static COMMANDS: &[Command] = &[
@@ -357,7 +412,7 @@ pub static COMMANDS: &[Command] = &[
             req(
                 "url",
                 Ty::Str,
-                "the host URL (Simulator: http://sim/<cluster>/<host>[/cpuspeed=N&cpucore=N&memory=BYTES])",
+                "the host URL (Simulator: http://sim/<cluster>/<host>[/cpuspeed=N&cpucore=N&memory=BYTES]; KVM: kvm://<host name>[/cpucore=N&cpuspeed=MHZ&memory=BYTES], answered with the agent's enrollmenttoken)",
             ),
             req("username", Ty::Str, "the username for the host"),
             req("password", Ty::Str, "the password for the host"),

@@ -19,6 +19,7 @@ pub mod templates;
 pub mod vlans;
 mod vm_spec;
 pub mod vms;
+pub mod whatif;
 
 use crate::registry::Command;
 
@@ -39,6 +40,7 @@ pub static GROUPS: &[&[Command]] = &[
     vlans::COMMANDS,
     apis::COMMANDS,
     placement::COMMANDS,
+    whatif::COMMANDS,
 ];
 
 /// What command modules use.

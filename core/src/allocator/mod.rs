@@ -266,6 +266,12 @@ fn cluster_check(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, apply_thresh
     None
 }
 
+/// The allocator's host filter alone (status, tags, affinity, capacity), for
+/// analyses that count what fits host by host; `None` = the host takes it.
+pub fn host_fits(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
+    host_check(c, req, h)
+}
+
 /// The constraints a VM must satisfy on host `h` for as long as it runs there
 /// (not only when placed): host tags, CPU cores and speed, host-local volumes,
 /// affinity groups. The allocator and the safety invariant share this one rule.

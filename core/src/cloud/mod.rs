@@ -4,6 +4,7 @@
 
 mod audit;
 mod build;
+mod fork;
 mod lifecycle;
 mod migration;
 mod policy;
@@ -17,6 +18,7 @@ mod volumes;
 
 pub use audit::AuditReport;
 pub use migration::MigrationCandidate;
+pub use fork::Fork;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
 pub use templates::{DownloadOutcome, TemplateSource};

@@ -44,9 +44,16 @@ pub(crate) fn describe_call(c: &Cloud, call: &DriverCall) -> String {
             let vol = c.volume(*volume).map(|x| x.name.clone()).unwrap_or_default();
             format!("{vol} to {} on {}", vm(*v), host(*h))
         }
-        DriverCall::MigrateDomain { vm: v, from, to } => format!("{} {} -> {}", vm(*v), host(*from), host(*to)),
-        DriverCall::CopyTemplate { pool: p, .. } => format!("to {}", pool(*p)),
-        DriverCall::CreateVolume { volume, pool: p, .. } | DriverCall::DeleteVolume { volume, pool: p } => {
+        DriverCall::MigrateDomain { vm: v, from, to, .. } => format!("{} {} -> {}", vm(*v), host(*from), host(*to)),
+        DriverCall::CopyTemplate { pool: p, .. } | DriverCall::CancelCopy { pool: p, .. } => {
+            format!("to {}", pool(*p))
+        }
+        DriverCall::EnsurePool { host: h, pool: p, .. } => format!("{} on {}", pool(*p), host(*h)),
+        DriverCall::EnsureNetwork { host: h, bridge, .. } => format!("{bridge} on {}", host(*h)),
+        DriverCall::CreateVolume { volume, pool: p, .. }
+        | DriverCall::DeleteVolume { volume, pool: p }
+        | DriverCall::CreateTemplate { volume, pool: p, .. }
+        | DriverCall::RevertSnapshot { volume, pool: p, .. } => {
             format!(
                 "{} on {}",
                 c.volume(*volume).map(|v| v.name.clone()).unwrap_or_default(),

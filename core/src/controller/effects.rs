@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// The driver vocabulary lives in `stratus-wire` (it crosses to drivers and
 /// host agents); re-exported so `effects::{DriverCall, …}` keeps working.
-pub use stratus_wire::driver::{DomainSpec, DriverCall, DriverResult, Mac, OpId};
+pub use stratus_wire::driver::{
+    DiskBus, DiskDetail, DiskFormat, DomainDevices, DomainSpec, DriverCall, DriverResult, Mac, NicDetail, NicModel,
+    OpId,
+};
 pub use stratus_wire::error::{DriverError, ErrorKind};
 
 /// What the controller asks the runtime to do.

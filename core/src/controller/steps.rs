@@ -1,7 +1,9 @@
 //! Running saga steps and their undos against the ledger and the drivers.
 
 use super::Controller;
-use super::effects::{DomainSpec, DriverCall, DriverResult, Effect, Mac, Timer};
+use super::effects::{
+    DiskBus, DiskDetail, DiskFormat, DomainDevices, DomainSpec, DriverCall, DriverResult, Effect, Mac, Timer,
+};
 use super::saga::{Mode, Step, Undo};
 use crate::controller::{EventKind, SagaId};
 use crate::ids::*;
@@ -310,6 +312,8 @@ impl Controller {
                             template: tpl.id,
                             pool: c.pool_id(pool),
                             size_bytes: tpl.size_bytes,
+                            // The template's origin is its secondary-storage copy.
+                            source: None,
                         };
                         Act::WaitCopy(call, key)
                     }
@@ -388,6 +392,22 @@ impl Controller {
                         .iter()
                         .map(|n| (Mac(n.mac), c.inv.network(n.network).id))
                         .collect(),
+                    devices: DomainDevices {
+                        disks: v
+                            .volumes
+                            .iter()
+                            .map(|x| {
+                                let vol = c.volume_at(*x);
+                                DiskDetail {
+                                    volume: vol.id,
+                                    format: DiskFormat::Qcow2,
+                                    bus: DiskBus::Virtio,
+                                    root: vol.volume_type == VolumeType::Root,
+                                }
+                            })
+                            .collect(),
+                        nics: Vec::new(),
+                    },
                 };
                 Act::Wait(
                     DriverCall::DefineDomain {
@@ -464,6 +484,7 @@ impl Controller {
                         vm,
                         from: host_id(from),
                         to: host_id(to),
+                        to_uri: None,
                     },
                     None,
                 ),

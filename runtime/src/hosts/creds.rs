@@ -130,6 +130,7 @@ mod tests {
                 cpu_mhz: 2,
                 memory_bytes: 3,
                 hypervisor_version: "x".into(),
+                ..Default::default()
             },
         };
         let back: HostAuth = serde_json::from_slice(&serde_json::to_vec(&auth).unwrap()).unwrap();

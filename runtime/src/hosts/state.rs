@@ -539,10 +539,14 @@ impl State {
     }
 
     fn send_request(&mut self, host: HostId, op: u64, call: &DriverCall) {
-        let msg = ServerMsg::Request {
-            req_id: op,
-            call: call.clone(),
-        };
+        let mut call = call.clone();
+        // A real hypervisor needs the destination's address to migrate to.
+        if let DriverCall::MigrateDomain { to, to_uri, .. } = &mut call
+            && to_uri.is_none()
+        {
+            *to_uri = self.facts(*to).and_then(|f| f.migration_uri);
+        }
+        let msg = ServerMsg::Request { req_id: op, call };
         if self.send(host, msg) {
             self.stats.requests_sent += 1;
         }

@@ -112,6 +112,7 @@ impl Lab {
             cpu_mhz: h.cpu_mhz_per_core,
             memory_bytes: h.memory_bytes,
             hypervisor_version: "simulated".into(),
+            ..Default::default()
         }
     }
 

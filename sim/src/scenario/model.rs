@@ -439,8 +439,8 @@ pub enum Fault {
         #[serde(rename = "for")]
         duration: Duration,
     },
-    /// The host's clock jumps to `skew_ms` off the true time (either sign):
-    /// its lease stamps and its watchdog use it.
+    /// The host's wall clock jumps to `skew_ms` off the true time (either
+    /// sign): its lease stamps use it (its watchdog is monotonic).
     ClockSkew { host: String, skew_ms: i64 },
     /// Calls take effect but their reply is lost, with this probability.
     LostReplies {
