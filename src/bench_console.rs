@@ -75,7 +75,14 @@ async fn session(api: &Arc<Api>, user: &str, password: &str) -> anyhow::Result<S
     Session::from_headers(api, &h).context("no session cookie after login")
 }
 
-async fn time_case(s: &Session, name: &str, filters: &[(&str, &str)], n: usize) -> anyhow::Result<Case> {
+/// `total`: the count the pager must show (every VM, for unfiltered cases).
+async fn time_case(
+    s: &Session,
+    name: &str,
+    filters: &[(&str, &str)],
+    n: usize,
+    total: Option<usize>,
+) -> anyhow::Result<Case> {
     let f: HashMap<String, String> = filters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let mut ms = Vec::with_capacity(n);
     let mut bytes = 0;
@@ -86,10 +93,14 @@ async fn time_case(s: &Session, name: &str, filters: &[(&str, &str)], n: usize) 
         let body = axum::body::to_bytes(r.into_body(), usize::MAX).await?;
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
         bytes = body.len();
-        anyhow::ensure!(
-            std::str::from_utf8(&body).is_ok_and(|b| b.contains("Page ")),
-            "{name}: the page has no pager"
-        );
+        let text = std::str::from_utf8(&body).unwrap_or("");
+        anyhow::ensure!(text.contains("Page "), "{name}: the page has no pager");
+        if let Some(t) = total {
+            anyhow::ensure!(
+                text.contains(&format!("· {t} in all")),
+                "{name}: the pager does not count {t} VMs"
+            );
+        }
     }
     ms.sort_by(f64::total_cmp);
     let q = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
@@ -165,19 +176,21 @@ async fn bench(args: &ConsoleArgs, db: String) -> anyhow::Result<ConsoleReport> 
         let admin = session(&running.api, "admin", "bench-admin-password-1").await?;
         let last = args.vms.div_ceil(stratus_console::PAGE_SIZE).to_string();
         let n = args.iterations;
+        let all = Some(args.vms);
         let cases = vec![
-            time_case(&admin, "admin, page 1 (every account)", &[], n).await?,
-            time_case(&admin, "admin, last page", &[("page", &last)], n).await?,
-            time_case(&admin, "admin, keyword vm-099", &[("keyword", "vm-099")], n).await?,
+            time_case(&admin, "admin, page 1 (every account)", &[], n, all).await?,
+            time_case(&admin, "admin, last page", &[("page", &last)], n, all).await?,
+            time_case(&admin, "admin, keyword vm-099", &[("keyword", "vm-099")], n, None).await?,
             time_case(
                 &admin,
                 "admin, state Stopped, page 2",
                 &[("state", "Stopped"), ("page", "2")],
                 n,
+                all,
             )
             .await?,
-            time_case(&tenant, "tenant, page 1", &[], n).await?,
-            time_case(&tenant, "tenant, last page", &[("page", &last)], n).await?,
+            time_case(&tenant, "tenant, page 1", &[], n, all).await?,
+            time_case(&tenant, "tenant, last page", &[("page", &last)], n, all).await?,
         ];
         Ok::<_, anyhow::Error>(ConsoleReport {
             vms: args.vms,

@@ -495,6 +495,17 @@ async fn operator_runs_the_wizard_deploys_reads_a_refusal_and_evacuates_a_host()
     let b = ui.wait_text("What-if", 20, false).await;
     if stratus_api::registry::commands().contains_key("runWhatIf") {
         assert!(b.contains("Run what-if"), "{b}");
+        // Fail the host web-1 now runs on: the report comes back as a page.
+        let (_, now_on, _) = vm_host(&running, "web-1").unwrap();
+        ui.fill("#whatif-failhostids", &now_on).await;
+        ui.shot("whatif-form").await;
+        ui.click_button("Run what-if").await;
+        ui.wait_url("/client/jobs/").await;
+        ui.wait_text("Open the report", 120, false).await;
+        ui.click_button("Open the report").await;
+        ui.wait_url("/client/whatif/report/").await;
+        let b = ui.wait_text("What-if report", 20, false).await;
+        assert!(b.lines().count() > 20, "an empty report: {b}");
     } else {
         assert!(b.contains("What-if is not available on this server"), "{b}");
     }
