@@ -44,10 +44,20 @@ pub enum SimCommand {
         /// in-memory controller instead of recovering it; for A/B timing).
         #[arg(long, conflicts_with = "db")]
         no_journal: bool,
+        /// Write one sample per simulated minute (allocation per cluster, VMs
+        /// by state, hosts by state): CSV, or JSON lines if FILE ends in
+        /// .jsonl or .json.
+        #[arg(long, value_name = "FILE")]
+        series: Option<PathBuf>,
+        /// Write a self-contained HTML report (plots with thresholds, HA
+        /// timeline, expectations, failed operations explained).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
+        /// Refuse a scenario that draws warnings (an offering that fits no
+        /// host of its zone, local storage where there is none).
+        #[arg(long)]
+        strict: bool,
     },
-    /// Random fault schedules (crashes, hangs, partitions, storage outages,
-    /// migration failures, management restarts) per seed; any invariant
-    /// violation prints the seed and a one-line reproducer, and exits non-zero.
     /// Maintenance on a scenario's simulated cloud: a rolling maintenance of
     /// `--cluster` (one host at a time, with optional hooks) or one `--host`;
     /// prints the evacuation plans and every step.
@@ -65,6 +75,9 @@ pub enum SimCommand {
         #[arg(long)]
         post_hook: Option<String>,
     },
+    /// Random fault schedules (crashes, hangs, partitions, storage outages,
+    /// migration failures, management restarts) per seed; any invariant
+    /// violation prints the seed and a one-line reproducer, and exits non-zero.
     Fuzz {
         scenario: PathBuf,
         /// Seed range, `A..B` (B excluded).
@@ -122,9 +135,17 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             paranoid,
             db,
             no_journal,
+            series,
+            report: html,
+            strict,
         } => {
             let journal = (!no_journal).then_some(db.as_str());
-            let report = run_once(&scenario, seed, epoch, events.as_ref(), paranoid, !json, journal)?;
+            let outputs = Outputs {
+                series: series.as_deref(),
+                html: html.as_deref(),
+                strict,
+            };
+            let report = run_once(&scenario, seed, epoch, events.as_ref(), paranoid, !json, journal, &outputs)?;
             let mut ok = report.passed();
             let mut determinism = None;
             if check_determinism {
@@ -137,6 +158,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
                     paranoid,
                     false,
                     journal.map(|_| "sqlite::memory:"),
+                    &Outputs::default(),
                 )?;
                 let same = again.event_log_sha256 == report.event_log_sha256 && again.events == report.events;
                 determinism = Some(same);
@@ -173,6 +195,15 @@ fn parse_epoch(text: &str) -> Result<u64, String> {
     stratus_sim::scenario::Epoch::parse(text).map(|e| e.as_ms())
 }
 
+/// What a run writes besides its summary.
+#[derive(Debug, Default)]
+struct Outputs<'a> {
+    series: Option<&'a std::path::Path>,
+    html: Option<&'a std::path::Path>,
+    strict: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_once(
     path: &std::path::Path,
     seed: Option<u64>,
@@ -181,8 +212,20 @@ fn run_once(
     paranoid: bool,
     show_progress: bool,
     journal: Option<&str>,
+    out: &Outputs<'_>,
 ) -> anyhow::Result<RunReport> {
     let (scenario, built) = stratus_sim::scenario::load_and_build(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let warnings = stratus_sim::scenario::advice::warnings(&scenario);
+    for w in &warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+    if out.strict && !warnings.is_empty() {
+        bail!(
+            "{}: {} warning(s) and --strict: refused",
+            path.display(),
+            warnings.len()
+        );
+    }
     let name = scenario.scenario.name.clone();
     let seed = seed.unwrap_or(scenario.scenario.seed);
     let opts = RunOptions {
@@ -229,7 +272,21 @@ fn run_once(
     if let Some(mut f) = runner.engine.log_file.take() {
         f.flush()?;
     }
-    Ok(RunReport::build(&runner, &name, seed, start.elapsed().as_secs_f64()))
+    let report = RunReport::build(&runner, &name, seed, start.elapsed().as_secs_f64());
+    if let Some(p) = out.series {
+        let jsonl = p.extension().is_some_and(|e| e == "jsonl" || e == "json");
+        let text = if jsonl {
+            runner.series.to_json_lines()
+        } else {
+            runner.series.to_csv()
+        };
+        std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = out.html {
+        std::fs::write(p, stratus_sim::html::render(&report, &runner))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(report)
 }
 
 use std::io::Write;

@@ -74,7 +74,11 @@ pub fn with_random_faults(s: &Scenario, seed: u64, hosts: &[String], pools: &[St
                 downtime: dur(&mut rng, 1_000, 180_000),
             },
         };
-        s.faults.scheduled.push(ScheduledFault { at, fault });
+        s.faults.scheduled.push(ScheduledFault {
+            at,
+            select: Default::default(),
+            fault,
+        });
     }
     s.faults.scheduled.sort_by_key(|f| f.at);
     s

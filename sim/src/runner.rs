@@ -18,7 +18,9 @@ enum Item {
     Op { vm: VmId, stream: usize },
     StartAgain { vm: VmId },
     Destroy { vm: VmId },
-    Fault(Fault),
+    Fault(crate::scenario::Select, Fault),
+    /// The trigger at this index fires (its fault or action happens now).
+    Triggered(usize),
     HostBack(HostId),
     HangOver(HostId),
     PartitionOver(HostId),
@@ -55,6 +57,9 @@ pub struct ExpectResult {
     pub expectation: String,
     pub ok: bool,
     pub detail: String,
+    /// For expectations checked along the run: when it first failed (simulated s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_at_s: Option<f64>,
 }
 
 pub struct Runner {
@@ -71,6 +76,12 @@ pub struct Runner {
     pub host_faults: BTreeMap<HostId, u64>,
     pub end: u64,
     outage_ms: u64,
+    /// Triggers: has each fired already (a non-repeating one fires once).
+    pub(crate) fired: Vec<bool>,
+    /// Timeline expectations: the first moment each failed, and why.
+    pub timeline: crate::timeline::Timeline,
+    /// Per-minute samples of allocation, VM and host states.
+    pub series: crate::series::Series,
 }
 
 impl std::fmt::Debug for Runner {
@@ -176,9 +187,21 @@ impl Runner {
             host_faults: BTreeMap::new(),
             end,
             outage_ms,
+            fired: Vec::new(),
+            timeline: Default::default(),
+            series: Default::default(),
         };
+        r.fired = vec![false; r.scenario.triggers.len()];
+        r.timeline = crate::timeline::Timeline::new(&r.scenario.expect, r.engine.ctl.cloud());
+        if !r.scenario.triggers.is_empty() || r.timeline.needs_events() {
+            r.engine.watch = Some(Vec::new());
+        }
         r.schedule_initial();
         r
+    }
+
+    pub(crate) fn at_triggered(&mut self, t: u64, i: usize) {
+        self.at(t, Item::Triggered(i));
     }
 
     fn at(&mut self, t: u64, item: Item) {
@@ -214,15 +237,10 @@ impl Runner {
             }
         }
         for a in self.scenario.actions.clone() {
-            let t = match &a {
-                crate::scenario::Action::PrepareMaintenance { at, .. }
-                | crate::scenario::Action::CancelMaintenance { at, .. }
-                | crate::scenario::Action::RollingMaintenance { at, .. } => at.ms,
-            };
-            self.at(t, Item::Action(a));
+            self.at(a.at().ms, Item::Action(a));
         }
         for f in self.scenario.faults.scheduled.clone() {
-            self.at(f.at.ms, Item::Fault(f.fault));
+            self.at(f.at.ms, Item::Fault(f.select, f.fault));
         }
         for kind in 0..6 {
             self.schedule_random_fault(kind, 0);
@@ -252,17 +270,21 @@ impl Runner {
     /// Runs to the scenario's end, calling `progress(now, end)` now and then.
     pub fn run(&mut self, progress: &mut dyn FnMut(u64, u64)) {
         let mut n = 0u64;
+        self.series.sample(&self.engine, 0);
         while let Some(tag) = self.engine.step(self.end) {
             if let Some(tag) = tag {
                 let item = self.items[tag as usize].clone();
                 self.handle(item);
             }
+            self.after_event();
             n += 1;
             if n.is_multiple_of(4096) {
                 progress(self.engine.now, self.end);
             }
         }
         self.engine.now = self.end.max(self.engine.now);
+        self.series.sample(&self.engine, self.engine.now);
+        self.timeline.check(&self.engine, &self.want_running);
         self.engine.check_full();
         progress(self.end, self.end);
     }
@@ -300,7 +322,8 @@ impl Runner {
                     self.at(now + 60_000, Item::Destroy { vm });
                 }
             }
-            Item::Fault(f) => self.fault(f),
+            Item::Fault(select, f) => self.fault_selected(&select, f),
+            Item::Triggered(i) => self.fire(i),
             Item::Action(a) => self.action(a),
             Item::HostBack(h) => {
                 self.engine.world.hosts.get_mut(&h).expect("host").crashed = false;
@@ -424,7 +447,7 @@ impl Runner {
         self.engine.log(kind, &name, detail);
     }
 
-    fn fault(&mut self, f: Fault) {
+    pub(crate) fn fault(&mut self, f: Fault) {
         let now = self.engine.now;
         match f {
             Fault::HostCrash { host, duration } => {
@@ -483,6 +506,17 @@ impl Runner {
                     let name = self.engine.ctl.vm_label(vm);
                     self.engine.log("fault", &name, &format!("VM crashed on {host}"));
                 }
+            }
+            Fault::ManagementNetwork { duration } => {
+                let hosts: Vec<HostId> = self.engine.ctl.cloud().inv.hosts.iter().map(|h| h.id).collect();
+                for h in hosts {
+                    if let Some(w) = self.engine.world.hosts.get_mut(&h) {
+                        w.partitioned = true;
+                    }
+                    self.at(now + duration.ms, Item::PartitionOver(h));
+                }
+                self.engine
+                    .log("fault", "management-network", "no host reaches the management server");
             }
             Fault::ManagementRestart { downtime } => {
                 if self.engine.ms_down_until.is_none() {

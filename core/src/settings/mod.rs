@@ -296,6 +296,21 @@ impl Settings {
         parse_value(def, def.default).expect("registry defaults are valid")
     }
 
+    /// Where the effective value at `scope` comes from: `"<kind> override"`,
+    /// `"global"` or `"default"` (for explanations that name the setting).
+    pub fn source(&self, name: &str, scope: Scope) -> String {
+        let Some(def) = lookup_def(name) else {
+            return "unknown".into();
+        };
+        if scope != Scope::Global && self.values.contains_key(&(def.name, scope)) {
+            return format!("{} override", scope.kind().as_str());
+        }
+        if self.values.contains_key(&(def.name, Scope::Global)) {
+            return "global".into();
+        }
+        "default".into()
+    }
+
     pub fn f64(&self, name: &str, scope: Scope) -> f64 {
         self.get(name, scope).as_f64()
     }
