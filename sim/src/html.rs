@@ -17,7 +17,13 @@ fn esc(s: &str) -> String {
 }
 
 /// One line chart: x in simulated seconds, named lines, dashed horizontal thresholds.
-fn chart(title: &str, lines: &[(String, Vec<(f64, f64)>)], y_max: f64, thresholds: &[(String, f64)], x_end: f64) -> String {
+fn chart(
+    title: &str,
+    lines: &[(String, Vec<(f64, f64)>)],
+    y_max: f64,
+    thresholds: &[(String, Vec<(f64, f64)>)],
+    x_end: f64,
+) -> String {
     let (w, h, l, r, t, b) = (760.0, 260.0, 56.0, 150.0, 28.0, 36.0);
     let (pw, ph) = (w - l - r, h - t - b);
     let y_max = if y_max > 0.0 { y_max } else { 1.0 };
@@ -53,14 +59,15 @@ fn chart(title: &str, lines: &[(String, Vec<(f64, f64)>)], y_max: f64, threshold
             human_time(x)
         );
     }
-    for (i, (name, v)) in thresholds.iter().enumerate() {
+    for (i, (name, pts)) in thresholds.iter().enumerate() {
+        let points: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
+        let y0 = pts.first().map_or(0.0, |p| py(p.1));
         let _ = write!(
             s,
-            r##"<line x1="{l}" x2="{x2}" y1="{y0}" y2="{y0}" stroke="#c00" stroke-dasharray="6 4"/><text x="{tx}" y="{ty}" font-size="11" fill="#c00">{name}</text>"##,
-            x2 = l + pw,
-            y0 = py(*v),
+            r##"<polyline fill="none" stroke="#c00" stroke-dasharray="6 4" points="{pts}"/><text x="{tx}" y="{ty}" font-size="11" fill="#c00">{name}</text>"##,
+            pts = points.join(" "),
             tx = l + 4.0,
-            ty = py(*v) - 4.0 - 12.0 * i as f64,
+            ty = y0 - 4.0 - 12.0 * i as f64,
             name = esc(name)
         );
     }
@@ -169,18 +176,31 @@ pub fn render(report: &RunReport, runner: &Runner) -> String {
     }
     out.push_str("</table>");
     let shown: Vec<usize> = (0..series.cluster_names.len()).take(COLORS.len()).collect();
-    let thresholds = |memory: bool| -> Vec<(String, f64)> {
-        let mut v: Vec<f64> = shown
-            .iter()
-            .filter_map(|i| cloud.policy.clusters.get(*i))
-            .map(|p| if memory { p.mem_disable } else { p.cpu_disable })
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v.dedup();
+    // Threshold lines as they were at each sample (a mid-run change shows as a step).
+    let thresholds = |memory: bool| -> Vec<(String, Vec<(f64, f64)>)> {
+        let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
         let name = if memory { "memory" } else { "cpu" };
-        v.into_iter()
-            .map(|x| (format!("disable {:.0}% (cluster.{name}.allocated.capacity.disablethreshold)", x * 100.0), x))
-            .collect()
+        for &i in &shown {
+            let pts: Vec<(f64, f64)> = series
+                .samples
+                .iter()
+                .filter_map(|s| s.clusters.get(i))
+                .zip(&series.samples)
+                .map(|(c, s)| (s.t_s as f64, if memory { c.memory_threshold } else { c.cpu_threshold }))
+                .collect();
+            if out.iter().any(|(_, p)| *p == pts) {
+                continue;
+            }
+            let mut values: Vec<f64> = Vec::new();
+            for (_, v) in &pts {
+                if values.last() != Some(v) {
+                    values.push(*v);
+                }
+            }
+            let moves: Vec<String> = values.iter().map(|v| format!("{:.0}%", v * 100.0)).collect();
+            out.push((format!("disable {} (cluster.{name}.allocated.capacity.disablethreshold)", moves.join(" → ")), pts));
+        }
+        out
     };
     for memory in [false, true] {
         let lines: Vec<(String, Vec<(f64, f64)>)> = shown

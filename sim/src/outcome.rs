@@ -149,7 +149,6 @@ impl Runner {
                 self.engine.log("action.refused", "operator", &format!("{what}: {e}"));
             }
         }
-        self.engine.log("action", "operator", &what);
         self.engine.after_controller();
         if matches!(a, Action::AddHosts { .. }) {
             self.sync_world();

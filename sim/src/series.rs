@@ -14,6 +14,9 @@ pub struct ClusterSample {
     pub cpu_total_mhz: u64,
     pub memory_allocated_bytes: u64,
     pub memory_total_bytes: u64,
+    /// The disable thresholds in force then (they may change mid-run).
+    pub cpu_threshold: f64,
+    pub memory_threshold: f64,
 }
 
 impl ClusterSample {
@@ -77,7 +80,10 @@ impl Series {
             .book
             .cluster
             .iter()
-            .map(|a| ClusterSample {
+            .zip(&c.policy.clusters)
+            .map(|(a, p)| ClusterSample {
+                cpu_threshold: p.cpu_disable,
+                memory_threshold: p.mem_disable,
                 cpu_allocated_mhz: a.cpu.allocated(),
                 cpu_total_mhz: a.cpu.total,
                 memory_allocated_bytes: a.mem.allocated(),
