@@ -123,6 +123,7 @@ pub fn maintain(
             cluster,
             pre_hook: pre_hook.map(d).transpose()?,
             post_hook: post_hook.map(d).transpose()?,
+            down_hosts: None,
         },
         (None, Some(host)) => Action::PrepareMaintenance { at, host },
         (None, None) => bail!("give --cluster or --host"),

@@ -50,6 +50,7 @@ impl Runner {
                 cluster,
                 pre_hook,
                 post_hook,
+                down_hosts,
                 ..
             } => {
                 let Some(c) = cluster_id(cluster) else { return };
@@ -58,6 +59,7 @@ impl Runner {
                     cluster: c,
                     pre_hook_ms: pre,
                     post_hook_ms: post,
+                    wait_for_down: down_hosts.as_deref() == Some("wait"),
                 }]
             }
             Action::SetSetting {

@@ -46,8 +46,38 @@ fn rolling_maintenance_with_a_crash_triggered_by_the_evacuation() {
     let t = |l: &str| -> u64 { serde_json::from_str::<serde_json::Value>(l).unwrap()["t"].as_u64().unwrap() };
     assert_eq!(t(crash), t(plan) + 5_000, "{plan}\n{crash}");
     assert!(report.ha.restarted > 0);
+    // c1-h3 was Down at its turn: skipped with the reason, never "evacuated".
+    assert!(
+        log(&r).iter().any(|l| l.contains("\"c1-h3\"") && l.contains("skipped: host is Down")),
+        "no skip line"
+    );
+    assert!(log(&r).iter().any(|l| l.contains("done; skipped (not Up at their turn): c1-h3")));
+    assert!(
+        !log(&r)
+            .iter()
+            .any(|l| l.contains("\"host.resourcestate\",\"subject\":\"c1-h3\"") && l.contains("evacuated"))
+    );
     // 2 sockets x 10 cores per host.
     assert_eq!(r.engine.ctl.cloud().inv.hosts[0].cpu_cores, 20);
+}
+
+#[test]
+fn rolling_maintenance_can_wait_for_a_down_host() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/story-rolling-under-faults.toml");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("post_hook = \"30s\"", "post_hook = \"30s\"\ndown_hosts = \"wait\"");
+    let (_, r) = run_text(&text);
+    let waited = log(&r)
+        .iter()
+        .position(|l| l.contains("\"c1-h3\"") && l.contains("waiting: host is Down"))
+        .expect("the roll waited for c1-h3");
+    let evacuated = log(&r)
+        .iter()
+        .position(|l| l.contains("\"c1-h3\"") && l.contains("PrepareForMaintenance -> Maintenance: evacuated"))
+        .expect("c1-h3 had its turn once Up");
+    assert!(evacuated > waited);
+    assert!(log(&r).iter().any(|l| l.contains("\"detail\":\"done\"")));
 }
 
 #[test]

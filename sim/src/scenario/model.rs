@@ -579,6 +579,10 @@ pub enum Action {
         pre_hook: Option<Duration>,
         #[serde(default)]
         post_hook: Option<Duration>,
+        /// A host that is not Up when its turn comes: "skip" it (default; the
+        /// log and the end of the roll name it) or "wait" until it is Up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        down_hosts: Option<String>,
     },
     /// updateConfiguration: a setting by its CloudStack name, globally or for
     /// one `cluster` or `zone`.

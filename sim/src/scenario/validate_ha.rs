@@ -121,7 +121,16 @@ fn action(def: &mut Defined, a: &Action, at: &FieldPath) -> R {
         | Action::CancelMaintenance { host, .. }
         | Action::DisableHost { host, .. }
         | Action::EnableHost { host, .. } => def.known("host", host, &at.key("host")),
-        Action::RollingMaintenance { cluster, .. } => def.known("cluster", cluster, &at.key("cluster")),
+        Action::RollingMaintenance { cluster, down_hosts, .. } => {
+            def.known("cluster", cluster, &at.key("cluster"))?;
+            match down_hosts.as_deref() {
+                None | Some("skip") | Some("wait") => Ok(()),
+                Some(other) => Err(Problem::new(
+                    &at.key("down_hosts"),
+                    format!("unknown choice '{other}' (known: skip, wait)"),
+                )),
+            }
+        }
         Action::SetSetting {
             name,
             value,
