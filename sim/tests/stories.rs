@@ -219,3 +219,23 @@ fn series_and_html_report_show_how_allocation_moved() {
     assert!(!html.contains("http://") || html.matches("http://").count() == html.matches("http://www.w3.org/2000/svg").count());
     assert!(html.contains("deployVirtualMachine"));
 }
+
+#[test]
+fn the_event_log_names_a_vm_the_same_way_when_its_job_starts_and_ends() {
+    // Fixed lifetimes: destroy jobs end after the expunge removed the record.
+    let text = base().replace(
+        "arrival = { kind = \"burst\", count = 48 }",
+        "arrival = { kind = \"burst\", count = 4 }\nlifetime = { kind = \"fixed\", after = \"10m\" }",
+    );
+    let (_, r) = run_text(&text);
+    let jobs: Vec<serde_json::Value> = log(&r)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "job.done" && v["detail"] == "destroyVirtualMachine")
+        .collect();
+    assert_eq!(jobs.len(), 4);
+    for j in jobs {
+        let who = j["subject"].as_str().unwrap();
+        assert!(who.starts_with("web-w1-"), "job.done names {who}");
+    }
+}
