@@ -356,14 +356,14 @@ fn storage_tags_state_and_thresholds_choose_the_pool() {
     spec.root_disk_gib = Some(4);
     let text = explanation_of(l.cloud.deploy_vm(spec.clone()).unwrap_err());
     assert!(
-        text.contains("pool fast for ROOT: allocated 0.9000 of capacity, over pool.storage.allocated.capacity.disablethreshold 0.85"),
+        text.contains("pool fast for ROOT: 32.0 GiB of 40.0 GiB allocated + 4.0 GiB for this disk = 0.9000 of capacity, over pool.storage.allocated.capacity.disablethreshold 0.85"),
         "{text}"
     );
     l.set("pool.storage.capacity.disablethreshold", "0.5");
     l.set("pool.storage.allocated.capacity.disablethreshold", "1");
     let text = explanation_of(l.cloud.deploy_vm(spec.clone()).unwrap_err());
     assert!(
-        text.contains("pool fast for ROOT: used 0.8000 of capacity, over pool.storage.capacity.disablethreshold 0.5"),
+        text.contains("pool fast for ROOT: 16.0 GiB of 20.0 GiB used = 0.8000 of capacity, over pool.storage.capacity.disablethreshold 0.5"),
         "{text}"
     );
     l.cloud.set_pool_state(fast, PoolState::Maintenance).unwrap();

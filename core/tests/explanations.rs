@@ -77,3 +77,26 @@ fn a_migration_inside_one_cluster_does_not_count_the_vm_twice() {
     let text = explanation_of(l.deploy("d", l.big).unwrap_err());
     assert!(text.contains("+ 4000 MHz for this VM = 1.0000 of capacity"), "{text}");
 }
+
+#[test]
+fn a_cluster_that_cannot_reach_the_volume_is_refused_for_storage_not_cpu() {
+    // c1 (h1, pool ps1) and c2 (h2, pool ps2); the VM's root disk is on ps1.
+    let mut l = lab(1, 2, 1);
+    l.set("vm.allocation.algorithm", "firstfit");
+    let vm = l.deploy("a", l.big).unwrap();
+    assert_eq!(l.cloud.vm(vm).unwrap().host, Some(stratus_core::ids::HostIdx(0)));
+    l.cloud.stop_vm(vm, false).unwrap();
+    // c2 is also over its CPU threshold; that must not be the reason given.
+    let c2 = l.clusters[1];
+    l.cloud
+        .update_setting("cluster.cpu.allocated.capacity.disablethreshold", Scope::Cluster(c2), "0.01")
+        .unwrap();
+    l.cloud
+        .set_host_resource_state(l.hosts[0], stratus_core::inventory::ResourceState::Disabled)
+        .unwrap();
+    let text = explanation_of(l.cloud.start_vm(vm, None).unwrap_err());
+    assert!(
+        text.contains("cluster c2: existing volume on pool ps1 is not reachable from here"),
+        "{text}"
+    );
+}

@@ -442,7 +442,8 @@ fn pool_check(
     };
     if used > pol.used_disable {
         return Some(Reject::PoolUsedThreshold {
-            fraction: used,
+            used: u.used,
+            total: u.raw_total,
             threshold: pol.used_disable,
         });
     }
@@ -453,7 +454,9 @@ fn pool_check(
     };
     if alloc > pol.alloc_disable {
         return Some(Reject::PoolAllocatedThreshold {
-            fraction: alloc,
+            allocated: u.allocated,
+            total: u.allocatable_total,
+            needs: need,
             threshold: pol.alloc_disable,
         });
     }

@@ -85,11 +85,14 @@ pub enum Reject {
         disk: usize,
     },
     PoolUsedThreshold {
-        fraction: f64,
+        used: u64,
+        total: u64,
         threshold: f64,
     },
     PoolAllocatedThreshold {
-        fraction: f64,
+        allocated: u64,
+        total: u64,
+        needs: u64,
         threshold: f64,
     },
     PoolCapacity {
@@ -263,15 +266,31 @@ impl Reject {
                 let need = ctx.disk_tags.get(disk).copied().cloned().unwrap_or_default();
                 format!("missing storage tags: {}", tag_list(inv, &have.missing_from(&need)))
             }
-            Reject::PoolUsedThreshold { fraction, threshold } => {
+            Reject::PoolUsedThreshold { used, total, threshold } => {
+                let fraction = if total == 0 { 1.0 } else { used as f64 / total as f64 };
                 format!(
-                    "used {} of capacity, over pool.storage.capacity.disablethreshold {threshold}",
+                    "{} of {} used = {} of capacity, over pool.storage.capacity.disablethreshold {threshold}",
+                    Gib(used),
+                    Gib(total),
                     ratio_beside(fraction, threshold)
                 )
             }
-            Reject::PoolAllocatedThreshold { fraction, threshold } => {
+            Reject::PoolAllocatedThreshold {
+                allocated,
+                total,
+                needs,
+                threshold,
+            } => {
+                let fraction = if total == 0 {
+                    f64::INFINITY
+                } else {
+                    (allocated + needs) as f64 / total as f64
+                };
                 format!(
-                    "allocated {} of capacity, over pool.storage.allocated.capacity.disablethreshold {threshold}",
+                    "{} of {} allocated + {} for this disk = {} of capacity, over pool.storage.allocated.capacity.disablethreshold {threshold}",
+                    Gib(allocated),
+                    Gib(total),
+                    Gib(needs),
                     ratio_beside(fraction, threshold)
                 )
             }
