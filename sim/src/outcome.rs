@@ -102,6 +102,17 @@ impl Runner {
                 }),
                 None => return,
             },
+            Action::DisableCluster { cluster, .. } | Action::EnableCluster { cluster, .. } => {
+                let Some(c) = cluster_id(cluster) else { return };
+                admin(AdminChange::UpdateCluster {
+                    cluster: c,
+                    allocation: if matches!(a, Action::DisableCluster { .. }) {
+                        AllocationState::Disabled
+                    } else {
+                        AllocationState::Enabled
+                    },
+                })
+            }
             Action::AddHosts {
                 cluster,
                 prefix,

@@ -239,3 +239,31 @@ fn the_event_log_names_a_vm_the_same_way_when_its_job_starts_and_ends() {
         assert!(who.starts_with("web-w1-"), "job.done names {who}");
     }
 }
+
+#[test]
+fn mid_run_actions_change_the_cloud() {
+    let text = base()
+        .replace(
+            "arrival = { kind = \"burst\", count = 48 }",
+            "arrival = { kind = \"burst\", count = 4, at = \"10m\" }\n\n[[workload]]\naccount = \"web\"\noffering = \"web-ha\"\ntemplate = \"linux\"\narrival = { kind = \"burst\", count = 2, at = \"25m\" }",
+        )
+        .replace(
+            "[[faults.scheduled]]\nat = \"20m\"\nkind = \"management_network\"\nfor = \"90s\"",
+            "[[actions]]\nat = \"5m\"\nkind = \"disable_cluster\"\ncluster = \"cl1\"\n\n[[actions]]\nat = \"20m\"\nkind = \"enable_cluster\"\ncluster = \"cl1\"\n\n[[actions]]\nat = \"21m\"\nkind = \"disable_host\"\nhost = \"kvm1\"\n\n[[actions]]\nat = \"30m\"\nkind = \"add_hosts\"\ncluster = \"cl1\"\nprefix = \"kvm\"\ncount = 2\nsockets = 2\ncores = 8\nmhz = 2600\nmemory_gib = 192\n\n[[actions]]\nat = \"40m\"\nkind = \"register_offering\"\nname = \"late\"\ncpu = 4\nmhz = 2000\nmemory_mb = 8192",
+        )
+        .replace("[[expect]]\nkind = \"all_vms_running\"\n", "");
+    let (report, r) = run_text(&text);
+    assert!(report.invariant_violations.is_empty(), "{}", report.to_text());
+    let deploys = report.failures.iter().find(|f| f.command == "deployVirtualMachine").expect("refused");
+    assert_eq!(deploys.count, 4, "the 4 VMs of 10m met a disabled cluster");
+    assert!(deploys.first_detail.contains("cluster cl1: allocation state Disabled"), "{}", deploys.first_detail);
+    let c = r.engine.ctl.cloud();
+    // The 2 VMs of 25m ran, not on the disabled host.
+    let running: Vec<_> = c.vms().filter(|(_, v)| v.state.as_str() == "Running").collect();
+    assert_eq!(running.len(), 2);
+    assert!(running.iter().all(|(_, v)| v.host.is_some_and(|h| c.inv.host(h).name != "kvm1")));
+    let new: Vec<_> = c.inv.hosts.iter().filter(|h| h.name == "kvm13" || h.name == "kvm14").collect();
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().all(|h| h.cpu_cores == 16 && h.status.as_str() == "Up"), "new hosts joined");
+    assert!(c.inv.service_offerings.iter().any(|o| o.name == "late"));
+}

@@ -600,6 +600,10 @@ pub enum Action {
     DisableHost { at: Duration, host: String },
     /// updateHost allocationstate=Enable.
     EnableHost { at: Duration, host: String },
+    /// updateCluster allocationstate=Disabled: no new VM lands in it.
+    DisableCluster { at: Duration, cluster: String },
+    /// updateCluster allocationstate=Enabled.
+    EnableCluster { at: Duration, cluster: String },
     /// addHost: `count` new hosts of one shape join a cluster (named
     /// `<prefix><n>` after the existing ones of that prefix).
     AddHosts {
@@ -636,6 +640,8 @@ impl Action {
             | Action::SetSetting { at, .. }
             | Action::DisableHost { at, .. }
             | Action::EnableHost { at, .. }
+            | Action::DisableCluster { at, .. }
+            | Action::EnableCluster { at, .. }
             | Action::AddHosts { at, .. }
             | Action::RegisterOffering { at, .. } => *at,
         }

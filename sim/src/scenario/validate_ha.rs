@@ -121,6 +121,9 @@ fn action(def: &mut Defined, a: &Action, at: &FieldPath) -> R {
         | Action::CancelMaintenance { host, .. }
         | Action::DisableHost { host, .. }
         | Action::EnableHost { host, .. } => def.known("host", host, &at.key("host")),
+        Action::DisableCluster { cluster, .. } | Action::EnableCluster { cluster, .. } => {
+            def.known("cluster", cluster, &at.key("cluster"))
+        }
         Action::RollingMaintenance { cluster, down_hosts, .. } => {
             def.known("cluster", cluster, &at.key("cluster"))?;
             match down_hosts.as_deref() {
