@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+mod retry;
 pub mod series;
 mod story_run;
 pub mod timeline;

@@ -21,6 +21,8 @@ enum Item {
     Fault(crate::scenario::Select, Fault),
     /// The trigger at this index fires (its fault or action happens now).
     Triggered(usize),
+    /// A job the workload retries if it fails.
+    Retry(crate::retry::Watched),
     HostBack(HostId),
     HangOver(HostId),
     PartitionOver(HostId),
@@ -204,6 +206,22 @@ impl Runner {
         self.at(t, Item::Triggered(i));
     }
 
+    pub(crate) fn at_retry(&mut self, t: u64, w: crate::retry::Watched) {
+        self.at(t, Item::Retry(w));
+    }
+
+    /// A VM deployed by a retry belongs to its stream like the first one.
+    pub(crate) fn adopt_retried(&mut self, vm: VmId, stream: usize, start: bool) {
+        self.vm_stream.insert(vm, stream);
+        if start {
+            self.want_running.insert(vm, true);
+        }
+    }
+
+    pub(crate) fn stream_of(&self, vm: VmId) -> Option<usize> {
+        self.vm_stream.get(&vm).copied()
+    }
+
     fn at(&mut self, t: u64, item: Item) {
         if t > self.end {
             return;
@@ -302,7 +320,11 @@ impl Runner {
                     .vm(vm)
                     .is_some_and(|v| v.state == VmState::Stopped)
                 {
-                    let _ = self.engine.submit(Request::Start { vm, host: None });
+                    if let Ok(job) = self.engine.submit(Request::Start { vm, host: None })
+                        && let Some(s) = self.stream_of(vm)
+                    {
+                        self.watch_job(s, job, crate::retry::Op::Start(vm), 0);
+                    }
                     self.want_running.insert(vm, true);
                 } else if self.engine.ctl.cloud().vm(vm).is_some() {
                     self.at(now + 60_000, Item::StartAgain { vm });
@@ -313,8 +335,11 @@ impl Runner {
                     return;
                 };
                 if matches!(v.state, VmState::Running | VmState::Stopped | VmState::Error) {
-                    if self.engine.submit(Request::Destroy { vm, expunge: true }).is_ok() {
+                    if let Ok(job) = self.engine.submit(Request::Destroy { vm, expunge: true }) {
                         self.want_running.remove(&vm);
+                        if let Some(s) = self.stream_of(vm) {
+                            self.watch_job(s, job, crate::retry::Op::Destroy(vm), 0);
+                        }
                     } else {
                         self.at(now + 60_000, Item::Destroy { vm });
                     }
@@ -324,6 +349,7 @@ impl Runner {
             }
             Item::Fault(select, f) => self.fault_selected(&select, f),
             Item::Triggered(i) => self.fire(i),
+            Item::Retry(w) => self.check_retry(w),
             Item::Action(a) => self.action(a),
             Item::HostBack(h) => {
                 self.engine.world.hosts.get_mut(&h).expect("host").crashed = false;
@@ -377,9 +403,13 @@ impl Runner {
             let t = now + exp_ms(&mut self.rng, per_hour);
             self.at(t, Item::Arrival { stream });
         }
+        let retry = self.streams[stream].def.retry.is_some().then(|| spec.clone());
         let Ok(job) = self.engine.submit(Request::Deploy(spec)) else {
             return;
         };
+        if let Some(spec) = retry {
+            self.watch_job(stream, job, crate::retry::Op::Deploy(Box::new(spec)), 0);
+        }
         let vm = self
             .engine
             .ctl

@@ -267,3 +267,24 @@ fn mid_run_actions_change_the_cloud() {
     assert!(new.iter().all(|h| h.cpu_cores == 16 && h.status.as_str() == "Up"), "new hosts joined");
     assert!(c.inv.service_offerings.iter().any(|o| o.name == "late"));
 }
+
+#[test]
+fn the_workload_retries_failed_deploys_per_its_policy() {
+    // Every driver call fails for the first 5 minutes; deploys retry every 10 m.
+    let text = base()
+        .replace(
+            "arrival = { kind = \"burst\", count = 48 }",
+            "arrival = { kind = \"burst\", count = 3 }\nretry = { attempts = 2, after = \"10m\" }",
+        )
+        .replace(
+            "kind = \"management_network\"\nfor = \"90s\"",
+            "kind = \"op_failure_rate\"\nrate = 1.0\nfor = \"5m\"",
+        )
+        .replace("at = \"20m\"", "at = \"0s\"");
+    let (report, r) = run_text(&text);
+    assert!(report.passed(), "{}", report.to_text());
+    let retries = log(&r).iter().filter(|l| l.contains("workload.retry")).count();
+    assert_eq!(retries, 3, "one retry per failed deploy");
+    assert_eq!(report.vms_by_state.get("Running"), Some(&3));
+    assert_eq!(report.vms_by_state.get("Error"), Some(&3));
+}

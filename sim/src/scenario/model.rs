@@ -283,6 +283,19 @@ pub struct WorkloadDef {
     /// Deploy with startvm=false.
     #[serde(default)]
     pub start_stopped: bool,
+    /// Retry a failed deploy, start or destroy (default: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// How the workload retries its failed operations, like a client would.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retries after the first failure (> 0).
+    pub attempts: u32,
+    /// Wait between a failure and its retry.
+    pub after: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]

@@ -464,6 +464,10 @@ pub(crate) fn validate(s: &Scenario) -> R {
             Lifetime::Exponential { mean } => nonzero(*mean, &at.key("lifetime").key("mean"))?,
             Lifetime::Fixed { after } => nonzero(*after, &at.key("lifetime").key("after"))?,
         }
+        if let Some(r) = &w.retry {
+            positive(r.attempts, "attempts", &at.key("retry").key("attempts"))?;
+            nonzero(r.after, &at.key("retry").key("after"))?;
+        }
         let ops = at.key("ops_per_hour");
         rate(w.ops_per_hour.stop_start, &ops.key("stop_start"))?;
         rate(w.ops_per_hour.reboot, &ops.key("reboot"))?;
