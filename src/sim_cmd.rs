@@ -145,7 +145,16 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
                 html: html.as_deref(),
                 strict,
             };
-            let report = run_once(&scenario, seed, epoch, events.as_ref(), paranoid, !json, journal, &outputs)?;
+            let report = run_once(
+                &scenario,
+                seed,
+                epoch,
+                events.as_ref(),
+                paranoid,
+                !json,
+                journal,
+                &outputs,
+            )?;
             let mut ok = report.passed();
             let mut determinism = None;
             if check_determinism {

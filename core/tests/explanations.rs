@@ -28,9 +28,18 @@ fn a_vm_larger_than_every_host_is_refused_for_its_size_not_a_threshold() {
         .unwrap();
     let text = explanation_of(l.deploy("giant", huge).unwrap_err());
     let headline = text.lines().next().unwrap();
-    assert!(headline.contains("it can never fit any host there, even empty"), "{headline}");
-    assert!(headline.contains("needs 64 vCPUs, but the largest host has 4 cores"), "{headline}");
-    assert!(headline.contains("needs 512.0 GiB of memory, but the largest host has 16.0 GiB"), "{headline}");
+    assert!(
+        headline.contains("it can never fit any host there, even empty"),
+        "{headline}"
+    );
+    assert!(
+        headline.contains("needs 64 vCPUs, but the largest host has 4 cores"),
+        "{headline}"
+    );
+    assert!(
+        headline.contains("needs 512.0 GiB of memory, but the largest host has 16.0 GiB"),
+        "{headline}"
+    );
     assert!(!headline.contains("threshold"), "{headline}");
 }
 
@@ -48,7 +57,11 @@ fn threshold_refusal_never_reads_equal_to_its_threshold() {
         .unwrap();
     let c1 = l.clusters[0];
     l.cloud
-        .update_setting("cluster.cpu.allocated.capacity.disablethreshold", Scope::Cluster(c1), "0.85")
+        .update_setting(
+            "cluster.cpu.allocated.capacity.disablethreshold",
+            Scope::Cluster(c1),
+            "0.85",
+        )
         .unwrap();
     let text = explanation_of(l.deploy("x", odd).unwrap_err());
     assert!(
@@ -89,7 +102,11 @@ fn a_cluster_that_cannot_reach_the_volume_is_refused_for_storage_not_cpu() {
     // c2 is also over its CPU threshold; that must not be the reason given.
     let c2 = l.clusters[1];
     l.cloud
-        .update_setting("cluster.cpu.allocated.capacity.disablethreshold", Scope::Cluster(c2), "0.01")
+        .update_setting(
+            "cluster.cpu.allocated.capacity.disablethreshold",
+            Scope::Cluster(c2),
+            "0.01",
+        )
         .unwrap();
     l.cloud
         .set_host_resource_state(l.hosts[0], stratus_core::inventory::ResourceState::Disabled)

@@ -8,22 +8,22 @@ use crate::runner::Runner;
 use crate::series::Series;
 use std::fmt::Write;
 
+/// A named line of (simulated seconds, value) points.
+type Line = (String, Vec<(f64, f64)>);
+
 const COLORS: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 ];
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// One line chart: x in simulated seconds, named lines, dashed horizontal thresholds.
-fn chart(
-    title: &str,
-    lines: &[(String, Vec<(f64, f64)>)],
-    y_max: f64,
-    thresholds: &[(String, Vec<(f64, f64)>)],
-    x_end: f64,
-) -> String {
+fn chart(title: &str, lines: &[Line], y_max: f64, thresholds: &[Line], x_end: f64) -> String {
     let (w, h, l, r, t, b) = (760.0, 260.0, 56.0, 150.0, 28.0, 36.0);
     let (pw, ph) = (w - l - r, h - t - b);
     let y_max = if y_max > 0.0 { y_max } else { 1.0 };
@@ -36,10 +36,17 @@ fn chart(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{0}"><text x="{l}" y="18" font-weight="bold">{0}</text>"#,
         esc(title)
     );
-    let _ = write!(s, r##"<rect x="{l}" y="{t}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>"##);
+    let _ = write!(
+        s,
+        r##"<rect x="{l}" y="{t}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>"##
+    );
     for k in 0..=4 {
         let y = y_max * f64::from(k) / 4.0;
-        let label = if y_max <= 1.5 { format!("{:.0}%", y * 100.0) } else { format!("{y:.0}") };
+        let label = if y_max <= 1.5 {
+            format!("{:.0}%", y * 100.0)
+        } else {
+            format!("{y:.0}")
+        };
         let _ = write!(
             s,
             r##"<line x1="{l}" x2="{x2}" y1="{y0}" y2="{y0}" stroke="#eee"/><text x="{tx}" y="{ty}" font-size="11" text-anchor="end">{label}</text>"##,
@@ -60,7 +67,10 @@ fn chart(
         );
     }
     for (i, (name, pts)) in thresholds.iter().enumerate() {
-        let points: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
+        let points: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+            .collect();
         let y0 = pts.first().map_or(0.0, |p| py(p.1));
         let _ = write!(
             s,
@@ -73,7 +83,10 @@ fn chart(
     }
     for (i, (name, pts)) in lines.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let points: Vec<String> = pts.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
+        let points: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+            .collect();
         let _ = write!(
             s,
             r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
@@ -102,7 +115,11 @@ fn human_time(s: f64) -> String {
     }
 }
 
-fn state_lines(series: &Series, states: &[String], pick: impl Fn(&crate::series::Sample, &str) -> u32) -> (Vec<(String, Vec<(f64, f64)>)>, f64) {
+fn state_lines(
+    series: &Series,
+    states: &[String],
+    pick: impl Fn(&crate::series::Sample, &str) -> u32,
+) -> (Vec<Line>, f64) {
     let mut max = 1.0f64;
     let lines = states
         .iter()
@@ -143,7 +160,9 @@ pub fn render(report: &RunReport, runner: &Runner) -> String {
         if report.passed() { "ok" } else { "fail" },
         if report.passed() { "PASS" } else { "FAIL" }
     );
-    out.push_str("<h2>Expectations</h2><table><tr><th>expectation</th><th>result</th><th>first failed</th><th>detail</th></tr>");
+    out.push_str(
+        "<h2>Expectations</h2><table><tr><th>expectation</th><th>result</th><th>first failed</th><th>detail</th></tr>",
+    );
     for x in &report.expectations {
         let _ = write!(
             out,
@@ -177,8 +196,8 @@ pub fn render(report: &RunReport, runner: &Runner) -> String {
     out.push_str("</table>");
     let shown: Vec<usize> = (0..series.cluster_names.len()).take(COLORS.len()).collect();
     // Threshold lines as they were at each sample (a mid-run change shows as a step).
-    let thresholds = |memory: bool| -> Vec<(String, Vec<(f64, f64)>)> {
-        let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let thresholds = |memory: bool| -> Vec<Line> {
+        let mut out: Vec<Line> = Vec::new();
         let name = if memory { "memory" } else { "cpu" };
         for &i in &shown {
             let pts: Vec<(f64, f64)> = series
@@ -198,48 +217,88 @@ pub fn render(report: &RunReport, runner: &Runner) -> String {
                 }
             }
             let moves: Vec<String> = values.iter().map(|v| format!("{:.0}%", v * 100.0)).collect();
-            out.push((format!("disable {} (cluster.{name}.allocated.capacity.disablethreshold)", moves.join(" → ")), pts));
+            out.push((
+                format!(
+                    "disable {} (cluster.{name}.allocated.capacity.disablethreshold)",
+                    moves.join(" → ")
+                ),
+                pts,
+            ));
         }
         out
     };
     for memory in [false, true] {
-        let lines: Vec<(String, Vec<(f64, f64)>)> = shown
+        let lines: Vec<Line> = shown
             .iter()
             .map(|&i| {
                 let pts = series
                     .samples
                     .iter()
-                    .filter_map(|s| s.clusters.get(i).map(|c| (s.t_s as f64, if memory { c.memory_fraction() } else { c.cpu_fraction() })))
+                    .filter_map(|s| {
+                        s.clusters.get(i).map(|c| {
+                            (
+                                s.t_s as f64,
+                                if memory { c.memory_fraction() } else { c.cpu_fraction() },
+                            )
+                        })
+                    })
                     .collect();
                 (series.cluster_names[i].clone(), pts)
             })
             .collect();
-        let title = if memory { "Memory allocated per cluster" } else { "CPU allocated per cluster" };
+        let title = if memory {
+            "Memory allocated per cluster"
+        } else {
+            "CPU allocated per cluster"
+        };
         out.push_str(&chart(title, &lines, 1.0, &thresholds(memory), x_end));
     }
     let (vm_lines, vm_max) = state_lines(series, &series.vm_states(), |s, st| s.vms.get(st).copied().unwrap_or(0));
     out.push_str(&chart("VMs by state", &vm_lines, vm_max, &[], x_end));
-    let (host_lines, host_max) = state_lines(series, &series.host_states(), |s, st| s.hosts.get(st).copied().unwrap_or(0));
+    let (host_lines, host_max) = state_lines(series, &series.host_states(), |s, st| {
+        s.hosts.get(st).copied().unwrap_or(0)
+    });
     out.push_str(&chart("Hosts by state", &host_lines, host_max, &[], x_end));
     out.push_str("<h2>HA timeline</h2><p>Detection: from the fault (crash or hang) to the host declared Down. Recovery: from the fault to the VM running again.</p><table><tr><th>time</th><th>what</th></tr>");
     let mut rows: Vec<(u64, String)> = Vec::new();
-    let name_of = |h| cloud.inv.hosts.iter().find(|x| x.id == h).map_or_else(|| "?".to_string(), |x| x.name.clone());
+    let name_of = |h| {
+        cloud
+            .inv
+            .hosts
+            .iter()
+            .find(|x| x.id == h)
+            .map_or_else(|| "?".to_string(), |x| x.name.clone())
+    };
     for (h, t) in &runner.host_faults {
         rows.push((*t, format!("host {} crashed or hung", name_of(*h))));
     }
     for (h, t) in runner.engine.ctl.host_downs() {
-        rows.push((runner.engine.sim_time(*t), format!("host {} declared Down", name_of(*h))));
+        rows.push((
+            runner.engine.sim_time(*t),
+            format!("host {} declared Down", name_of(*h)),
+        ));
     }
     for o in runner.engine.ctl.ha_log() {
         let vm = runner.engine.ctl.vm_label(o.vm);
         match o.recovered_at {
-            Some(t) => rows.push((runner.engine.sim_time(t), format!("VM {vm} running again ({})", o.reason))),
-            None => rows.push((runner.engine.sim_time(o.lost_at), format!("VM {vm} not restarted: {}", o.reason))),
+            Some(t) => rows.push((
+                runner.engine.sim_time(t),
+                format!("VM {vm} running again ({})", o.reason),
+            )),
+            None => rows.push((
+                runner.engine.sim_time(o.lost_at),
+                format!("VM {vm} not restarted: {}", o.reason),
+            )),
         }
     }
     rows.sort();
     for (t, what) in rows.iter().take(500) {
-        let _ = write!(out, "<tr><td>{:.1} s</td><td>{}</td></tr>", *t as f64 / 1000.0, esc(what));
+        let _ = write!(
+            out,
+            "<tr><td>{:.1} s</td><td>{}</td></tr>",
+            *t as f64 / 1000.0,
+            esc(what)
+        );
     }
     out.push_str("</table><h2>Failed operations</h2>");
     if report.failures.is_empty() {

@@ -29,8 +29,11 @@ impl Runner {
         let what = crate::scenario::describe(&a);
         // An operator's action needs a management server to receive it.
         if self.engine.ms_down_until.is_some() {
-            self.engine
-                .log("action.refused", "operator", &format!("{what}: management server is down"));
+            self.engine.log(
+                "action.refused",
+                "operator",
+                &format!("{what}: management server is down"),
+            );
             return;
         }
         let inv = &self.engine.ctl.cloud().inv;
@@ -199,7 +202,9 @@ impl Runner {
     /// For `max_ha_restarts`: when the first restart over the limit happened
     /// (simulated ms) and its number.
     fn ha_restart_exceeded(&self, e: &Expectation) -> Option<(u64, u64)> {
-        let Expectation::MaxHaRestarts { max } = e else { return None };
+        let Expectation::MaxHaRestarts { max } = e else {
+            return None;
+        };
         let mut times: Vec<u64> = self
             .engine
             .ctl
@@ -321,7 +326,12 @@ impl Runner {
                             None => (false, format!("no host {host}")),
                             Some(h) => {
                                 let now = h.resource_state.as_str();
-                                let why = self.timeline.last_resource_change.get(host).cloned().unwrap_or_default();
+                                let why = self
+                                    .timeline
+                                    .last_resource_change
+                                    .get(host)
+                                    .cloned()
+                                    .unwrap_or_default();
                                 let reason = why.split_once(": ").map(|(_, r)| r.trim()).unwrap_or("");
                                 let in_list = states.iter().any(|s| s.eq_ignore_ascii_case(now));
                                 if now == "ErrorInPrepareForMaintenance" && reason.is_empty() {
@@ -359,7 +369,10 @@ impl Runner {
                 let (ok, detail) = match self.timeline.first_failure.get(i).cloned().flatten() {
                     Some(f) => {
                         failed_at_s = Some(f.at_ms as f64 / 1000.0);
-                        (false, format!("first failed at {:.1} s: {}", f.at_ms as f64 / 1000.0, f.detail))
+                        (
+                            false,
+                            format!("first failed at {:.1} s: {}", f.at_ms as f64 / 1000.0, f.detail),
+                        )
                     }
                     None => match (e, self.ha_restart_exceeded(e)) {
                         (Expectation::MaxHaRestarts { .. }, Some((t, n))) => {

@@ -66,18 +66,24 @@ impl Runner {
             }
             Op::Start(vm) => (Request::Start { vm: *vm, host: None }, self.engine.ctl.vm_label(*vm)),
             Op::Destroy(vm) => (
-                Request::Destroy {
-                    vm: *vm,
-                    expunge: true,
-                },
+                Request::Destroy { vm: *vm, expunge: true },
                 self.engine.ctl.vm_label(*vm),
             ),
         };
-        self.engine.log("workload.retry", &label, &format!("attempt {attempt} after a failed job"));
+        self.engine.log(
+            "workload.retry",
+            &label,
+            &format!("attempt {attempt} after a failed job"),
+        );
         let Ok(job) = self.engine.submit(req) else {
             // Refused outright (e.g. the VM is busy): count it and wait again.
             let next = Watched { done: attempt, ..w };
-            if next.done < self.scenario.workload[next.stream].retry.as_ref().map_or(0, |p| p.attempts) {
+            if next.done
+                < self.scenario.workload[next.stream]
+                    .retry
+                    .as_ref()
+                    .map_or(0, |p| p.attempts)
+            {
                 self.at_retry(now + after, next);
             }
             return;

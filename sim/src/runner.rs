@@ -14,10 +14,19 @@ use stratus_core::vm::VmState;
 
 #[derive(Clone, Debug)]
 enum Item {
-    Arrival { stream: usize },
-    Op { vm: VmId, stream: usize },
-    StartAgain { vm: VmId },
-    Destroy { vm: VmId },
+    Arrival {
+        stream: usize,
+    },
+    Op {
+        vm: VmId,
+        stream: usize,
+    },
+    StartAgain {
+        vm: VmId,
+    },
+    Destroy {
+        vm: VmId,
+    },
     Fault(crate::scenario::Select, Fault),
     /// The trigger at this index fires (its fault or action happens now).
     Triggered(usize),
@@ -27,7 +36,9 @@ enum Item {
     HangOver(HostId),
     PartitionOver(HostId),
     PoolBack(PoolId),
-    RandomFault { kind: usize },
+    RandomFault {
+        kind: usize,
+    },
     Action(crate::scenario::Action),
 }
 

@@ -316,19 +316,32 @@ pub fn never_fits(c: &Cloud, req: &PlacementRequest) -> Option<String> {
         let most = |f: &dyn Fn(HostIdx) -> u64| hosts.iter().map(|h| f(*h)).max().unwrap_or(0);
         let cores = most(&|h| u64::from(inv.host(h).cpu_cores));
         if u64::from(req.size.cpu_number) > cores {
-            why.push(format!("needs {} vCPUs, but the largest host has {cores} cores", req.size.cpu_number));
+            why.push(format!(
+                "needs {} vCPUs, but the largest host has {cores} cores",
+                req.size.cpu_number
+            ));
         }
         let speed = most(&|h| u64::from(inv.host(h).cpu_mhz_per_core));
         if u64::from(req.size.cpu_speed_mhz) > speed {
-            why.push(format!("needs {} MHz per vCPU, but the fastest core runs at {speed} MHz", req.size.cpu_speed_mhz));
+            why.push(format!(
+                "needs {} MHz per vCPU, but the fastest core runs at {speed} MHz",
+                req.size.cpu_speed_mhz
+            ));
         }
         let mhz = most(&|h| c.book.host[h.ix()].cpu.total);
         if fp.cpu_mhz > mhz {
-            why.push(format!("needs {} MHz in all, but the largest host has {mhz} MHz", fp.cpu_mhz));
+            why.push(format!(
+                "needs {} MHz in all, but the largest host has {mhz} MHz",
+                fp.cpu_mhz
+            ));
         }
         let mem = most(&|h| c.book.host[h.ix()].mem.total);
         if fp.mem_bytes > mem {
-            why.push(format!("needs {} of memory, but the largest host has {}", Gib(fp.mem_bytes), Gib(mem)));
+            why.push(format!(
+                "needs {} of memory, but the largest host has {}",
+                Gib(fp.mem_bytes),
+                Gib(mem)
+            ));
         }
         if why.is_empty() {
             why.push("no single host has enough cores, core speed, CPU and memory together".to_string());

@@ -30,7 +30,10 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
             continue;
         }
         for (zone, why) in problems {
-            out.push(format!("offerings[{i}] ({}): fits no host of zone {zone}: {why}", o.name));
+            out.push(format!(
+                "offerings[{i}] ({}): fits no host of zone {zone}: {why}",
+                o.name
+            ));
         }
     }
     out
@@ -42,7 +45,11 @@ fn factors(s: &Scenario) -> (f64, f64) {
     let get = |name: &str| {
         s.settings
             .get(name)
-            .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)).or_else(|| v.as_str()?.parse().ok()))
+            .and_then(|v| {
+                v.as_float()
+                    .or_else(|| v.as_integer().map(|i| i as f64))
+                    .or_else(|| v.as_str()?.parse().ok())
+            })
             .unwrap_or(1.0)
             .max(1.0)
     };
@@ -63,21 +70,20 @@ fn factors(s: &Scenario) -> (f64, f64) {
 
 /// Why no host of zone `z` could hold one VM of `o` even empty, if so.
 pub fn zone_problem(o: &OfferingDef, z: &ZoneDef, (cpu_f, mem_f): (f64, f64)) -> Option<String> {
-    let groups: Vec<_> = z
-        .pods
-        .iter()
-        .flat_map(|p| &p.clusters)
-        .flat_map(|c| &c.hosts)
-        .collect();
+    let groups: Vec<_> = z.pods.iter().flat_map(|p| &p.clusters).flat_map(|c| &c.hosts).collect();
     if groups.is_empty() {
         return Some("the zone has no hosts".into());
     }
     if o.storage == "local" {
         if !z.local_storage_enabled {
-            return Some("the offering puts its root disk on host-local storage and the zone has local storage disabled".into());
+            return Some(
+                "the offering puts its root disk on host-local storage and the zone has local storage disabled".into(),
+            );
         }
         if groups.iter().all(|g| g.local_storage_gib == 0) {
-            return Some("the offering puts its root disk on host-local storage and no host of the zone has any".into());
+            return Some(
+                "the offering puts its root disk on host-local storage and no host of the zone has any".into(),
+            );
         }
     }
     let cores = |g: &super::model::HostGroupDef| g.sockets.saturating_mul(g.cores);
@@ -97,7 +103,10 @@ pub fn zone_problem(o: &OfferingDef, z: &ZoneDef, (cpu_f, mem_f): (f64, f64)) ->
     }
     let max_mhz = groups.iter().map(|g| g.mhz).max().unwrap_or(0);
     if o.mhz > max_mhz {
-        why.push(format!("needs {} MHz per vCPU, the fastest core runs at {max_mhz} MHz", o.mhz));
+        why.push(format!(
+            "needs {} MHz per vCPU, the fastest core runs at {max_mhz} MHz",
+            o.mhz
+        ));
     }
     let max_mem = groups.iter().map(|g| g.memory_gib).max().unwrap_or(0);
     if o.memory_mb as f64 > (max_mem * 1024) as f64 * mem_f {

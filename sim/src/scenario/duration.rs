@@ -21,8 +21,7 @@ const UNITS: [(&str, u64); 5] = [
     ("ms", 1),
 ];
 
-const EXPECTED: &str =
-    "expected numbers with units (ms, s, m, h, d, ...), like \"90s\", \"1h30m\" or \"1.5h\"";
+const EXPECTED: &str = "expected numbers with units (ms, s, m, h, d, ...), like \"90s\", \"1h30m\" or \"1.5h\"";
 
 impl Duration {
     pub const ZERO: Duration = Duration { ms: 0 };

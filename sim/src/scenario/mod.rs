@@ -7,13 +7,13 @@
 //! (known: small, medium, large)`. [`build`] turns a valid scenario into a
 //! `stratus_core::Cloud` and the name → ID maps the engine needs.
 
+pub mod advice;
 mod build;
 mod duration;
 mod epoch;
 mod locate;
-pub mod story;
-pub mod advice;
 pub mod model;
+pub mod story;
 mod validate;
 mod validate_ha;
 

@@ -128,7 +128,11 @@ impl<'de> Deserialize<'de> for Trigger {
                 let (select, fault) = fault_from_table(t).map_err(D::Error::custom)?;
                 Some(TriggeredFault { select, fault })
             }
-            Some(_) => return Err(D::Error::custom("fault: expected a table like { kind = \"host_crash\", host = \"kvm3\" }")),
+            Some(_) => {
+                return Err(D::Error::custom(
+                    "fault: expected a table like { kind = \"host_crash\", host = \"kvm3\" }",
+                ));
+            }
             None => None,
         };
         let action = match take(&mut table, "action") {
@@ -142,11 +146,18 @@ impl<'de> Deserialize<'de> for Trigger {
                 t.insert("at".into(), toml::Value::String("0s".into()));
                 Some(Action::deserialize(toml::Value::Table(t)).map_err(|e| D::Error::custom(e.message()))?)
             }
-            Some(_) => return Err(D::Error::custom("action: expected a table like { kind = \"set_setting\", ... }")),
+            Some(_) => {
+                return Err(D::Error::custom(
+                    "action: expected a table like { kind = \"set_setting\", ... }",
+                ));
+            }
             None => None,
         };
         if let Some(k) = table.keys().next() {
-            return Err(D::Error::unknown_field(k, &["when", "delay", "repeat", "fault", "action"]));
+            return Err(D::Error::unknown_field(
+                k,
+                &["when", "delay", "repeat", "fault", "action"],
+            ));
         }
         Ok(Trigger {
             when,

@@ -565,7 +565,10 @@ pub(crate) fn fault(def: &Defined, select: &super::Select, f: &Fault, at: &Field
         if select.is_empty() {
             Ok(())
         } else {
-            Err(Problem::new(at, "this fault kind takes no selector (cluster, pod, zone, all)"))
+            Err(Problem::new(
+                at,
+                "this fault kind takes no selector (cluster, pod, zone, all)",
+            ))
         }
     };
     match f {

@@ -64,7 +64,10 @@ pub(crate) fn validate_actions_and_expectations(s: &Scenario, def: &mut Defined,
                 def.known("cluster", cluster, &at.key("cluster"))?;
                 resource_name(resource, &at.key("resource"))?;
                 if !(max.is_finite() && *max > 0.0) {
-                    return Err(Problem::new(&at.key("max"), format!("must be a positive fraction, got {max}")));
+                    return Err(Problem::new(
+                        &at.key("max"),
+                        format!("must be a positive fraction, got {max}"),
+                    ));
                 }
             }
             Expectation::MaintenanceEndsIn { host, states } => {
@@ -124,7 +127,9 @@ fn action(def: &mut Defined, a: &Action, at: &FieldPath) -> R {
         Action::DisableCluster { cluster, .. } | Action::EnableCluster { cluster, .. } => {
             def.known("cluster", cluster, &at.key("cluster"))
         }
-        Action::RollingMaintenance { cluster, down_hosts, .. } => {
+        Action::RollingMaintenance {
+            cluster, down_hosts, ..
+        } => {
             def.known("cluster", cluster, &at.key("cluster"))?;
             match down_hosts.as_deref() {
                 None | Some("skip") | Some("wait") => Ok(()),
@@ -148,7 +153,10 @@ fn action(def: &mut Defined, a: &Action, at: &FieldPath) -> R {
                 def.known("zone", z, &at.key("zone"))?;
             }
             if cluster.is_some() && zone.is_some() {
-                return Err(Problem::new(at, "give cluster or zone (or neither, for global), not both"));
+                return Err(Problem::new(
+                    at,
+                    "give cluster or zone (or neither, for global), not both",
+                ));
             }
             let scope = if cluster.is_some() {
                 ScopeKind::Cluster
@@ -186,7 +194,12 @@ fn action(def: &mut Defined, a: &Action, at: &FieldPath) -> R {
             ..
         } => {
             def.known("cluster", cluster, &at.key("cluster"))?;
-            for (v, k) in [(*count, "count"), (*sockets, "sockets"), (*cores, "cores"), (*mhz, "mhz")] {
+            for (v, k) in [
+                (*count, "count"),
+                (*sockets, "sockets"),
+                (*cores, "cores"),
+                (*mhz, "mhz"),
+            ] {
                 if v == 0 {
                     return Err(Problem::new(&at.key(k), "must be above 0"));
                 }
@@ -200,7 +213,11 @@ fn action(def: &mut Defined, a: &Action, at: &FieldPath) -> R {
             Ok(())
         }
         Action::RegisterOffering {
-            name, cpu, mhz, memory_mb, ..
+            name,
+            cpu,
+            mhz,
+            memory_mb,
+            ..
         } => {
             if *cpu == 0 || *mhz == 0 || *memory_mb == 0 {
                 return Err(Problem::new(at, "cpu, mhz and memory_mb must be above 0"));
@@ -245,7 +262,10 @@ fn trigger(def: &mut Defined, t: &super::Trigger, at: &FieldPath) -> R {
         match w.on.as_deref() {
             None | Some("start") | Some("end") | Some("fail") => {}
             Some(o) => {
-                return Err(Problem::new(&wat.key("on"), format!("unknown '{o}' (known: start, end, fail)")));
+                return Err(Problem::new(
+                    &wat.key("on"),
+                    format!("unknown '{o}' (known: start, end, fail)"),
+                ));
             }
         }
     } else if w.on.is_some() {
@@ -256,7 +276,15 @@ fn trigger(def: &mut Defined, t: &super::Trigger, at: &FieldPath) -> R {
             return Err(Problem::new(&wat.key("vm"), "a VM state moment needs the VM's name"));
         }
         const VM_STATES: [&str; 9] = [
-            "Stopped", "Starting", "Running", "Stopping", "Migrating", "Destroyed", "Expunging", "Error", "Unknown",
+            "Stopped",
+            "Starting",
+            "Running",
+            "Stopping",
+            "Migrating",
+            "Destroyed",
+            "Expunging",
+            "Error",
+            "Unknown",
         ];
         if !VM_STATES.contains(&st.as_str()) {
             return Err(Problem::new(
