@@ -157,7 +157,7 @@ pub fn maintain(
         println!("host {:<10} {:<13} {}", h.name, h.status.to_string(), h.resource_state);
     }
     if !r.engine.violations.is_empty() {
-        bail!("invariants violated: {:?}", r.engine.violations);
+        bail!("invariants violated:\n  {}", r.engine.violations.join("\n  "));
     }
     Ok(())
 }

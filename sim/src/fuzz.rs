@@ -117,7 +117,7 @@ pub fn run_seed(
         .faults
         .scheduled
         .iter()
-        .map(|f| format!("{} {:?}", f.at, f.fault))
+        .map(|f| format!("{} {}", f.at, crate::scenario::describe(&f.fault)))
         .collect();
     let built = crate::scenario::build(&s).map_err(|e| e.to_string())?;
     let mut r = Runner::new(
