@@ -299,3 +299,26 @@ fn run_once(
 }
 
 use std::io::Write;
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: super::SimCommand,
+    }
+
+    #[test]
+    fn each_subcommand_has_its_own_description() {
+        let c = Cli::command();
+        let about = |n: &str| c.find_subcommand(n).unwrap().get_about().unwrap().to_string();
+        assert!(about("maintain").starts_with("Maintenance on"), "{}", about("maintain"));
+        assert!(about("fuzz").starts_with("Random fault schedules"), "{}", about("fuzz"));
+        let run = c.find_subcommand("run").unwrap();
+        for flag in ["series", "report", "strict"] {
+            assert!(run.get_arguments().any(|a| a.get_id() == flag), "--{flag}");
+        }
+    }
+}
