@@ -145,6 +145,7 @@ pub fn maintain(
             cluster,
             pre_hook: pre_hook.map(d).transpose()?,
             post_hook: post_hook.map(d).transpose()?,
+            down_hosts: None,
         },
         (None, Some(host)) => Action::PrepareMaintenance { at, host },
         (None, None) => bail!("give --cluster or --host"),
@@ -178,7 +179,7 @@ pub fn maintain(
         println!("host {:<10} {:<13} {}", h.name, h.status.to_string(), h.resource_state);
     }
     if !r.engine.violations.is_empty() {
-        bail!("invariants violated: {:?}", r.engine.violations);
+        bail!("invariants violated:\n  {}", r.engine.violations.join("\n  "));
     }
     Ok(())
 }

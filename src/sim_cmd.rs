@@ -45,6 +45,19 @@ pub enum SimCommand {
         /// in-memory controller instead of recovering it; for A/B timing).
         #[arg(long, conflicts_with = "db")]
         no_journal: bool,
+        /// Write one sample per simulated minute (allocation per cluster, VMs
+        /// by state, hosts by state): CSV, or JSON lines if FILE ends in
+        /// .jsonl or .json.
+        #[arg(long, value_name = "FILE")]
+        series: Option<PathBuf>,
+        /// Write a self-contained HTML report (plots with thresholds, HA
+        /// timeline, expectations, failed operations explained).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
+        /// Refuse a scenario that draws warnings (an offering that fits no
+        /// host of its zone, local storage where there is none).
+        #[arg(long)]
+        strict: bool,
     },
     /// Maintenance on a scenario's simulated cloud: a rolling maintenance of
     /// `--cluster` (one host at a time, with optional hooks) or one `--host`;
@@ -131,9 +144,26 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             paranoid,
             db,
             no_journal,
+            series,
+            report: html,
+            strict,
         } => {
             let journal = (!no_journal).then_some(db.as_str());
-            let report = run_once(&scenario, seed, epoch, events.as_ref(), paranoid, !json, journal)?;
+            let outputs = Outputs {
+                series: series.as_deref(),
+                html: html.as_deref(),
+                strict,
+            };
+            let report = run_once(
+                &scenario,
+                seed,
+                epoch,
+                events.as_ref(),
+                paranoid,
+                !json,
+                journal,
+                &outputs,
+            )?;
             let mut ok = report.passed();
             let mut determinism = None;
             if check_determinism {
@@ -146,6 +176,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
                     paranoid,
                     false,
                     journal.map(|_| "sqlite::memory:"),
+                    &Outputs::default(),
                 )?;
                 let same = again.event_log_sha256 == report.event_log_sha256 && again.events == report.events;
                 determinism = Some(same);
@@ -182,6 +213,15 @@ fn parse_epoch(text: &str) -> Result<u64, String> {
     stratus_sim::scenario::Epoch::parse(text).map(|e| e.as_ms())
 }
 
+/// What a run writes besides its summary.
+#[derive(Debug, Default)]
+struct Outputs<'a> {
+    series: Option<&'a std::path::Path>,
+    html: Option<&'a std::path::Path>,
+    strict: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_once(
     path: &std::path::Path,
     seed: Option<u64>,
@@ -190,6 +230,7 @@ fn run_once(
     paranoid: bool,
     show_progress: bool,
     journal: Option<&str>,
+    out: &Outputs<'_>,
 ) -> anyhow::Result<RunReport> {
     // `--seed` replaces the file's seed everywhere it is used (the datacenter's
     // build too), so `--seed N` reproduces a file that says `seed = N`.
@@ -199,6 +240,17 @@ fn run_once(
         .seed;
     let (scenario, built) =
         stratus_sim::scenario::load_and_build_seeded(path, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let warnings = stratus_sim::scenario::advice::warnings(&scenario);
+    for w in &warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
+    if out.strict && !warnings.is_empty() {
+        bail!(
+            "{}: {} warning(s) and --strict: refused",
+            path.display(),
+            warnings.len()
+        );
+    }
     let name = scenario.scenario.name.clone();
     let overridden = seed.is_some();
     let seed = seed.unwrap_or(file_seed);
@@ -249,7 +301,43 @@ fn run_once(
     let mut report = RunReport::build(&runner, &name, seed, start.elapsed().as_secs_f64());
     report.file_seed = file_seed;
     report.seed_source = if overridden { "--seed" } else { "scenario file" }.to_string();
+    if let Some(p) = out.series {
+        let jsonl = p.extension().is_some_and(|e| e == "jsonl" || e == "json");
+        let text = if jsonl {
+            runner.series.to_json_lines()
+        } else {
+            runner.series.to_csv()
+        };
+        std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = out.html {
+        std::fs::write(p, stratus_sim::html::render(&report, &runner))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
     Ok(report)
 }
 
 use std::io::Write;
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: super::SimCommand,
+    }
+
+    #[test]
+    fn each_subcommand_has_its_own_description() {
+        let c = Cli::command();
+        let about = |n: &str| c.find_subcommand(n).unwrap().get_about().unwrap().to_string();
+        assert!(about("maintain").starts_with("Maintenance on"), "{}", about("maintain"));
+        assert!(about("fuzz").starts_with("Random fault schedules"), "{}", about("fuzz"));
+        let run = c.find_subcommand("run").unwrap();
+        for flag in ["series", "report", "strict"] {
+            assert!(run.get_arguments().any(|a| a.get_id() == flag), "--{flag}");
+        }
+    }
+}

@@ -79,7 +79,9 @@ fn disable_threshold_skips_the_cluster_and_says_so() {
     let e = l.deploy("b3", l.big).unwrap_err();
     let text = explanation_of(e);
     assert!(
-        text.contains("cluster c1: cpu allocated 1.00 > disablethreshold 0.85"),
+        text.contains(
+            "cluster c1: cpu 12000 MHz of 16000 MHz allocated + 4000 MHz for this VM = 1.0000 of capacity, over cluster.cpu.allocated.capacity.disablethreshold 0.85 (default)"
+        ),
         "{text}"
     );
     // Raising the threshold lets it through.
@@ -354,14 +356,14 @@ fn storage_tags_state_and_thresholds_choose_the_pool() {
     spec.root_disk_gib = Some(4);
     let text = explanation_of(l.cloud.deploy_vm(spec.clone()).unwrap_err());
     assert!(
-        text.contains("pool fast for ROOT: allocated 0.90 > pool.storage.allocated.capacity.disablethreshold 0.85"),
+        text.contains("pool fast for ROOT: 32.0 GiB of 40.0 GiB allocated + 4.0 GiB for this disk = 0.9000 of capacity, over pool.storage.allocated.capacity.disablethreshold 0.85"),
         "{text}"
     );
     l.set("pool.storage.capacity.disablethreshold", "0.5");
     l.set("pool.storage.allocated.capacity.disablethreshold", "1");
     let text = explanation_of(l.cloud.deploy_vm(spec.clone()).unwrap_err());
     assert!(
-        text.contains("pool fast for ROOT: used 0.80 > pool.storage.capacity.disablethreshold 0.50"),
+        text.contains("pool fast for ROOT: 16.0 GiB of 20.0 GiB used = 0.8000 of capacity, over pool.storage.capacity.disablethreshold 0.5"),
         "{text}"
     );
     l.cloud.set_pool_state(fast, PoolState::Maintenance).unwrap();

@@ -38,7 +38,7 @@ pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Parses a 64-digit hex SHA-256 fingerprint.
@@ -48,13 +48,7 @@ pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
 }
 
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    hex::decode(s).ok()
 }
 
 /// Compares secrets in time independent of where they differ.

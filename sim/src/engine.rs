@@ -46,6 +46,22 @@ pub struct LeakReport {
     pub awaiting_cleanup: Vec<String>,
 }
 
+/// The events triggers and timeline expectations look at.
+fn watched(k: stratus_core::controller::EventKind) -> bool {
+    use stratus_core::controller::EventKind as K;
+    matches!(
+        k,
+        K::HostState
+            | K::HostResourceState
+            | K::MaintenancePlan
+            | K::JobSubmit
+            | K::JobDone
+            | K::JobFail
+            | K::HaRecovered
+            | K::VmStopped
+    )
+}
+
 /// When the full (O(n)) audit runs; the cheap checks run after every event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuditEvery {
@@ -89,6 +105,9 @@ pub struct Engine {
     crash_hash: Option<String>,
     /// Recoveries from the journal (each checked by state hash).
     pub recoveries: u64,
+    /// When set, the controller's host, job and maintenance events are also
+    /// kept here (simulated time) for the runner's triggers and timeline.
+    pub watch: Option<Vec<stratus_core::controller::Event>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -141,6 +160,7 @@ impl Engine {
             work_since_snapshot: 0,
             crash_hash: None,
             recoveries: 0,
+            watch: None,
         };
         e.after_controller();
         e.schedule(ping_ms, Ev::PingRound);
@@ -336,6 +356,11 @@ impl Engine {
         for mut e in self.ctl.take_log() {
             e.t = self.sim_time(Millis(e.t));
             self.write_event(&e);
+            if let Some(w) = self.watch.as_mut()
+                && watched(e.kind)
+            {
+                w.push(e);
+            }
         }
         let effects = self.ctl.take_effects();
         // Group commit: inputs whose effects stay in the process (timers, state)

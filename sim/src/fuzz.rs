@@ -76,7 +76,11 @@ pub fn with_random_faults_within(
     let at_ms = |ms: u64| Duration {
         ms: ms.min(end.saturating_sub(1)),
     };
-    let add = |s: &mut Scenario, at: Duration, fault: Fault| s.faults.scheduled.push(ScheduledFault { at, fault });
+    let add = |s: &mut Scenario, at: Duration, fault: Fault| s.faults.scheduled.push(ScheduledFault {
+        at,
+        select: Default::default(),
+        fault,
+    });
     for _ in 0..n {
         let at = Duration {
             ms: rng.below(end.max(1) as usize) as u64,
@@ -211,7 +215,7 @@ pub fn run_seed_within(
         .faults
         .scheduled
         .iter()
-        .map(|f| format!("{} {:?}", f.at, f.fault))
+        .map(|f| format!("{} {}", f.at, crate::scenario::describe(&f.fault)))
         .collect();
     faults.extend(s.actions.iter().skip(base.actions.len()).map(|a| format!("{a:?}")));
     let built = crate::scenario::build(&s).map_err(|e| e.to_string())?;

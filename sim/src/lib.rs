@@ -17,12 +17,17 @@ pub mod fuzz;
 pub mod invariants;
 /// The input journal (trait and in-memory form) lives in the core.
 pub use stratus_core::controller::journal;
+pub mod html;
 pub mod outcome;
 pub mod report;
+mod retry;
 pub mod runner;
 pub mod scenario;
+pub mod series;
+mod story_run;
 pub mod synth;
 pub mod synth_inputs;
+pub mod timeline;
 pub mod world;
 pub mod whatif_input;
 pub mod world_ha;

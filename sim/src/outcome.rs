@@ -3,7 +3,11 @@
 use crate::runner::{ExpectResult, Runner};
 use crate::scenario::{Action, Expectation};
 use serde::Serialize;
+use stratus_core::cloud::{HostSpec, ServiceOfferingSpec};
+use stratus_core::controller::admin::AdminChange;
 use stratus_core::controller::{Input, JobStatus};
+use stratus_core::inventory::AllocationState;
+use stratus_core::settings::Scope;
 use stratus_core::vm::VmState;
 
 /// How HA did against the injected host faults.
@@ -22,54 +26,149 @@ pub struct HaMetrics {
 
 impl Runner {
     pub(crate) fn action(&mut self, a: Action) {
+        let what = crate::scenario::describe(&a);
         // An operator's action needs a management server to receive it.
         if self.engine.ms_down_until.is_some() {
             self.engine.log(
                 "action.refused",
                 "operator",
-                &format!("{a:?}: management server is down"),
+                &format!("{what}: management server is down"),
             );
             return;
         }
-        let input = match &a {
+        let inv = &self.engine.ctl.cloud().inv;
+        let cluster_id = |name: &str| inv.clusters.iter().find(|c| c.name == name).map(|c| c.id);
+        let zone_id = |name: &str| inv.zones.iter().find(|z| z.name == name).map(|z| z.id);
+        let admin = |change: AdminChange| vec![Input::Admin { change, by: None }];
+        let inputs: Vec<Input> = match &a {
             Action::PrepareMaintenance { host, .. } => match self.host_id(host) {
-                Some(host) => Input::PrepareMaintenance { host },
+                Some(host) => vec![Input::PrepareMaintenance { host }],
                 None => return,
             },
             Action::CancelMaintenance { host, .. } => match self.host_id(host) {
-                Some(host) => Input::CancelMaintenance { host },
+                Some(host) => vec![Input::CancelMaintenance { host }],
                 None => return,
             },
             Action::RollingMaintenance {
                 cluster,
                 pre_hook,
                 post_hook,
+                down_hosts,
                 ..
             } => {
-                let Some(c) = self
-                    .engine
-                    .ctl
-                    .cloud()
-                    .inv
-                    .clusters
-                    .iter()
-                    .find(|c| &c.name == cluster)
-                    .map(|c| c.id)
-                else {
-                    return;
-                };
+                let Some(c) = cluster_id(cluster) else { return };
                 let (pre, post) = (pre_hook.map_or(0, |d| d.ms), post_hook.map_or(0, |d| d.ms));
-                Input::RollingMaintenance {
+                vec![Input::RollingMaintenance {
                     cluster: c,
                     pre_hook_ms: pre,
                     post_hook_ms: post,
-                }
+                    wait_for_down: down_hosts.as_deref() == Some("wait"),
+                }]
+            }
+            Action::SetSetting {
+                name,
+                value,
+                cluster,
+                zone,
+                ..
+            } => {
+                let scope = match (cluster, zone) {
+                    (Some(c), _) => match cluster_id(c) {
+                        Some(id) => Scope::Cluster(id),
+                        None => return,
+                    },
+                    (None, Some(z)) => match zone_id(z) {
+                        Some(id) => Scope::Zone(id),
+                        None => return,
+                    },
+                    (None, None) => Scope::Global,
+                };
+                let value = match value {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                vec![Input::UpdateSetting {
+                    name: name.clone(),
+                    scope,
+                    value,
+                }]
+            }
+            Action::DisableHost { host, .. } | Action::EnableHost { host, .. } => match self.host_id(host) {
+                Some(host) => admin(AdminChange::UpdateHost {
+                    host,
+                    allocation: Some(if matches!(a, Action::DisableHost { .. }) {
+                        AllocationState::Disabled
+                    } else {
+                        AllocationState::Enabled
+                    }),
+                    tags: None,
+                }),
+                None => return,
+            },
+            Action::DisableCluster { cluster, .. } | Action::EnableCluster { cluster, .. } => {
+                let Some(c) = cluster_id(cluster) else { return };
+                admin(AdminChange::UpdateCluster {
+                    cluster: c,
+                    allocation: if matches!(a, Action::DisableCluster { .. }) {
+                        AllocationState::Disabled
+                    } else {
+                        AllocationState::Enabled
+                    },
+                })
+            }
+            Action::AddHosts {
+                cluster,
+                prefix,
+                count,
+                sockets,
+                cores,
+                mhz,
+                memory_gib,
+                ..
+            } => {
+                let Some(c) = cluster_id(cluster) else { return };
+                let taken = inv.hosts.iter().filter(|h| h.name.starts_with(prefix.as_str())).count() as u32;
+                (1..=*count)
+                    .map(|k| Input::Admin {
+                        change: AdminChange::AddHost {
+                            spec: HostSpec {
+                                name: format!("{prefix}{}", taken + k),
+                                cluster: c,
+                                cpu_cores: sockets.saturating_mul(*cores),
+                                cpu_mhz: *mhz,
+                                memory_bytes: memory_gib * (1 << 30),
+                                tags: Vec::new(),
+                            },
+                        },
+                        by: None,
+                    })
+                    .collect()
+            }
+            Action::RegisterOffering {
+                name,
+                cpu,
+                mhz,
+                memory_mb,
+                ha,
+                ..
+            } => {
+                let mut spec = ServiceOfferingSpec::fixed(name, *cpu, *mhz, *memory_mb);
+                spec.offer_ha = *ha;
+                admin(AdminChange::CreateServiceOffering {
+                    spec,
+                    display_text: name.clone(),
+                })
             }
         };
-        if let Some(e) = self.engine.feed(input).error() {
-            self.engine.log("action.refused", "operator", &format!("{a:?}: {e}"));
+        for input in inputs {
+            if let Some(e) = self.engine.feed(input).error() {
+                self.engine.log("action.refused", "operator", &format!("{what}: {e}"));
+            }
         }
         self.engine.after_controller();
+        if matches!(a, Action::AddHosts { .. }) {
+            self.sync_world();
+        }
     }
 
     pub fn ha_metrics(&self) -> HaMetrics {
@@ -100,6 +199,25 @@ impl Runner {
         m
     }
 
+    /// For `max_ha_restarts`: when the first restart over the limit happened
+    /// (simulated ms) and its number.
+    fn ha_restart_exceeded(&self, e: &Expectation) -> Option<(u64, u64)> {
+        let Expectation::MaxHaRestarts { max } = e else {
+            return None;
+        };
+        let mut times: Vec<u64> = self
+            .engine
+            .ctl
+            .ha_log()
+            .iter()
+            .filter_map(|o| o.recovered_at)
+            .map(|t| self.engine.sim_time(t))
+            .collect();
+        times.sort_unstable();
+        let k = usize::try_from(*max).ok()?;
+        times.get(k).map(|t| (*t, *max + 1))
+    }
+
     /// Checks the scenario's expectations against the final state.
     pub fn expectations(&self) -> Vec<ExpectResult> {
         let ctl = &self.engine.ctl;
@@ -115,7 +233,8 @@ impl Runner {
         self.scenario
             .expect
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 let (ok, detail) = match e {
                     Expectation::NoFailedDeploys => (failed_deploys == 0, format!("{failed_deploys} deploys failed")),
                     Expectation::MaxFailedDeploys { max } => (
@@ -184,6 +303,47 @@ impl Runner {
                         ha.restarted <= *max,
                         format!("{} HA restarts (max {max})", ha.restarted),
                     ),
+                    Expectation::HostNever { host, state } => {
+                        let who = host.as_deref().unwrap_or("any host");
+                        (true, format!("{who} never {state}"))
+                    }
+                    Expectation::PeakAllocatedAtMost { cluster, resource, max } => {
+                        let peak = self.timeline.peak.get(i).copied().flatten();
+                        (
+                            true,
+                            match peak {
+                                Some((p, t)) => format!(
+                                    "cluster {cluster} {resource} peaked at {p:.4} at {:.0} s (max {max})",
+                                    t as f64 / 1000.0
+                                ),
+                                None => format!("cluster {cluster} {resource}: no sample"),
+                            },
+                        )
+                    }
+                    Expectation::MaintenanceEndsIn { host, states } => {
+                        let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
+                        match h {
+                            None => (false, format!("no host {host}")),
+                            Some(h) => {
+                                let now = h.resource_state.as_str();
+                                let why = self
+                                    .timeline
+                                    .last_resource_change
+                                    .get(host)
+                                    .cloned()
+                                    .unwrap_or_default();
+                                let reason = why.split_once(": ").map(|(_, r)| r.trim()).unwrap_or("");
+                                let in_list = states.iter().any(|s| s.eq_ignore_ascii_case(now));
+                                if now == "ErrorInPrepareForMaintenance" && reason.is_empty() {
+                                    (false, format!("{host} is {now} with no reason given"))
+                                } else if reason.is_empty() {
+                                    (in_list, format!("{host} is {now}"))
+                                } else {
+                                    (in_list, format!("{host} is {now} ({reason})"))
+                                }
+                            }
+                        }
+                    }
                     Expectation::HostState { host, state } => {
                         let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
                         match h {
@@ -212,10 +372,28 @@ impl Runner {
                         }
                     }
                 };
+                let mut failed_at_s = None;
+                let (ok, detail) = match self.timeline.first_failure.get(i).cloned().flatten() {
+                    Some(f) => {
+                        failed_at_s = Some(f.at_ms as f64 / 1000.0);
+                        (
+                            false,
+                            format!("first failed at {:.1} s: {}", f.at_ms as f64 / 1000.0, f.detail),
+                        )
+                    }
+                    None => match (e, self.ha_restart_exceeded(e)) {
+                        (Expectation::MaxHaRestarts { .. }, Some((t, n))) => {
+                            failed_at_s = Some(t as f64 / 1000.0);
+                            (ok, format!("{detail}; restart {n} came at {:.1} s", t as f64 / 1000.0))
+                        }
+                        _ => (ok, detail),
+                    },
+                };
                 ExpectResult {
-                    expectation: format!("{e:?}"),
+                    expectation: crate::scenario::describe(e),
                     ok,
                     detail,
+                    failed_at_s,
                 }
             })
             .collect()

@@ -10,8 +10,24 @@ use stratus_core::units::Millis;
 #[derive(Clone, Debug, Serialize)]
 pub struct ClusterLine {
     pub cluster: String,
+    /// Allocated fractions at the end (used + reserved over total).
     pub cpu_allocated: f64,
     pub memory_allocated: f64,
+    /// The same in absolute figures (totals include overprovisioning).
+    pub cpu_allocated_mhz: u64,
+    pub cpu_total_mhz: u64,
+    pub memory_allocated_gib: f64,
+    pub memory_total_gib: f64,
+    /// Highest allocated fraction over the per-minute samples, and when (simulated s).
+    pub cpu_peak: f64,
+    pub cpu_peak_at_s: u64,
+    pub memory_peak: f64,
+    pub memory_peak_at_s: u64,
+    /// Primary storage of the cluster's pools (cluster-wide and host-local):
+    /// virtual sizes allocated, physical bytes used, capacity; GiB.
+    pub storage_allocated_gib: f64,
+    pub storage_used_gib: f64,
+    pub storage_total_gib: f64,
     pub running_vms: u32,
 }
 
@@ -81,16 +97,46 @@ impl RunReport {
         }
         let jobs = e.ctl.jobs();
         let count = |s: JobStatus| jobs.iter().filter(|j| j.status == s).count();
+        let peaks = r.series.peaks();
+        let gib = crate::series::gib;
         let clusters = c
             .inv
             .clusters
             .iter()
             .enumerate()
-            .map(|(i, cl)| ClusterLine {
-                cluster: cl.name.clone(),
-                cpu_allocated: round3(c.book.cluster[i].cpu.fraction_with(0)),
-                memory_allocated: round3(c.book.cluster[i].mem.fraction_with(0)),
-                running_vms: cl.hosts.iter().map(|h| c.book.host_guests[h.ix()]).sum(),
+            .map(|(i, cl)| {
+                let agg = &c.book.cluster[i];
+                let ((cpu_peak, cpu_at), (mem_peak, mem_at)) = peaks.get(i).copied().unwrap_or_default();
+                let (mut alloc, mut used, mut total) = (0u64, 0u64, 0u64);
+                for (p, pool) in c.inv.pools.iter().enumerate() {
+                    let here = match pool.scope {
+                        stratus_core::inventory::PoolScope::Cluster(pc) => pc.ix() == i,
+                        stratus_core::inventory::PoolScope::Host(h) => c.inv.host(h).cluster.ix() == i,
+                        stratus_core::inventory::PoolScope::Zone => false,
+                    };
+                    if here {
+                        alloc += c.book.pool[p].allocated;
+                        used += c.book.pool[p].used;
+                        total += pool.capacity_bytes;
+                    }
+                }
+                ClusterLine {
+                    cluster: cl.name.clone(),
+                    cpu_allocated: round3(agg.cpu.fraction_with(0)),
+                    memory_allocated: round3(agg.mem.fraction_with(0)),
+                    cpu_allocated_mhz: agg.cpu.allocated(),
+                    cpu_total_mhz: agg.cpu.total,
+                    memory_allocated_gib: round3(gib(agg.mem.allocated())),
+                    memory_total_gib: round3(gib(agg.mem.total)),
+                    cpu_peak: round3(cpu_peak),
+                    cpu_peak_at_s: cpu_at,
+                    memory_peak: round3(mem_peak),
+                    memory_peak_at_s: mem_at,
+                    storage_allocated_gib: round3(gib(alloc)),
+                    storage_used_gib: round3(gib(used)),
+                    storage_total_gib: round3(gib(total)),
+                    running_vms: cl.hosts.iter().map(|h| c.book.host_guests[h.ix()]).sum(),
+                }
             })
             .collect();
         let mut failures: BTreeMap<(String, String), FailureLine> = BTreeMap::new();
@@ -198,14 +244,23 @@ impl RunReport {
             "jobs: {} submitted, {} succeeded, {} failed, {} pending; {} requests refused",
             self.jobs_submitted, self.jobs_succeeded, self.jobs_failed, self.jobs_pending, self.requests_refused
         );
-        let _ = writeln!(s, "capacity (allocated fraction):");
+        let _ = writeln!(s, "capacity allocated at the end (peak over the run):");
         for c in self.clusters.iter().take(20) {
             let _ = writeln!(
                 s,
-                "  cluster {:<12} cpu {:>5.1}%  memory {:>5.1}%  {} VMs",
+                "  cluster {:<12} cpu {}/{} MHz {:>5.1}% (peak {:.1}%)  memory {:.1}/{:.1} GiB {:>5.1}% (peak {:.1}%)  storage {:.1} allocated, {:.1} used of {:.1} GiB  {} VMs",
                 c.cluster,
+                c.cpu_allocated_mhz,
+                c.cpu_total_mhz,
                 c.cpu_allocated * 100.0,
+                c.cpu_peak * 100.0,
+                c.memory_allocated_gib,
+                c.memory_total_gib,
                 c.memory_allocated * 100.0,
+                c.memory_peak * 100.0,
+                c.storage_allocated_gib,
+                c.storage_used_gib,
+                c.storage_total_gib,
                 c.running_vms
             );
         }
@@ -229,7 +284,7 @@ impl RunReport {
             let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1} s"));
             let _ = writeln!(
                 s,
-                "HA: detection {}, slowest recovery {}; {} restarted, {} gave up, {} not restarted, {} pending",
+                "HA: slowest detection (fault -> Down) {}, slowest recovery (fault -> running) {}; {} restarted, {} gave up, {} not restarted, {} pending",
                 f(ha.detection_s),
                 f(ha.max_recovery_s),
                 ha.restarted,
@@ -239,6 +294,14 @@ impl RunReport {
             );
         }
         for h in self.hosts_not_up.iter().take(10) {
+            if h.evidence.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "host {} is {}/{} (no health evidence was gathered)",
+                    h.view.name, h.view.state, h.view.resourcestate
+                );
+                continue;
+            }
             let _ = writeln!(
                 s,
                 "host {} is {}/{}; latest evidence:",
@@ -247,7 +310,7 @@ impl RunReport {
             for e in h.evidence.iter().rev().take(3).rev() {
                 let _ = writeln!(
                     s,
-                    "  {:.1} s {}: {:?}: {}",
+                    "  {:.1} s {}: {}: {}",
                     e.at.as_secs_f64(),
                     e.source,
                     e.sign,

@@ -14,16 +14,31 @@ use stratus_core::vm::VmState;
 
 #[derive(Clone, Debug)]
 enum Item {
-    Arrival { stream: usize },
-    Op { vm: VmId, stream: usize },
-    StartAgain { vm: VmId },
-    Destroy { vm: VmId },
-    Fault(Fault),
+    Arrival {
+        stream: usize,
+    },
+    Op {
+        vm: VmId,
+        stream: usize,
+    },
+    StartAgain {
+        vm: VmId,
+    },
+    Destroy {
+        vm: VmId,
+    },
+    Fault(crate::scenario::Select, Fault),
+    /// The trigger at this index fires (its fault or action happens now).
+    Triggered(usize),
+    /// A job the workload retries if it fails.
+    Retry(crate::retry::Watched),
     HostBack(HostId),
     HostFaultOver(HostId, crate::world::HostFault),
     LostRepliesOver,
     PoolBack(PoolId),
-    RandomFault { kind: usize },
+    RandomFault {
+        kind: usize,
+    },
     Action(crate::scenario::Action),
 }
 
@@ -55,6 +70,9 @@ pub struct ExpectResult {
     pub expectation: String,
     pub ok: bool,
     pub detail: String,
+    /// For expectations checked along the run: when it first failed (simulated s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_at_s: Option<f64>,
 }
 
 pub struct Runner {
@@ -71,6 +89,12 @@ pub struct Runner {
     pub host_faults: BTreeMap<HostId, u64>,
     pub end: u64,
     outage_ms: u64,
+    /// Triggers: has each fired already (a non-repeating one fires once).
+    pub(crate) fired: Vec<bool>,
+    /// Timeline expectations: the first moment each failed, and why.
+    pub timeline: crate::timeline::Timeline,
+    /// Per-minute samples of allocation, VM and host states.
+    pub series: crate::series::Series,
 }
 
 impl std::fmt::Debug for Runner {
@@ -176,9 +200,37 @@ impl Runner {
             host_faults: BTreeMap::new(),
             end,
             outage_ms,
+            fired: Vec::new(),
+            timeline: Default::default(),
+            series: Default::default(),
         };
+        r.fired = vec![false; r.scenario.triggers.len()];
+        r.timeline = crate::timeline::Timeline::new(&r.scenario.expect, r.engine.ctl.cloud());
+        if !r.scenario.triggers.is_empty() || r.timeline.needs_events() {
+            r.engine.watch = Some(Vec::new());
+        }
         r.schedule_initial();
         r
+    }
+
+    pub(crate) fn at_triggered(&mut self, t: u64, i: usize) {
+        self.at(t, Item::Triggered(i));
+    }
+
+    pub(crate) fn at_retry(&mut self, t: u64, w: crate::retry::Watched) {
+        self.at(t, Item::Retry(w));
+    }
+
+    /// A VM deployed by a retry belongs to its stream like the first one.
+    pub(crate) fn adopt_retried(&mut self, vm: VmId, stream: usize, start: bool) {
+        self.vm_stream.insert(vm, stream);
+        if start {
+            self.want_running.insert(vm, true);
+        }
+    }
+
+    pub(crate) fn stream_of(&self, vm: VmId) -> Option<usize> {
+        self.vm_stream.get(&vm).copied()
     }
 
     fn at(&mut self, t: u64, item: Item) {
@@ -214,15 +266,10 @@ impl Runner {
             }
         }
         for a in self.scenario.actions.clone() {
-            let t = match &a {
-                crate::scenario::Action::PrepareMaintenance { at, .. }
-                | crate::scenario::Action::CancelMaintenance { at, .. }
-                | crate::scenario::Action::RollingMaintenance { at, .. } => at.ms,
-            };
-            self.at(t, Item::Action(a));
+            self.at(a.at().ms, Item::Action(a));
         }
         for f in self.scenario.faults.scheduled.clone() {
-            self.at(f.at.ms, Item::Fault(f.fault));
+            self.at(f.at.ms, Item::Fault(f.select, f.fault));
         }
         for kind in 0..6 {
             self.schedule_random_fault(kind, 0);
@@ -252,17 +299,21 @@ impl Runner {
     /// Runs to the scenario's end, calling `progress(now, end)` now and then.
     pub fn run(&mut self, progress: &mut dyn FnMut(u64, u64)) {
         let mut n = 0u64;
+        self.series.sample(&self.engine, 0);
         while let Some(tag) = self.engine.step(self.end) {
             if let Some(tag) = tag {
                 let item = self.items[tag as usize].clone();
                 self.handle(item);
             }
+            self.after_event();
             n += 1;
             if n.is_multiple_of(4096) {
                 progress(self.engine.now, self.end);
             }
         }
         self.engine.now = self.end.max(self.engine.now);
+        self.series.sample(&self.engine, self.engine.now);
+        self.timeline.check(&self.engine, &self.want_running);
         self.engine.check_full();
         progress(self.end, self.end);
     }
@@ -280,7 +331,11 @@ impl Runner {
                     .vm(vm)
                     .is_some_and(|v| v.state == VmState::Stopped)
                 {
-                    let _ = self.engine.submit(Request::Start { vm, host: None });
+                    if let Ok(job) = self.engine.submit(Request::Start { vm, host: None })
+                        && let Some(s) = self.stream_of(vm)
+                    {
+                        self.watch_job(s, job, crate::retry::Op::Start(vm), 0);
+                    }
                     self.want_running.insert(vm, true);
                 } else if self.engine.ctl.cloud().vm(vm).is_some() {
                     self.at(now + 60_000, Item::StartAgain { vm });
@@ -291,8 +346,11 @@ impl Runner {
                     return;
                 };
                 if matches!(v.state, VmState::Running | VmState::Stopped | VmState::Error) {
-                    if self.engine.submit(Request::Destroy { vm, expunge: true }).is_ok() {
+                    if let Ok(job) = self.engine.submit(Request::Destroy { vm, expunge: true }) {
                         self.want_running.remove(&vm);
+                        if let Some(s) = self.stream_of(vm) {
+                            self.watch_job(s, job, crate::retry::Op::Destroy(vm), 0);
+                        }
                     } else {
                         self.at(now + 60_000, Item::Destroy { vm });
                     }
@@ -300,7 +358,9 @@ impl Runner {
                     self.at(now + 60_000, Item::Destroy { vm });
                 }
             }
-            Item::Fault(f) => self.fault(f),
+            Item::Fault(select, f) => self.fault_selected(&select, f),
+            Item::Triggered(i) => self.fire(i),
+            Item::Retry(w) => self.check_retry(w),
             Item::Action(a) => self.action(a),
             Item::HostBack(h) => {
                 self.engine.world.hosts.get_mut(&h).expect("host").crashed = false;
@@ -354,9 +414,13 @@ impl Runner {
             let t = now + exp_ms(&mut self.rng, per_hour);
             self.at(t, Item::Arrival { stream });
         }
+        let retry = self.streams[stream].def.retry.is_some().then(|| spec.clone());
         let Ok(job) = self.engine.submit(Request::Deploy(spec)) else {
             return;
         };
+        if let Some(spec) = retry {
+            self.watch_job(stream, job, crate::retry::Op::Deploy(Box::new(spec)), 0);
+        }
         let vm = self
             .engine
             .ctl
@@ -424,7 +488,7 @@ impl Runner {
         self.engine.log(kind, &name, detail);
     }
 
-    fn fault(&mut self, f: Fault) {
+    pub(crate) fn fault(&mut self, f: Fault) {
         let now = self.engine.now;
         if let Some((host, kind, duration)) = f.host_fault() {
             let Some(h) = self.host_id(host) else { return };
@@ -499,6 +563,17 @@ impl Runner {
                     let name = self.engine.ctl.vm_label(vm);
                     self.engine.log("fault", &name, &format!("VM crashed on {host}"));
                 }
+            }
+            Fault::ManagementNetwork { duration } => {
+                let hosts: Vec<HostId> = self.engine.ctl.cloud().inv.hosts.iter().map(|h| h.id).collect();
+                for h in hosts {
+                    if let Some(w) = self.engine.world.hosts.get_mut(&h) {
+                        w.set_fault(HostFault::Partition, true);
+                    }
+                    self.at(now + duration.ms, Item::HostFaultOver(h, HostFault::Partition));
+                }
+                self.engine
+                    .log("fault", "management-network", "no host reaches the management server");
             }
             Fault::ManagementRestart { downtime } => {
                 if self.engine.ms_down_until.is_none() {

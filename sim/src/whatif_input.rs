@@ -11,11 +11,7 @@ use stratus_core::Cloud;
 /// When the fault-free part of the scenario ends (ms of simulated time).
 pub fn cutoff_ms(s: &Scenario) -> u64 {
     let faults = s.faults.scheduled.iter().map(|f| f.at.ms);
-    let actions = s.actions.iter().map(|a| match a {
-        crate::scenario::Action::PrepareMaintenance { at, .. }
-        | crate::scenario::Action::CancelMaintenance { at, .. }
-        | crate::scenario::Action::RollingMaintenance { at, .. } => at.ms,
-    });
+    let actions = s.actions.iter().map(|a| a.at().ms);
     faults.chain(actions).min().unwrap_or(s.scenario.duration.ms).min(s.scenario.duration.ms)
 }
 
@@ -26,6 +22,7 @@ pub fn cloud_before_faults(mut s: Scenario, built: Cloud) -> Cloud {
     s.faults.scheduled.clear();
     s.faults.random = Default::default();
     s.actions.clear();
+    s.triggers.clear();
     s.expect.clear();
     s.scenario.duration.ms = end;
     let mut r = Runner::new(s, built, &RunOptions::default());

@@ -398,12 +398,14 @@ fn bad_addresses() {
 
 #[test]
 fn bad_durations() {
-    let e = broken("duration = \"1h\"", "duration = \"1 hour\"");
-    check(&e, 3, "scenario.duration", "invalid duration '1 hour'");
+    let e = broken("duration = \"1h\"", "duration = \"1 fortnight\"");
+    check(&e, 3, "scenario.duration", "invalid duration '1 fortnight'");
+    let e = broken("duration = \"1h\"", "duration = \"90\"");
+    check(&e, 3, "scenario.duration", "no unit");
     let e = broken("duration = \"1h\"", "duration = \"\"");
     check(&e, 3, "scenario.duration", "empty duration");
     let e = broken("count = 2 }", "count = 2, at = \"5x\" }");
-    check(&e, 59, "workload[0].arrival.at", "unknown unit 'x'");
+    check(&e, 59, "workload[0].arrival.at", "unknown time unit \"x\"");
     let e = broken("at = \"30m\"", "at = \"-5m\"");
     check(&e, 62, "faults.scheduled[0].at", "cannot be negative");
     let e = broken("[[expect]]", "[latency]\nstart = [\"8s\", \"2s\"]\n\n[[expect]]");

@@ -114,6 +114,10 @@ pub struct Explanation {
     pub host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostid: Option<HostId>,
+    /// Set when no host of the zone could hold the VM even empty (too few
+    /// cores, too slow cores, too little memory or storage): why, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub never_fits: Option<String>,
     pub zone: VerdictLine,
 }
 
@@ -129,6 +133,7 @@ impl Explanation {
             disk_sizes: req.new_disks.iter().map(|d| d.size_bytes).collect(),
             vm_name: &vm_name,
             ha_tag: c.policy.global.ha_tag_name.clone(),
+            settings: &c.settings,
         };
         let z = inv.zone(req.zone);
         let mut zone = VerdictLine::new("zone", z.id.to_string(), z.name.clone());
@@ -242,6 +247,7 @@ impl Explanation {
             placed: placed.is_some(),
             host: placed.map(|h| inv.host(h).name.clone()),
             hostid: placed.map(|h| inv.host(h).id),
+            never_fits: if placed.is_some() { None } else { never_fits(c, req) },
             zone,
         }
     }
@@ -254,6 +260,11 @@ impl Explanation {
                 self.vm,
                 self.request,
                 self.host.as_deref().unwrap_or("?")
+            )
+        } else if let Some(why) = &self.never_fits {
+            format!(
+                "Unable to find a suitable deployment destination for VM {} ({}) in zone {}: it can never fit any host there, even empty: {why}",
+                self.vm, self.request, self.zone.name
             )
         } else {
             format!(
@@ -279,6 +290,87 @@ impl Explanation {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("explanations serialize")
     }
+}
+
+/// Why no host of the request's zone could hold the VM even if it were empty
+/// (checked before any threshold, which would otherwise take the blame).
+pub fn never_fits(c: &Cloud, req: &PlacementRequest) -> Option<String> {
+    let inv = &c.inv;
+    let fp = req.size.footprint();
+    let hosts: Vec<HostIdx> = (0..inv.hosts.len())
+        .map(|i| HostIdx(i as u32))
+        .filter(|h| inv.host(*h).zone == req.zone)
+        .collect();
+    let fits = |h: HostIdx| {
+        let host = inv.host(h);
+        let book = &c.book.host[h.ix()];
+        host.cpu_cores >= req.size.cpu_number
+            && host.cpu_mhz_per_core >= req.size.cpu_speed_mhz
+            && book.cpu.total >= fp.cpu_mhz
+            && book.mem.total >= fp.mem_bytes
+    };
+    let mut why = Vec::new();
+    if hosts.is_empty() {
+        why.push("the zone has no hosts".to_string());
+    } else if !hosts.iter().any(|h| fits(*h)) {
+        let most = |f: &dyn Fn(HostIdx) -> u64| hosts.iter().map(|h| f(*h)).max().unwrap_or(0);
+        let cores = most(&|h| u64::from(inv.host(h).cpu_cores));
+        if u64::from(req.size.cpu_number) > cores {
+            why.push(format!(
+                "needs {} vCPUs, but the largest host has {cores} cores",
+                req.size.cpu_number
+            ));
+        }
+        let speed = most(&|h| u64::from(inv.host(h).cpu_mhz_per_core));
+        if u64::from(req.size.cpu_speed_mhz) > speed {
+            why.push(format!(
+                "needs {} MHz per vCPU, but the fastest core runs at {speed} MHz",
+                req.size.cpu_speed_mhz
+            ));
+        }
+        let mhz = most(&|h| c.book.host[h.ix()].cpu.total);
+        if fp.cpu_mhz > mhz {
+            why.push(format!(
+                "needs {} MHz in all, but the largest host has {mhz} MHz",
+                fp.cpu_mhz
+            ));
+        }
+        let mem = most(&|h| c.book.host[h.ix()].mem.total);
+        if fp.mem_bytes > mem {
+            why.push(format!(
+                "needs {} of memory, but the largest host has {}",
+                Gib(fp.mem_bytes),
+                Gib(mem)
+            ));
+        }
+        if why.is_empty() {
+            why.push("no single host has enough cores, core speed, CPU and memory together".to_string());
+        }
+    }
+    for d in &req.new_disks {
+        let local = d.storage_type == StorageType::Local;
+        let biggest = inv
+            .pools
+            .iter()
+            .filter(|p| p.zone == req.zone && p.is_local() == local)
+            .map(|p| p.capacity_bytes)
+            .max();
+        match biggest {
+            None => why.push(format!(
+                "its {} needs {} storage and the zone has none",
+                d.label,
+                if local { "host-local" } else { "shared primary" }
+            )),
+            Some(b) if b < d.size_bytes => why.push(format!(
+                "its {} needs {}, but the largest pool holds {}",
+                d.label,
+                Gib(d.size_bytes),
+                Gib(b)
+            )),
+            Some(_) => {}
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 fn mark_chosen(zone: &mut VerdictLine, host_id: &str, inv: &Inventory, h: HostIdx) {

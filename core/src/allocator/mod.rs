@@ -9,7 +9,7 @@ mod request;
 
 pub use explain::{Explanation, TraceRecorder, Verdict, VerdictLine};
 pub use planner::{Algorithm, OrderBy};
-pub use reject::{Reject, RenderCtx, Resource};
+pub use reject::{Reject, RenderCtx, Resource, ratio_beside};
 pub use request::{Avoid, DiskNeed, Placement, PlacementRequest};
 
 use crate::cloud::Cloud;
@@ -232,27 +232,8 @@ fn cluster_check(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, apply_thresh
             needed: hv,
         });
     }
-    let pol = &c.policy.clusters[cl.ix()];
-    if apply_thresholds && pol.thresholds_enabled {
-        let agg = &c.book.cluster[cl.ix()];
-        let fp = req.size.footprint();
-        let cpu = agg.cpu.fraction_with(fp.cpu_mhz);
-        if cpu > pol.cpu_disable {
-            return Some(Reject::ClusterThreshold {
-                resource: Resource::Cpu,
-                fraction: cpu,
-                threshold: pol.cpu_disable,
-            });
-        }
-        let mem = agg.mem.fraction_with(fp.mem_bytes);
-        if mem > pol.mem_disable {
-            return Some(Reject::ClusterThreshold {
-                resource: Resource::Memory,
-                fraction: mem,
-                threshold: pol.mem_disable,
-            });
-        }
-    }
+    // Reachability first: a cluster that cannot reach the VM's volumes is
+    // refused for storage, whatever its load.
     for &p in &req.placed_pools {
         match c.inv.pool(p).scope {
             PoolScope::Cluster(pc) if pc != cl => return Some(Reject::VolumeUnreachable { pool: p }),
@@ -261,6 +242,36 @@ fn cluster_check(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, apply_thresh
             }
             PoolScope::Host(h) if c.inv.host(h).cluster != cl => return Some(Reject::VolumeUnreachable { pool: p }),
             _ => {}
+        }
+    }
+    let pol = &c.policy.clusters[cl.ix()];
+    if apply_thresholds && pol.thresholds_enabled {
+        let agg = &c.book.cluster[cl.ix()];
+        // A migration inside one cluster moves load that is already counted there.
+        let fp = if req.migrating_from.is_some_and(|h| c.inv.host(h).cluster == cl) {
+            Default::default()
+        } else {
+            req.size.footprint()
+        };
+        if agg.cpu.fraction_with(fp.cpu_mhz) > pol.cpu_disable {
+            return Some(Reject::ClusterThreshold {
+                cluster: cl,
+                resource: Resource::Cpu,
+                allocated: agg.cpu.allocated(),
+                total: agg.cpu.total,
+                needs: fp.cpu_mhz,
+                threshold: pol.cpu_disable,
+            });
+        }
+        if agg.mem.fraction_with(fp.mem_bytes) > pol.mem_disable {
+            return Some(Reject::ClusterThreshold {
+                cluster: cl,
+                resource: Resource::Memory,
+                allocated: agg.mem.allocated(),
+                total: agg.mem.total,
+                needs: fp.mem_bytes,
+                threshold: pol.mem_disable,
+            });
         }
     }
     None
@@ -448,7 +459,8 @@ fn pool_check(
     };
     if used > pol.used_disable {
         return Some(Reject::PoolUsedThreshold {
-            fraction: used,
+            used: u.used,
+            total: u.raw_total,
             threshold: pol.used_disable,
         });
     }
@@ -459,7 +471,9 @@ fn pool_check(
     };
     if alloc > pol.alloc_disable {
         return Some(Reject::PoolAllocatedThreshold {
-            fraction: alloc,
+            allocated: u.allocated,
+            total: u.allocatable_total,
+            needs: need,
             threshold: pol.alloc_disable,
         });
     }

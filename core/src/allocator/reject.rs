@@ -25,9 +25,13 @@ pub enum Reject {
         cluster: Hypervisor,
         needed: Hypervisor,
     },
+    /// `allocated + needs` over `total` would pass the cluster's disable threshold.
     ClusterThreshold {
+        cluster: ClusterIdx,
         resource: Resource,
-        fraction: f64,
+        allocated: u64,
+        total: u64,
+        needs: u64,
         threshold: f64,
     },
     VolumeUnreachable {
@@ -81,11 +85,14 @@ pub enum Reject {
         disk: usize,
     },
     PoolUsedThreshold {
-        fraction: f64,
+        used: u64,
+        total: u64,
         threshold: f64,
     },
     PoolAllocatedThreshold {
-        fraction: f64,
+        allocated: u64,
+        total: u64,
+        needs: u64,
         threshold: f64,
     },
     PoolCapacity {
@@ -105,6 +112,7 @@ pub struct RenderCtx<'a> {
     pub disk_sizes: Vec<u64>,
     pub vm_name: &'a dyn Fn(VmIdx) -> String,
     pub ha_tag: String,
+    pub settings: &'a crate::settings::Settings,
 }
 
 fn tag_list(inv: &Inventory, tags: &[crate::inventory::TagId]) -> String {
@@ -153,15 +161,37 @@ impl Reject {
             Reject::NotInZone => "not in the requested zone".to_string(),
             Reject::HypervisorMismatch { cluster, needed } => format!("hypervisor {cluster}, template needs {needed}"),
             Reject::ClusterThreshold {
+                cluster,
                 resource,
-                fraction,
+                allocated,
+                total,
+                needs,
                 threshold,
             } => {
-                let r = match resource {
-                    Resource::Cpu => "cpu",
-                    Resource::Memory => "memory",
+                let (r, amount): (&str, fn(u64) -> String) = match resource {
+                    Resource::Cpu => ("cpu", |v| format!("{v} MHz")),
+                    Resource::Memory => ("memory", |v| format!("{:.1} GiB", v as f64 / (1024.0 * MIB as f64))),
                 };
-                format!("{r} allocated {fraction:.2} > disablethreshold {threshold:.2}")
+                let name = format!("cluster.{r}.allocated.capacity.disablethreshold");
+                let scope = crate::settings::Scope::Cluster(inv.cluster(cluster).id);
+                let fraction = if total == 0 {
+                    f64::INFINITY
+                } else {
+                    (allocated + needs) as f64 / total as f64
+                };
+                format!(
+                    "{r} {} of {} allocated{} = {} of capacity, over {name} {} ({})",
+                    amount(allocated),
+                    amount(total),
+                    if needs > 0 {
+                        format!(" + {} for this VM", amount(needs))
+                    } else {
+                        String::new()
+                    },
+                    ratio_beside(fraction, threshold),
+                    threshold,
+                    ctx.settings.source(&name, scope),
+                )
             }
             Reject::VolumeUnreachable { pool } => {
                 format!(
@@ -236,11 +266,33 @@ impl Reject {
                 let need = ctx.disk_tags.get(disk).copied().cloned().unwrap_or_default();
                 format!("missing storage tags: {}", tag_list(inv, &have.missing_from(&need)))
             }
-            Reject::PoolUsedThreshold { fraction, threshold } => {
-                format!("used {fraction:.2} > pool.storage.capacity.disablethreshold {threshold:.2}")
+            Reject::PoolUsedThreshold { used, total, threshold } => {
+                let fraction = if total == 0 { 1.0 } else { used as f64 / total as f64 };
+                format!(
+                    "{} of {} used = {} of capacity, over pool.storage.capacity.disablethreshold {threshold}",
+                    Gib(used),
+                    Gib(total),
+                    ratio_beside(fraction, threshold)
+                )
             }
-            Reject::PoolAllocatedThreshold { fraction, threshold } => {
-                format!("allocated {fraction:.2} > pool.storage.allocated.capacity.disablethreshold {threshold:.2}")
+            Reject::PoolAllocatedThreshold {
+                allocated,
+                total,
+                needs,
+                threshold,
+            } => {
+                let fraction = if total == 0 {
+                    f64::INFINITY
+                } else {
+                    (allocated + needs) as f64 / total as f64
+                };
+                format!(
+                    "{} of {} allocated + {} for this disk = {} of capacity, over pool.storage.allocated.capacity.disablethreshold {threshold}",
+                    Gib(allocated),
+                    Gib(total),
+                    Gib(needs),
+                    ratio_beside(fraction, threshold)
+                )
             }
             Reject::PoolCapacity {
                 allocated,
@@ -256,6 +308,21 @@ impl Reject {
             }
         }
     }
+}
+
+/// A ratio shown beside a threshold with as many digits as it takes to see
+/// that they differ (never `0.85 > 0.85`): 0.8512, 0.850003, ...
+pub fn ratio_beside(fraction: f64, threshold: f64) -> String {
+    if !fraction.is_finite() {
+        return "more than all".to_string();
+    }
+    for digits in 4..=9 {
+        let a = format!("{fraction:.digits$}");
+        if a != format!("{threshold:.digits$}") {
+            return a;
+        }
+    }
+    format!("{fraction}")
 }
 
 /// `250.0` (GiB without unit, for "x/y GiB" pairs).

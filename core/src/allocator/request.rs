@@ -50,6 +50,9 @@ pub struct PlacementRequest {
     pub preferred_host: Option<HostIdx>,
     /// The VM's own reservation, which it may reuse on that host.
     pub own_reservation: Option<HostIdx>,
+    /// A live migration's source host: the VM's own load is already counted
+    /// in that host's cluster, so the cluster threshold must not add it again.
+    pub migrating_from: Option<HostIdx>,
     pub ha_restart: bool,
     pub planner: Option<PlannerKind>,
 }
@@ -71,6 +74,7 @@ impl PlacementRequest {
             explicit_host: None,
             preferred_host: None,
             own_reservation: None,
+            migrating_from: None,
             ha_restart: false,
             planner: None,
         }

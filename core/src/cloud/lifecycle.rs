@@ -633,6 +633,7 @@ impl Cloud {
         req.preferred_host = None;
         req.explicit_host = dest;
         req.avoid.hosts.insert(from);
+        req.migrating_from = Some(from);
         let p = self.place(&req).map_err(CoreError::InsufficientCapacity)?;
         self.set_charge(i, Charge::Migrating { from, to: p.host });
         self.set_state(i, VmState::Migrating);

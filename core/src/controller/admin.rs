@@ -48,6 +48,11 @@ pub enum AdminChange {
         allocation: Option<AllocationState>,
         tags: Option<Vec<String>>,
     },
+    /// updateCluster allocationstate: a Disabled cluster takes no new VM.
+    UpdateCluster {
+        cluster: ClusterId,
+        allocation: AllocationState,
+    },
     CreatePool {
         spec: PoolSpec,
     },
@@ -275,6 +280,10 @@ impl Controller {
                     self.cloud.refresh_policy();
                 }
                 created(host.0)
+            }
+            AdminChange::UpdateCluster { cluster, allocation } => {
+                self.cloud.set_cluster_allocation(cluster, allocation)?;
+                created(cluster.0)
             }
             AdminChange::CreatePool { spec } => {
                 non_empty("name", &spec.name)?;
@@ -658,6 +667,7 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::AddCluster { .. } => "CLUSTER.CREATE",
         AdminChange::AddHost { .. } => "HOST.ADD",
         AdminChange::UpdateHost { .. } => "HOST.UPDATE",
+        AdminChange::UpdateCluster { .. } => "CLUSTER.UPDATE",
         AdminChange::CreatePool { .. } => "STORAGE.POOL.CREATE",
         AdminChange::AddImageStore { .. } => "IMAGE.STORE.ADD",
         AdminChange::CreateServiceOffering { .. } => "SERVICE.OFFERING.CREATE",

@@ -43,6 +43,16 @@ pub enum Sign {
     Unknown,
 }
 
+impl std::fmt::Display for Sign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sign::Alive => "alive",
+            Sign::Dead => "dead",
+            Sign::Unknown => "unknown",
+        })
+    }
+}
+
 /// One answer about a host, kept so an operator can see why it is in its state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {

@@ -71,6 +71,10 @@ pub enum Input {
         cluster: ClusterId,
         pre_hook_ms: u64,
         post_hook_ms: u64,
+        /// A host that is not Up when its turn comes: wait for it (true) or
+        /// skip it with the reason (false).
+        #[serde(default)]
+        wait_for_down: bool,
     },
     /// updateConfiguration.
     UpdateSetting {
@@ -214,7 +218,8 @@ impl Controller {
                 cluster,
                 pre_hook_ms,
                 post_hook_ms,
-            } => Reply::Done(self.rolling_maintenance(cluster, pre_hook_ms, post_hook_ms, now)),
+                wait_for_down,
+            } => Reply::Done(self.rolling_maintenance(cluster, pre_hook_ms, post_hook_ms, wait_for_down, now)),
             Input::UpdateSetting { name, scope, value } => {
                 self.tick(now);
                 Reply::Done(self.cloud.update_setting(&name, scope, &value))

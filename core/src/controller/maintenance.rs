@@ -48,6 +48,15 @@ pub struct Rolling {
     pub post_hook_ms: u64,
     phase_until: Millis,
     phase: RollingPhase,
+    /// A host not Up at its turn is waited for (else skipped, with the reason).
+    #[serde(default)]
+    pub wait_for_down: bool,
+    /// Whether the "waiting for" event was given for the head of the queue.
+    #[serde(default)]
+    waiting: bool,
+    /// Hosts skipped because they were not Up at their turn.
+    #[serde(default)]
+    skipped: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +171,7 @@ impl Controller {
         cluster: ClusterId,
         pre_hook_ms: u64,
         post_hook_ms: u64,
+        wait_for_down: bool,
         now: Millis,
     ) -> CoreResult<()> {
         self.tick(now);
@@ -196,6 +206,9 @@ impl Controller {
                 post_hook_ms,
                 phase_until: now,
                 phase: RollingPhase::PreHook,
+                wait_for_down,
+                waiting: false,
+                skipped: Vec::new(),
             },
         );
         self.maintenance_tick();
@@ -226,7 +239,14 @@ impl Controller {
             }
             if on_host.is_empty() {
                 self.evacuations.remove(&host);
-                self.set_resource_state(h, ResourceState::Maintenance, "evacuated");
+                // Only a host that answers was evacuated; a Down one merely holds nothing.
+                let status = self.cloud.inv.host(h).status;
+                let why = if status == crate::inventory::HostStatus::Up {
+                    "evacuated".to_string()
+                } else {
+                    format!("host is {status}: nothing of it left to evacuate (not evacuated)")
+                };
+                self.set_resource_state(h, ResourceState::Maintenance, &why);
                 continue;
             }
             let ev = self.evacuations.get(&host).expect("listed").clone();
@@ -356,9 +376,45 @@ impl Controller {
                             .cluster_idx(cluster)
                             .map(|c| self.cloud.inv.cluster(c).name.clone())
                             .unwrap_or_default();
-                        self.event(EventKind::MaintenanceRolling, name, "done");
+                        let done = if r.skipped.is_empty() {
+                            "done".to_string()
+                        } else {
+                            format!("done; skipped (not Up at their turn): {}", r.skipped.join(", "))
+                        };
+                        self.event(EventKind::MaintenanceRolling, name, done);
                         continue;
                     }
+                    let head = r.queue[0];
+                    let status = self
+                        .cloud
+                        .host_idx(head)
+                        .map(|h| self.cloud.inv.host(h).status)
+                        .unwrap_or(crate::inventory::HostStatus::Removed);
+                    if status != crate::inventory::HostStatus::Up {
+                        let name = self.host_name(head);
+                        if r.wait_for_down {
+                            if !r.waiting {
+                                r.waiting = true;
+                                self.event(
+                                    EventKind::MaintenanceRolling,
+                                    name,
+                                    format!("waiting: host is {status}; its turn comes when it is Up again"),
+                                );
+                                self.rolling.insert(cluster, r);
+                            }
+                        } else {
+                            r.queue.remove(0);
+                            r.skipped.push(name.clone());
+                            self.event(
+                                EventKind::MaintenanceRolling,
+                                name,
+                                format!("skipped: host is {status}, so it cannot be evacuated or run its hooks; left as it is"),
+                            );
+                            self.rolling.insert(cluster, r);
+                        }
+                        continue;
+                    }
+                    r.waiting = false;
                     let host = r.queue.remove(0);
                     r.current = Some(host);
                     r.phase = RollingPhase::PreHook;

@@ -508,7 +508,11 @@ impl Controller {
         if let Some(v) = self.jobs[s.job].volume {
             self.busy_volumes.remove(&v);
         }
-        let vm_name = self.saga_label(&s);
+        let vm_name = if s.label.is_empty() {
+            self.saga_label(&s)
+        } else {
+            s.label.clone()
+        };
         let job = &mut self.jobs[s.job];
         job.completed = Some(self.now);
         match s.failure {

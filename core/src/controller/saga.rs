@@ -229,6 +229,10 @@ pub struct Saga {
     /// The saga unwinds calls that may still land (sent before a restart, or
     /// timed out): an undo answered "not found" is retried before it is believed.
     pub undo_cautious: bool,
+    /// The name the job was submitted under (the VM's or volume's), so its
+    /// end is logged under the same name even after an expunge.
+    #[serde(default)]
+    pub label: String,
 }
 
 /// An undo call is tried this many times (with backoff) before the saga hands
@@ -260,6 +264,7 @@ impl Saga {
             in_doubt: false,
             forward_only: false,
             capacity_refusal: false,
+            label: String::new(),
             call: None,
             retry_at: None,
             undo_cautious: false,

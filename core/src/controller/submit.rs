@@ -70,8 +70,9 @@ impl Controller {
         });
         let sid = SagaId(self.next_saga);
         self.next_saga += 1;
-        let saga = Saga::new(sid, job, p.vm, p.command, p.steps, p.on_failure);
+        let mut saga = Saga::new(sid, job, p.vm, p.command, p.steps, p.on_failure);
         let name = self.saga_label(&saga);
+        saga.label = name.clone();
         self.event(EventKind::JobSubmit, name, p.command.as_str());
         self.insert_saga(sid, saga);
         self.drive(sid);
@@ -98,7 +99,7 @@ impl Controller {
         let sid = SagaId(self.next_saga);
         self.next_saga += 1;
         let steps = vec![Step::Reserve { host: None, ha: true }];
-        let saga = Saga::new(
+        let mut saga = Saga::new(
             sid,
             job,
             Some(vm),
@@ -107,6 +108,7 @@ impl Controller {
             OnFailure::Revert,
         );
         let name = self.vm_label(vm);
+        saga.label = name.clone();
         self.event(EventKind::JobSubmit, name, Command::HaRestartVirtualMachine.as_str());
         self.insert_saga(sid, saga);
         self.drive(sid);

@@ -170,16 +170,7 @@ pub fn lookup_def(name: &str) -> Option<&'static SettingDef> {
 
 /// Edit distance, for "did you mean" suggestions.
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    strsim::levenshtein(a, b)
 }
 
 /// Parses and validates `raw` for `def`.
@@ -310,6 +301,21 @@ impl Settings {
             return v.clone();
         }
         parse_value(def, def.default).expect("registry defaults are valid")
+    }
+
+    /// Where the effective value at `scope` comes from: `"<kind> override"`,
+    /// `"global"` or `"default"` (for explanations that name the setting).
+    pub fn source(&self, name: &str, scope: Scope) -> String {
+        let Some(def) = lookup_def(name) else {
+            return "unknown".into();
+        };
+        if scope != Scope::Global && self.values.contains_key(&(def.name, scope)) {
+            return format!("{} override", scope.kind().as_str());
+        }
+        if self.values.contains_key(&(def.name, Scope::Global)) {
+            return "global".into();
+        }
+        "default".into()
     }
 
     pub fn f64(&self, name: &str, scope: Scope) -> f64 {

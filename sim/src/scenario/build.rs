@@ -166,7 +166,7 @@ pub(crate) fn build_inner(s: &Scenario) -> Result<Built, Problem> {
                         let spec = HostSpec {
                             name: name.clone(),
                             cluster,
-                            cpu_cores: g.cores,
+                            cpu_cores: g.sockets.saturating_mul(g.cores),
                             cpu_mhz: g.mhz,
                             memory_bytes: gib(g.memory_gib),
                             tags: g.tags.clone(),

@@ -1,5 +1,7 @@
-//! `Duration` as text: `"<number><unit>"`, unit in ms|s|m|h|d, decimals allowed
-//! ("1.5h"), always a whole number of milliseconds.
+//! `Duration` as text. Whole numbers go through `humantime` (compound
+//! durations like "1h30m" or "1h 30m", units ms, s, m/min, h, d, w, ...);
+//! a single decimal term ("1.5h", "0.25s") is parsed here, since humantime
+//! has no decimals. Always a whole number of milliseconds.
 
 use super::model::Duration;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -8,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The regular expression a duration string matches (used by the JSON schema).
-pub const DURATION_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$";
+pub const DURATION_PATTERN: &str = r"^\s*([0-9]+(\.[0-9]+)?\s*[a-zA-Zµ]+\s*)+$";
 
 /// Units with their length in milliseconds, largest first (used by `Display`).
 const UNITS: [(&str, u64); 5] = [
@@ -19,7 +21,7 @@ const UNITS: [(&str, u64); 5] = [
     ("ms", 1),
 ];
 
-const EXPECTED: &str = "expected a number and a unit (ms, s, m, h, d), like \"90s\", \"15m\" or \"1.5h\"";
+const EXPECTED: &str = "expected numbers with units (ms, s, m, h, d, ...), like \"90s\", \"1h30m\" or \"1.5h\"";
 
 impl Duration {
     pub const ZERO: Duration = Duration { ms: 0 };
@@ -44,7 +46,7 @@ impl Duration {
         self.ms == 0
     }
 
-    /// Parses `"<number><unit>"`; the error says what is wrong with `text`.
+    /// Parses a duration; the error says what is wrong with `text`.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let t = text.trim();
         if t.is_empty() {
@@ -52,6 +54,17 @@ impl Duration {
         }
         if t.starts_with('-') {
             return Err(format!("invalid duration '{t}': durations cannot be negative"));
+        }
+        if t.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("invalid duration '{t}': no unit; {EXPECTED}"));
+        }
+        if !t.contains('.') {
+            let d = humantime::parse_duration(t).map_err(|e| format!("invalid duration '{t}': {e}; {EXPECTED}"))?;
+            let ms = u64::try_from(d.as_millis()).map_err(|_| format!("invalid duration '{t}': too long"))?;
+            if d.subsec_nanos() % 1_000_000 != 0 {
+                return Err(format!("invalid duration '{t}': not a whole number of milliseconds"));
+            }
+            return Ok(Duration { ms });
         }
         let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (number, unit) = t.split_at(split);
@@ -146,8 +159,8 @@ impl JsonSchema for Duration {
         json_schema!({
             "type": "string",
             "pattern": DURATION_PATTERN,
-            "description": "Simulated time: a number and a unit (ms, s, m, h, d), decimals allowed, e.g. \"90s\", \"15m\", \"1.5h\", \"1d\".",
-            "examples": ["500ms", "90s", "15m", "1.5h", "1d"]
+            "description": "Simulated time: numbers with units (ms, s, m, h, d, ...), compound allowed (\"1h30m\"), a single term may have decimals (\"1.5h\").",
+            "examples": ["500ms", "90s", "15m", "1h30m", "1.5h", "1d"]
         })
     }
 }
@@ -174,19 +187,29 @@ mod tests {
     }
 
     #[test]
+    fn parses_compound_durations() {
+        assert_eq!(ms("1h30m"), 5_400_000);
+        assert_eq!(ms("1h 30m"), 5_400_000);
+        assert_eq!(ms("2m30s"), 150_000);
+        assert_eq!(ms("1d12h"), 129_600_000);
+        assert_eq!(ms("5min"), 300_000);
+    }
+
+    #[test]
     fn refuses_bad_text_with_a_reason() {
         for (text, reason) in [
             ("", "empty duration"),
             ("-5m", "cannot be negative"),
             ("5", "no unit"),
-            ("h", "no number"),
-            ("5x", "unknown unit 'x'"),
-            ("5 m", "no space is allowed"),
+            ("h", "expected number"),
+            ("5x", "unknown time unit"),
+            ("5 xs", "unknown time unit"),
+            ("1.5h30m", "unknown unit"),
             ("1.h", "malformed number"),
             (".5h", "malformed number"),
             ("1.2.3s", "malformed number"),
             ("0.5ms", "whole number of milliseconds"),
-            ("99999999999999999999d", "too long"),
+            ("99999999999999999999d", "too large"),
         ] {
             let e = Duration::parse(text).unwrap_err();
             assert!(e.contains(reason), "{text:?}: {e}");

@@ -7,11 +7,13 @@
 //! (known: small, medium, large)`. [`build`] turns a valid scenario into a
 //! `stratus_core::Cloud` and the name → ID maps the engine needs.
 
+pub mod advice;
 mod build;
 mod duration;
 mod epoch;
 mod locate;
 pub mod model;
+pub mod story;
 mod validate;
 mod validate_ha;
 
@@ -20,6 +22,7 @@ pub use duration::DURATION_PATTERN;
 pub use epoch::EPOCH_PATTERN;
 pub use locate::{FieldPath, Seg};
 pub use model::*;
+pub use story::{Select, Trigger, TriggeredFault, When};
 
 use locate::Doc;
 use std::fmt;
@@ -241,4 +244,28 @@ pub fn local_pool_name(host: &str) -> String {
 /// `build(s)` with errors that name the field but not the file.
 pub(crate) fn unlocated(p: Problem) -> ScenarioError {
     p.unlocated()
+}
+
+/// A scenario item as an operator reads it, from its serialized form:
+/// `host_never host=kvm1 state=Down` (never Rust's Debug text).
+pub fn describe(item: &impl serde::Serialize) -> String {
+    let Ok(serde_json::Value::Object(map)) = serde_json::to_value(item) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(serde_json::Value::String(k)) = map.get("kind") {
+        parts.push(k.clone());
+    }
+    for (k, v) in &map {
+        if k == "kind" {
+            continue;
+        }
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        parts.push(format!("{k}={text}"));
+    }
+    parts.join(" ")
 }

@@ -48,6 +48,9 @@ pub struct Scenario {
     pub latency: LatencyDef,
     #[serde(default)]
     pub expect: Vec<Expectation>,
+    /// Faults and actions started by something that happens in the run.
+    #[serde(default)]
+    pub triggers: Vec<super::story::Trigger>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -145,6 +148,10 @@ pub struct HostGroupDef {
     pub prefix: String,
     #[serde(default = "one")]
     pub count: u32,
+    /// CPU sockets per host; the host has `sockets × cores` cores.
+    #[serde(default = "one")]
+    pub sockets: u32,
+    /// Cores per socket (per host when `sockets` is 1).
     pub cores: u32,
     pub mhz: u32,
     pub memory_gib: u64,
@@ -276,6 +283,19 @@ pub struct WorkloadDef {
     /// Deploy with startvm=false.
     #[serde(default)]
     pub start_stopped: bool,
+    /// Retry a failed deploy, start or destroy (default: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// How the workload retries its failed operations, like a client would.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retries after the first failure (> 0).
+    pub attempts: u32,
+    /// Wait between a failure and its retry.
+    pub after: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
@@ -342,13 +362,16 @@ impl Default for FaultsDef {
     }
 }
 
-/// A fault at a point in simulated time: `at` plus the fault's own fields.
+/// A fault at a point in simulated time: `at`, the fault's own fields and an
+/// optional selector (`cluster`, `pod`, `zone`, `all`) naming many hosts or pools.
 ///
 /// Deserialized by hand (below): serde's `flatten` cannot be combined with
 /// `deny_unknown_fields`, which would refuse every field of the fault.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ScheduledFault {
     pub at: Duration,
+    #[serde(flatten)]
+    pub select: super::story::Select,
     #[serde(flatten)]
     pub fault: Fault,
 }
@@ -359,8 +382,8 @@ impl<'de> Deserialize<'de> for ScheduledFault {
         let mut table = toml::Table::deserialize(d)?;
         let at = table.remove("at").ok_or_else(|| D::Error::missing_field("at"))?;
         let at = Duration::deserialize(at).map_err(|e| D::Error::custom(e.message()))?;
-        let fault = Fault::deserialize(toml::Value::Table(table)).map_err(|e| D::Error::custom(e.message()))?;
-        Ok(ScheduledFault { at, fault })
+        let (select, fault) = super::story::fault_from_table(table).map_err(D::Error::custom)?;
+        Ok(ScheduledFault { at, select, fault })
     }
 }
 
@@ -370,24 +393,30 @@ impl<'de> Deserialize<'de> for ScheduledFault {
 pub enum Fault {
     /// The host powers off: its domains are gone; it comes back after `for` if given.
     HostCrash {
+        /// One host; leave out to use the selector (`cluster`, `pod`, `zone`, `all`).
+        #[serde(default)]
         host: String,
         #[serde(default, rename = "for")]
         duration: Option<Duration>,
     },
     /// The host stops answering; its domains keep running.
     HostHang {
+        #[serde(default)]
         host: String,
         #[serde(rename = "for")]
         duration: Duration,
     },
     /// Management cannot reach the host (nor the host management).
     Partition {
+        #[serde(default)]
         host: String,
         #[serde(rename = "for")]
         duration: Duration,
     },
     /// The pool fails every operation.
     StorageOutage {
+        /// One pool; leave out to use the selector (a cluster's pools, a zone's, `all`).
+        #[serde(default)]
         pool: String,
         #[serde(rename = "for")]
         duration: Duration,
@@ -406,28 +435,41 @@ pub enum Fault {
     /// The management server crashes and restarts after `downtime`.
     ManagementRestart { downtime: Duration },
     /// One running VM on the host crashes (its domain stops); the host stays up.
-    VmCrash { host: String },
+    VmCrash {
+        #[serde(default)]
+        host: String,
+    },
+    /// The management network fails: no host reaches the management server
+    /// (nor it them) for a while; hosts, storage and VMs keep running.
+    ManagementNetwork {
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
     /// The whole host freezes: no pings, no lease renewals, and its neighbours
     /// cannot reach it either; its domains keep running (until its watchdog).
     HostFreeze {
+        #[serde(default)]
         host: String,
         #[serde(rename = "for")]
         duration: Duration,
     },
     /// Only the agent process hangs: the host, its leases and its domains live.
     AgentHang {
+        #[serde(default)]
         host: String,
         #[serde(rename = "for")]
         duration: Duration,
     },
     /// The host's lease writer stops; it still answers and its domains run.
     LeaseStop {
+        #[serde(default)]
         host: String,
         #[serde(rename = "for")]
         duration: Duration,
     },
     /// Management and the host's neighbours cannot reach it; its storage works.
     Isolation {
+        #[serde(default)]
         host: String,
         #[serde(rename = "for")]
         duration: Duration,
@@ -435,13 +477,18 @@ pub enum Fault {
     /// Asymmetric partition: management's calls to the host are lost while
     /// its pings still arrive.
     AsymmetricPartition {
+        #[serde(default)]
         host: String,
         #[serde(rename = "for")]
         duration: Duration,
     },
     /// The host's wall clock jumps to `skew_ms` off the true time (either
     /// sign): its lease stamps use it (its watchdog is monotonic).
-    ClockSkew { host: String, skew_ms: i64 },
+    ClockSkew {
+        #[serde(default)]
+        host: String,
+        skew_ms: i64,
+    },
     /// Calls take effect but their reply is lost, with this probability.
     LostReplies {
         rate: f64,
@@ -465,6 +512,24 @@ impl Fault {
             Fault::AsymmetricPartition { host, duration } => (host, H::CallsLost, *duration),
             _ => return None,
         })
+    }
+
+    /// The host a host-level fault names (empty when a selector picks the
+    /// hosts); `None` for faults that are not about one host.
+    pub fn host_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Fault::HostCrash { host, .. }
+            | Fault::HostHang { host, .. }
+            | Fault::Partition { host, .. }
+            | Fault::VmCrash { host }
+            | Fault::HostFreeze { host, .. }
+            | Fault::AgentHang { host, .. }
+            | Fault::LeaseStop { host, .. }
+            | Fault::Isolation { host, .. }
+            | Fault::AsymmetricPartition { host, .. }
+            | Fault::ClockSkew { host, .. } => Some(host),
+            _ => None,
+        }
     }
 }
 
@@ -580,6 +645,24 @@ pub enum Expectation {
     /// At most `max` things are left behind that nothing will clean up (a
     /// leak fails the run unless the scenario expects it this way).
     MaxLeaks { max: u64 },
+    /// Checked after every event: the host (or every host, if `host` is left
+    /// out) is never in `state` ("Down", "Alert", "Disconnected", ...).
+    HostNever {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        state: String,
+    },
+    /// Checked after every event: the cluster's allocated fraction of
+    /// `resource` ("cpu" | "memory") stays at or below `max`.
+    PeakAllocatedAtMost {
+        cluster: String,
+        resource: String,
+        max: f64,
+    },
+    /// The host's maintenance ends in one of `states` (e.g. ["Maintenance",
+    /// "ErrorInPrepareForMaintenance"]); ending in ErrorInPrepareForMaintenance
+    /// must come with a reason.
+    MaintenanceEndsIn { host: String, states: Vec<String> },
 }
 
 /// An operator action at time `at`.
@@ -598,7 +681,73 @@ pub enum Action {
         pre_hook: Option<Duration>,
         #[serde(default)]
         post_hook: Option<Duration>,
+        /// A host that is not Up when its turn comes: "skip" it (default; the
+        /// log and the end of the roll name it) or "wait" until it is Up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        down_hosts: Option<String>,
     },
+    /// updateConfiguration: a setting by its CloudStack name, globally or for
+    /// one `cluster` or `zone`.
+    SetSetting {
+        at: Duration,
+        name: String,
+        #[schemars(with = "SettingValue")]
+        value: toml::Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone: Option<String>,
+    },
+    /// updateHost allocationstate=Disable: no new VM lands on it.
+    DisableHost { at: Duration, host: String },
+    /// updateHost allocationstate=Enable.
+    EnableHost { at: Duration, host: String },
+    /// updateCluster allocationstate=Disabled: no new VM lands in it.
+    DisableCluster { at: Duration, cluster: String },
+    /// updateCluster allocationstate=Enabled.
+    EnableCluster { at: Duration, cluster: String },
+    /// addHost: `count` new hosts of one shape join a cluster (named
+    /// `<prefix><n>` after the existing ones of that prefix).
+    AddHosts {
+        at: Duration,
+        cluster: String,
+        prefix: String,
+        #[serde(default = "one")]
+        count: u32,
+        #[serde(default = "one")]
+        sockets: u32,
+        cores: u32,
+        mhz: u32,
+        memory_gib: u64,
+    },
+    /// createServiceOffering: a compute offering appears mid-run.
+    RegisterOffering {
+        at: Duration,
+        name: String,
+        cpu: u32,
+        mhz: u32,
+        memory_mb: u64,
+        #[serde(default)]
+        ha: bool,
+    },
+}
+
+impl Action {
+    /// When the action happens (simulated time).
+    pub fn at(&self) -> Duration {
+        match self {
+            Action::PrepareMaintenance { at, .. }
+            | Action::CancelMaintenance { at, .. }
+            | Action::RollingMaintenance { at, .. }
+            | Action::SetSetting { at, .. }
+            | Action::DisableHost { at, .. }
+            | Action::EnableHost { at, .. }
+            | Action::DisableCluster { at, .. }
+            | Action::EnableCluster { at, .. }
+            | Action::AddHosts { at, .. }
+            | Action::RegisterOffering { at, .. } => *at,
+        }
+    }
 }
 
 /// Schema of a setting value: TOML string, number or boolean, validated

@@ -34,6 +34,11 @@ impl Defined {
         Ok(())
     }
 
+    /// A name defined by a mid-run action (e.g. an offering registered later).
+    pub(crate) fn add_late(&mut self, kind: &'static str, name: &str, at: &FieldPath) -> R {
+        self.add(kind, name, at)
+    }
+
     /// Refuses `name` unless a `kind` of that name is defined.
     pub(crate) fn known(&self, kind: &'static str, name: &str, at: &FieldPath) -> R {
         let Some((order, index)) = self.names.get(kind) else {
@@ -69,16 +74,7 @@ pub(crate) fn unknown(kind: &str, name: &str, known: &[&str]) -> String {
 
 /// Edit distance, for "did you mean" suggestions.
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    strsim::levenshtein(a, b)
 }
 
 fn check_name(name: &str, at: &FieldPath) -> R {
@@ -363,6 +359,7 @@ pub(crate) fn validate(s: &Scenario) -> R {
                     }
                     positive(g.count, "count", &gat.key("count"))?;
                     positive(g.cores, "cores", &gat.key("cores"))?;
+                    positive(g.sockets, "sockets", &gat.key("sockets"))?;
                     positive(g.mhz, "mhz", &gat.key("mhz"))?;
                     positive(g.memory_gib, "memory_gib", &gat.key("memory_gib"))?;
                     total += u64::from(g.count);
@@ -458,6 +455,10 @@ pub(crate) fn validate(s: &Scenario) -> R {
             Lifetime::Exponential { mean } => nonzero(*mean, &at.key("lifetime").key("mean"))?,
             Lifetime::Fixed { after } => nonzero(*after, &at.key("lifetime").key("after"))?,
         }
+        if let Some(r) = &w.retry {
+            positive(r.attempts, "attempts", &at.key("retry").key("attempts"))?;
+            nonzero(r.after, &at.key("retry").key("after"))?;
+        }
         let ops = at.key("ops_per_hour");
         rate(w.ops_per_hour.stop_start, &ops.key("stop_start"))?;
         rate(w.ops_per_hour.reboot, &ops.key("reboot"))?;
@@ -468,38 +469,7 @@ pub(crate) fn validate(s: &Scenario) -> R {
     for (i, f) in s.faults.scheduled.iter().enumerate() {
         let at = faults.key("scheduled").idx(i);
         in_run(f.at, &at.key("at"))?;
-        let span = |d: Duration| nonzero(d, &at.key("for"));
-        match &f.fault {
-            Fault::HostCrash { host, duration } => {
-                def.known("host", host, &at.key("host"))?;
-                duration.map(span).transpose()?;
-            }
-            Fault::HostHang { host, duration }
-            | Fault::Partition { host, duration }
-            | Fault::HostFreeze { host, duration }
-            | Fault::AgentHang { host, duration }
-            | Fault::LeaseStop { host, duration }
-            | Fault::Isolation { host, duration }
-            | Fault::AsymmetricPartition { host, duration } => {
-                def.known("host", host, &at.key("host"))?;
-                span(*duration)?;
-            }
-            Fault::StorageOutage { pool, duration } => {
-                def.known("pool", pool, &at.key("pool"))?;
-                span(*duration)?;
-            }
-            Fault::MigrationFailure { count } => positive(*count, "count", &at.key("count"))?,
-            Fault::OpFailureRate { rate, duration } => {
-                probability(*rate, &at.key("rate"))?;
-                span(*duration)?;
-            }
-            Fault::ManagementRestart { downtime } => nonzero(*downtime, &at.key("downtime"))?,
-            Fault::VmCrash { host } | Fault::ClockSkew { host, .. } => def.known("host", host, &at.key("host"))?,
-            Fault::LostReplies { rate, duration } => {
-                probability(*rate, &at.key("rate"))?;
-                span(*duration)?;
-            }
-        }
+        fault(&def, &f.select, &f.fault, &at)?;
     }
     let r = &s.faults.random;
     let rat = faults.key("random");
@@ -557,6 +527,106 @@ pub(crate) fn validate(s: &Scenario) -> R {
                     format!("must be a fraction in (0, 1], got {below}"),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// A fault's own fields and its selector (scheduled or triggered).
+pub(crate) fn fault(def: &Defined, select: &super::Select, f: &Fault, at: &FieldPath) -> R {
+    let span = |d: Duration| nonzero(d, &at.key("for"));
+    if select.count() > 1 {
+        return Err(Problem::new(at, "give at most one of cluster, pod, zone, all"));
+    }
+    if let Some(c) = &select.cluster {
+        def.known("cluster", c, &at.key("cluster"))?;
+    }
+    if let Some(p) = &select.pod {
+        def.known("pod", p, &at.key("pod"))?;
+    }
+    if let Some(z) = &select.zone {
+        def.known("zone", z, &at.key("zone"))?;
+    }
+    let one_host = |host: &str| -> R {
+        match (host.is_empty(), select.is_empty()) {
+            (true, true) => Err(Problem::new(
+                &at.key("host"),
+                "name a host, or select hosts with cluster, pod, zone or all = true",
+            )),
+            (false, false) => Err(Problem::new(
+                &at.key("host"),
+                "give either host or a selector (cluster, pod, zone, all), not both",
+            )),
+            (false, true) => def.known("host", host, &at.key("host")),
+            (true, false) => Ok(()),
+        }
+    };
+    let no_select = || -> R {
+        if select.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                at,
+                "this fault kind takes no selector (cluster, pod, zone, all)",
+            ))
+        }
+    };
+    match f {
+        Fault::HostCrash { host, duration } => {
+            one_host(host)?;
+            duration.map(span).transpose()?;
+        }
+        Fault::HostHang { host, duration }
+        | Fault::Partition { host, duration }
+        | Fault::HostFreeze { host, duration }
+        | Fault::AgentHang { host, duration }
+        | Fault::LeaseStop { host, duration }
+        | Fault::Isolation { host, duration }
+        | Fault::AsymmetricPartition { host, duration } => {
+            one_host(host)?;
+            span(*duration)?;
+        }
+        Fault::StorageOutage { pool, duration } => {
+            match (pool.is_empty(), select.is_empty()) {
+                (true, true) => {
+                    return Err(Problem::new(
+                        &at.key("pool"),
+                        "name a pool, or select pools with cluster, pod, zone or all = true",
+                    ));
+                }
+                (false, false) => {
+                    return Err(Problem::new(
+                        &at.key("pool"),
+                        "give either pool or a selector (cluster, pod, zone, all), not both",
+                    ));
+                }
+                (false, true) => def.known("pool", pool, &at.key("pool"))?,
+                (true, false) => {}
+            }
+            span(*duration)?;
+        }
+        Fault::MigrationFailure { count } => {
+            no_select()?;
+            positive(*count, "count", &at.key("count"))?
+        }
+        Fault::OpFailureRate { rate, duration } => {
+            no_select()?;
+            probability(*rate, &at.key("rate"))?;
+            span(*duration)?;
+        }
+        Fault::ManagementRestart { downtime } => {
+            no_select()?;
+            nonzero(*downtime, &at.key("downtime"))?
+        }
+        Fault::VmCrash { host } | Fault::ClockSkew { host, .. } => one_host(host)?,
+        Fault::LostReplies { rate, duration } => {
+            no_select()?;
+            probability(*rate, &at.key("rate"))?;
+            span(*duration)?;
+        }
+        Fault::ManagementNetwork { duration } => {
+            no_select()?;
+            span(*duration)?;
         }
     }
     Ok(())
