@@ -6,8 +6,8 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use stratus::serve::{ServeOptions, start};
-use stratus_api::secstorage::SecondaryMount;
 use stratus_api::bootstrap::{AdminUser, ensure_keys};
+use stratus_api::secstorage::SecondaryMount;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {

@@ -158,7 +158,14 @@ impl Api {
                         let checksum = match j.checksum.as_deref().map(Checksum::parse).transpose() {
                             Ok(c) => c,
                             Err(e) => {
-                                finish(&gw, &downloads, j.template, j.zone, DownloadOutcome::Failed { error: e }).await;
+                                finish(
+                                    &gw,
+                                    &downloads,
+                                    j.template,
+                                    j.zone,
+                                    DownloadOutcome::Failed { error: e },
+                                )
+                                .await;
                                 return;
                             }
                         };
@@ -181,7 +188,13 @@ impl Api {
     }
 }
 
-async fn finish(gw: &Gateway, downloads: &Arc<Downloads>, template: TemplateId, zone: ZoneId, outcome: DownloadOutcome) {
+async fn finish(
+    gw: &Gateway,
+    downloads: &Arc<Downloads>,
+    template: TemplateId,
+    zone: ZoneId,
+    outcome: DownloadOutcome,
+) {
     match &outcome {
         DownloadOutcome::Complete { physical_bytes, .. } => {
             tracing::info!(%template, %zone, bytes = physical_bytes, "template download complete")

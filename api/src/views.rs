@@ -314,11 +314,14 @@ pub fn template(ctl: &Controller, t: &Template, zone: Option<ZoneIdx>) -> Obj {
         )
         .s("format", t.format.as_str())
         .s("hypervisor", t.hypervisor.as_str())
-        .i("size", if t.downloads.is_empty() || t.downloads.iter().any(|d| d.physical_bytes.is_some()) {
-            t.size_bytes as i64
-        } else {
-            0
-        })
+        .i(
+            "size",
+            if t.downloads.is_empty() || t.downloads.iter().any(|d| d.physical_bytes.is_some()) {
+                t.size_bytes as i64
+            } else {
+                0
+            },
+        )
         .s("ostypeid", crate::ostypes::id_of(&t.os_type).to_string())
         .s("ostypename", t.os_type.clone())
         .b("isready", state == Some(TemplateZoneState::Ready))
@@ -331,7 +334,9 @@ pub fn template(ctl: &Controller, t: &Template, zone: Option<ZoneIdx>) -> Obj {
         )
         .opt_i(
             "physicalsize",
-            zone.and_then(|z| t.download_in(z)).and_then(|d| d.physical_bytes).map(|b| b as i64),
+            zone.and_then(|z| t.download_in(z))
+                .and_then(|d| d.physical_bytes)
+                .map(|b| b as i64),
         )
         .b("ispublic", true)
         .b("isfeatured", true)

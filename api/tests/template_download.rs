@@ -158,10 +158,18 @@ async fn loopback_is_refused_until_allowed_then_downloaded_and_verified() {
     assert_eq!(row["isready"], false, "not ready before the download: {v}");
     let id = row["id"].as_str().unwrap().to_string();
     let row = settled(&s, &id).await;
-    assert_eq!((row["isready"].clone(), row["status"].clone()), (Value::Bool(true), "Download Complete".into()), "{row}");
+    assert_eq!(
+        (row["isready"].clone(), row["status"].clone()),
+        (Value::Bool(true), "Download Complete".into()),
+        "{row}"
+    );
     assert_eq!(row["size"], 64 << 20, "size is the image's virtual size");
     assert_eq!(row["physicalsize"], img.len(), "{row}");
-    assert_eq!(std::fs::read(stored(dir.path(), &id)).unwrap(), img, "stored in CloudStack's layout");
+    assert_eq!(
+        std::fs::read(stored(dir.path(), &id)).unwrap(),
+        img,
+        "stored in CloudStack's layout"
+    );
     // Deployable now.
     let (st, v) = s.deploy(&s.admin, &[("templateid", id.as_str())]).await;
     assert_ne!(st, 431, "the template is Ready: {v}");
@@ -181,7 +189,12 @@ async fn failed_downloads_show_why_and_are_not_ready() {
     let web = image_server().await;
     allow(&s, "127.0.0.1/32").await;
     let cases = [
-        ("bad-sum", format!("http://{web}/t.qcow2"), Some(format!("{{SHA-256}}{}", "0".repeat(64))), "checksum mismatch"),
+        (
+            "bad-sum",
+            format!("http://{web}/t.qcow2"),
+            Some(format!("{{SHA-256}}{}", "0".repeat(64))),
+            "checksum mismatch",
+        ),
         ("missing", format!("http://{web}/nope.qcow2"), None, "HTTP 404"),
         ("html", format!("http://{web}/page.html"), None, "not a QCOW2 image"),
     ];
@@ -208,7 +221,10 @@ async fn registration_refusals_change_nothing() {
     let before = bare.state();
     let (st, v) = register(&bare, "t", &url, None).await;
     assert_eq!(st, 431, "{v}");
-    assert!(v[TOP]["errortext"].as_str().unwrap().contains("no secondary storage"), "{v}");
+    assert!(
+        v[TOP]["errortext"].as_str().unwrap().contains("no secondary storage"),
+        "{v}"
+    );
     assert_eq!(bare.state(), before);
     // An image store this server has not mounted.
     let s = server("nfs://192.0.2.99/other", dir.path()).await;
@@ -243,7 +259,11 @@ async fn registration_refusals_change_nothing() {
             ("zoneid", &s.ids.zone),
         ])
         .await;
-    assert_eq!((st, v[TOP]["template"][0]["isready"].clone()), (200, Value::Bool(true)), "{v}");
+    assert_eq!(
+        (st, v[TOP]["template"][0]["isready"].clone()),
+        (200, Value::Bool(true)),
+        "{v}"
+    );
 }
 
 /// With the CI's KVM services (.ci/kvm-setup.sh): the guest template from its loopback
@@ -260,7 +280,11 @@ async fn ci_template_lands_on_nfs_secondary_storage() {
         return;
     };
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
-    let store_url = format!("nfs://{}{}", var("STRATUS_TEST_NFS_SERVER"), var("STRATUS_TEST_NFS_SECONDARY_EXPORT"));
+    let store_url = format!(
+        "nfs://{}{}",
+        var("STRATUS_TEST_NFS_SERVER"),
+        var("STRATUS_TEST_NFS_SECONDARY_EXPORT")
+    );
     let dir = PathBuf::from(var("STRATUS_TEST_NFS_SECONDARY_DIR"));
     let s = server(&store_url, &dir).await;
     allow(&s, "127.0.0.0/8").await;
@@ -277,8 +301,15 @@ async fn ci_template_lands_on_nfs_secondary_storage() {
         .output()
         .expect("qemu-img runs");
     let _ = std::fs::remove_dir_all(dir.join(format!("template/tmpl/{id}")));
-    assert!(out.status.success(), "qemu-img info {nfs_url}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "qemu-img info {nfs_url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let info: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["format"], "qcow2");
-    assert_eq!(info["virtual-size"], row["size"], "listTemplates' size is the image's virtual size");
+    assert_eq!(
+        info["virtual-size"], row["size"],
+        "listTemplates' size is the image's virtual size"
+    );
 }

@@ -15,10 +15,10 @@ use crate::ostypes;
 use crate::registry::Param;
 use crate::secstorage;
 use stratus_core::cloud::{TemplateSource, TemplateSpec};
-use stratus_core::ids::ImageStoreId;
-use stratus_runtime::download::{Checksum, check_url as check_download_url, resolve_checked};
 use stratus_core::controller::admin::AdminChange;
+use stratus_core::ids::ImageStoreId;
 use stratus_core::inventory::{Hypervisor, ImageFormat, Template, TemplateZoneState};
+use stratus_runtime::download::{Checksum, check_url as check_download_url, resolve_checked};
 
 const IMAGE_SIZE: u64 = 1 << 30;
 const ISO_OS: &str = "Other (64-bit)";
@@ -132,7 +132,11 @@ fn row(c: &Ctx<'_>, ctl: &Controller, t: &Template, z: ZoneIdx, iso: bool) -> Ob
     // A download's live progress is this server's, not the controller's.
     if t.state_in(z) == Some(TemplateZoneState::Downloading) {
         let zone = ctl.cloud().inv.zone(z).id;
-        let text = secstorage::status_text(TemplateZoneState::Downloading, c.api.downloads.progress(t.id, zone), None);
+        let text = secstorage::status_text(
+            TemplateZoneState::Downloading,
+            c.api.downloads.progress(t.id, zone),
+            None,
+        );
         for (k, v) in obj.0.iter_mut() {
             if k == "status" {
                 *v = crate::render::Val::Str(text.clone());
