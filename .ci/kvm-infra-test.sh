@@ -173,8 +173,14 @@ port_b=$(virsh -c "$B" domiflist "$NAME" | awk -v mac="$MAC" '$5 == mac { print 
 wait_for 15 ip netns exec "$NS100" ping -c1 -W1 "$GUEST_IP" || fail "guest unreachable after migration"
 log "migrated in $mig_ms ms; heartbeat $before -> $(last_beat) on host B, port $port_b tag $VLAN, still answers ping"
 
-log "destroy + undefine on host B; nothing may be left"
-virsh -q -c "$B" destroy "$NAME" >/dev/null || fail "destroy on B"
+grep -a "$STRATUS_TEST_GUEST_HEARTBEAT" "$CONSOLE" | tail -n1 | grep "disks=vda," >/dev/null ||
+  fail "the guest does not see its virtio disk vda"
+
+log "virsh shutdown on host B (ACPI power button): the guest powers itself off"
+virsh -q -c "$B" shutdown "$NAME" >/dev/null || fail "shutdown on B"
+wait_for 60 bash -c "[ \"\$(virsh -c '$B' domstate '$NAME')\" = 'shut off' ]" || fail "guest ignored the ACPI shutdown for 60 s"
+grep -a STRATUS-GUEST-POWEROFF "$CONSOLE" >/dev/null || fail "no STRATUS-GUEST-POWEROFF on the console"
+log "undefine on host B; nothing may be left"
 virsh -q -c "$B" undefine "$NAME" >/dev/null || fail "undefine on B"
 if ovs-vsctl list-ports "$BR" | grep -x "$port_b" >/dev/null; then fail "port $port_b left on $BR"; fi
 rm -r "$LOCAL_VOL_DIR"

@@ -30,9 +30,12 @@
 #   STRATUS_TEST_GUEST_INITRD       the guest initramfs
 #   STRATUS_TEST_GUEST_MARKER       line the guest prints on its serial console once booted
 #   STRATUS_TEST_GUEST_HEARTBEAT    prefix of the guest's once-a-second console line,
-#                                   followed by a counter and the guest uptime
+#                                   followed by a counter, uptime=SECONDS and disks=vda,vdb,
+#                                   (its virtio disks: a hot-plugged data volume shows up)
+#   The guest powers off cleanly on an ACPI power-button press (virsh shutdown), printing
+#   STRATUS-GUEST-POWEROFF; it has drivers for virtio-blk, virtio-net and e1000.
 #   STRATUS_TEST_GUEST_NET_PREFIX   the guest puts eth0 on 10.231.<MAC byte 5>.<MAC byte 6>/16
-#                                   (in decimal) if it has an e1000 NIC; this is the /16
+#                                   (in decimal) if it has a NIC; this is the /16
 #   STRATUS_TEST_KVM_DIR            state directory of all of the above
 #
 # Knobs (environment, optional): STRATUS_CI_KVM_DIR (default /var/lib/stratus-ci/kvm),
@@ -197,9 +200,12 @@ NFS_CORE_PARAM {
   Enable_RQUOTA = false;
 }
 NFSV4 { Grace_Period = 1; Lease_Lifetime = 10; Graceless = true; }
+# Files also change behind ganesha (the management server writes template downloads into
+# the directory behind /secondary): no attribute caching, directories revalidated.
+MDCACHE { Use_Getattr_Directory_Invalidation = true; Dir_Chunk = 0; }
 EXPORT_DEFAULTS { Access_Type = RW; Squash = No_Root_Squash; SecType = sys; Transports = TCP; }
-EXPORT { Export_Id = 1; Path = "$NFS_DIR/primary"; Pseudo = "/primary"; FSAL { Name = VFS; } }
-EXPORT { Export_Id = 2; Path = "$NFS_DIR/secondary"; Pseudo = "/secondary"; FSAL { Name = VFS; } }
+EXPORT { Export_Id = 1; Path = "$NFS_DIR/primary"; Pseudo = "/primary"; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }
+EXPORT { Export_Id = 2; Path = "$NFS_DIR/secondary"; Pseudo = "/secondary"; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }
 EOF
 if ! cmp -s "$RUN_DIR/ganesha.conf.new" "$RUN_DIR/ganesha.conf" || ! alive "$RUN_DIR/ganesha.pid"; then
   step "starting nfs-ganesha"
@@ -222,7 +228,17 @@ step "NFS exports /primary and /secondary on 127.0.0.1"
 # kernel and a busybox initramfs whose /init prints the marker and a heartbeat. Converted
 # to qcow2, it is an ordinary template: a domain boots it from disk (no direct kernel boot).
 TEMPLATE="$HTTP_DIR/stratus-guest.qcow2"
-if [ ! -s "$TEMPLATE" ] || [ ! -s "$GUEST_DIR/template.sha256" ]; then
+# Bump when the guest below changes, so existing machines rebuild it.
+GUEST_RECIPE=6
+# Kernel modules in the initramfs, in load order: ACPI power button (so `virsh shutdown`
+# powers the guest off), virtio disk and NIC, e1000 NIC.
+GUEST_MODULES=(drivers/input/evdev.ko drivers/acpi/button.ko
+  drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_pci_legacy_dev.ko
+  drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko
+  net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
+  drivers/net/ethernet/intel/e1000/e1000.ko)
+if [ ! -s "$TEMPLATE" ] || [ ! -s "$GUEST_DIR/template.sha256" ] ||
+  [ "$(cat "$GUEST_DIR/recipe" 2>/dev/null)" != "$GUEST_RECIPE" ]; then
   step "building the guest template"
   work=$(mktemp -d "$GUEST_DIR/build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
@@ -230,15 +246,27 @@ if [ ! -s "$TEMPLATE" ] || [ ! -s "$GUEST_DIR/template.sha256" ]; then
   [ -n "$kpkg" ] || die "cannot find the kernel package behind linux-image-amd64"
   kver=${kpkg#linux-image-}
   (cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "$kpkg") || die "apt-get download $kpkg failed"
+  patterns=()
+  for m in "${GUEST_MODULES[@]}"; do patterns+=("./lib/modules/$kver/kernel/$m*"); done
   dpkg-deb --fsys-tarfile "$work"/"$kpkg"_*.deb |
-    tar -x -C "$work" "./boot/vmlinuz-$kver" --wildcards "./lib/modules/$kver/kernel/drivers/net/ethernet/intel/e1000/e1000.ko*"
-  mkdir -p "$work/root"/{bin,dev,proc,sys,etc,lib/modules}
+    tar -x -C "$work" "./boot/vmlinuz-$kver" --wildcards "${patterns[@]}"
+  mkdir -p "$work/root"/{bin,dev,proc,sys,etc/acpi/button,etc/acpi/PWRF,lib/modules}
   cp /bin/busybox "$work/root/bin/busybox"
-  e1000=$(find "$work/lib/modules" -name 'e1000.ko*' | head -n1)
-  case $e1000 in
-    *.xz) xz -dc "$e1000" >"$work/root/lib/modules/e1000.ko" ;;
-    *) cp "$e1000" "$work/root/lib/modules/e1000.ko" ;;
-  esac
+  : >"$work/root/lib/modules/order"
+  for m in "${GUEST_MODULES[@]}"; do
+    f=$(find "$work/lib/modules/$kver/kernel/$(dirname "$m")" -name "$(basename "$m")*" | head -n1)
+    [ -n "$f" ] || die "module $m is not in $kpkg"
+    case $f in
+      *.xz) xz -dc "$f" >"$work/root/lib/modules/$(basename "$m")" ;;
+      *) cp "$f" "$work/root/lib/modules/$(basename "$m")" ;;
+    esac
+    basename "$m" >>"$work/root/lib/modules/order"
+  done
+  # busybox acpid runs button/power (input events) or PWRF/00000080 (older event names).
+  for h in button/power PWRF/00000080; do
+    printf '#!/bin/sh\necho STRATUS-GUEST-POWEROFF >/dev/console\nsync\npoweroff -f\n' >"$work/root/etc/acpi/$h"
+    chmod 755 "$work/root/etc/acpi/$h"
+  done
   cat >"$work/root/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -246,8 +274,11 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 echo "$MARKER uptime=\$(cut -d' ' -f1 /proc/uptime) kernel=\$(uname -r)"
+for m in \$(cat /lib/modules/order); do insmod /lib/modules/\$m || echo "STRATUS-GUEST-MODULE-FAILED \$m"; done
+# ACPI power button (virsh shutdown): a clean poweroff.
+mkdir -p /var/log
+acpid -f -c /etc/acpi -l /var/log/acpid.log &
 # Network (optional): eth0 gets 10.231.<MAC byte 5>.<MAC byte 6>/16 so a test can ping it.
-insmod /lib/modules/e1000.ko 2>/dev/null
 if [ -e /sys/class/net/eth0/address ]; then
   mac=\$(cat /sys/class/net/eth0/address)
   ip="10.231.\$((0x\$(echo \$mac | cut -d: -f5))).\$((0x\$(echo \$mac | cut -d: -f6)))"
@@ -259,7 +290,7 @@ fi
 n=0
 while true; do
   n=\$((n + 1))
-  echo "$HEARTBEAT \$n uptime=\$(cut -d' ' -f1 /proc/uptime)"
+  echo "$HEARTBEAT \$n uptime=\$(cut -d' ' -f1 /proc/uptime) disks=\$(ls /sys/block | grep -v -e loop -e ram | tr '\\n' ',')"
   sleep 1
 done
 EOF
@@ -287,6 +318,7 @@ EOF
   echo "$kver" >"$GUEST_DIR/kernel-version"
   mv "$work/template.qcow2" "$TEMPLATE"
   mv "$GUEST_DIR/template.sha256.new" "$GUEST_DIR/template.sha256"
+  echo "$GUEST_RECIPE" >"$GUEST_DIR/recipe"
   rm -rf "$work"
   trap - EXIT
 fi

@@ -30,6 +30,12 @@ pub enum BenchCommand {
     /// Store, signed keep-alive clients; list latency, list throughput and
     /// deploy acceptance against the targets.
     Api(crate::bench_api::ApiArgs),
+    /// The web console's instances page over many VMs, server time per load
+    /// (admin over every account and the owning tenant; target < 300 ms).
+    Console(crate::bench_console::ConsoleArgs),
+    /// The what-if engine: N-1 sweep over every host, failures tolerated per
+    /// cluster, growth projection; wall time and memory.
+    Whatif(crate::bench_whatif::WhatIfBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -81,6 +87,8 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Journal(args) => crate::bench_journal::run(&args),
         BenchCommand::Recovery(args) => crate::bench_recovery::run(&args),
         BenchCommand::Api(args) => crate::bench_api::run(&args),
+        BenchCommand::Console(args) => crate::bench_console::run(&args),
+        BenchCommand::Whatif(args) => crate::bench_whatif::run(&args),
     }
 }
 

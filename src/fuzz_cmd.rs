@@ -16,6 +16,7 @@ pub fn run(
     jobs: Option<usize>,
     json: bool,
     memory_journal: bool,
+    strict_expectations: bool,
 ) -> anyhow::Result<()> {
     let store = || -> Result<Box<dyn stratus_sim::journal::InputJournal>, String> {
         Ok(Box::new(stratus_runtime::StoreJournal::open("sqlite::memory:")?))
@@ -33,6 +34,8 @@ pub fn run(
     let next = AtomicU64::new(from);
     let failures: Mutex<Vec<FuzzFailure>> = Mutex::new(Vec::new());
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    // Seeds whose run missed one of the scenario's expectations, with the first miss.
+    let missed: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
     let bar = if !json && std::io::stderr().is_terminal() {
         let b = ProgressBar::new(to - from);
         b.set_style(
@@ -52,8 +55,14 @@ pub fn run(
                         break;
                     }
                     match run_seed(&scenario, seed, &file, journal) {
-                        Ok(None) => {}
-                        Ok(Some(f)) => failures.lock().expect("lock").push(f),
+                        Ok(o) => {
+                            if let Some(m) = o.expectations_missed.into_iter().next() {
+                                missed.lock().expect("lock").push((seed, m));
+                            }
+                            if let Some(f) = o.failure {
+                                failures.lock().expect("lock").push(f);
+                            }
+                        }
                         Err(e) => errors.lock().expect("lock").push(format!("seed {seed}: {e}")),
                     }
                     bar.inc(1);
@@ -67,22 +76,29 @@ pub fn run(
     let mut failures = failures.into_inner().expect("lock");
     failures.sort_by_key(|f| f.seed);
     let errors = errors.into_inner().expect("lock");
+    let mut missed = missed.into_inner().expect("lock");
+    missed.sort();
     let wall = start.elapsed().as_secs_f64();
     if json {
         let v = serde_json::json!({
             "scenario": file,
             "seeds_run": to - from,
             "violations": failures,
+            "expectations_missed": missed.iter().map(|(s, m)| serde_json::json!({"seed": s, "first": m})).collect::<Vec<_>>(),
             "errors": errors,
             "wall_seconds": wall,
         });
         println!("{}", serde_json::to_string(&v)?);
     } else {
         println!(
-            "{} seeds of {file} in {wall:.1} s ({workers} workers): {} with violations",
+            "{} seeds of {file} in {wall:.1} s ({workers} workers): {} with violations or leaks, {} missed an expectation",
             to - from,
-            failures.len()
+            failures.len(),
+            missed.len()
         );
+        for (seed, m) in missed.iter().take(5) {
+            println!("seed {seed}: expectation missed under the random faults: {m}");
+        }
         for f in &failures {
             println!(
                 "seed {}: {}",
@@ -99,7 +115,13 @@ pub fn run(
         }
     }
     if !failures.is_empty() || !errors.is_empty() {
-        bail!("{} seeds violated an invariant", failures.len() + errors.len());
+        bail!(
+            "{} seeds violated an invariant or leaked",
+            failures.len() + errors.len()
+        );
+    }
+    if strict_expectations && !missed.is_empty() {
+        bail!("{} seeds missed an expectation", missed.len());
     }
     Ok(())
 }

@@ -9,13 +9,18 @@ mod bench_api_http;
 mod bench_api_report;
 mod bench_api_setup;
 mod bench_api_stages;
+mod bench_console;
 mod bench_journal;
 mod bench_recovery;
 mod bench_sim;
+mod bench_whatif;
 mod fuzz_cmd;
 mod manage_cmd;
 mod serve_cmd;
 mod sim_cmd;
+mod whatif_cmd;
+mod whatif_html;
+mod whatif_text;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +53,10 @@ enum Command {
         #[command(subcommand)]
         which: bench::BenchCommand,
     },
+    /// Capacity what-if: failures, drains, added hosts, settings, growth (text, JSON or HTML report).
+    Whatif(whatif_cmd::WhatIfArgs),
+    /// Prints a server's inventory (from its Store) as JSON for `stratus whatif`.
+    Export(whatif_cmd::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +67,8 @@ fn main() -> std::process::ExitCode {
         Command::Agent(args) => agent_cmd::run(*args),
         Command::Manage(args) => manage_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Whatif(args) => whatif_cmd::run(args),
+        Command::Export(args) => whatif_cmd::export_cmd(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

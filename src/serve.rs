@@ -39,6 +39,25 @@ pub struct ServeOptions {
     pub agent_listen: Option<SocketAddr>,
 }
 
+impl Default for ServeOptions {
+    /// A throwaway server: in-memory store, ephemeral loopback port, no demo
+    /// zone, simulated latencies of 20-200 ms. Callers set what they need.
+    fn default() -> Self {
+        ServeOptions {
+            db: "sqlite::memory:".into(),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            demo: false,
+            admin_password: None,
+            seed: 1,
+            fleet_file: None,
+            latency_ms: (20, 200),
+            snapshot_every: 10_000,
+            secondary_mounts: Vec::new(),
+            agent_listen: None,
+        }
+    }
+}
+
 pub struct Running {
     pub api: Arc<Api>,
     pub gw: Gateway,
@@ -167,7 +186,8 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", o.http))?;
     let http_addr = http.local_addr()?;
-    let router = stratus_api::server::router(api.clone());
+    // The API at /client/api and the web console beside it under /client.
+    let router = stratus_api::server::router(api.clone()).merge(stratus_console::router(api.clone()));
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(http, router).await {
             tracing::error!(error = %e, "the HTTP server stopped");

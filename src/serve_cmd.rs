@@ -90,6 +90,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let running = start(opts).await?;
         let url = format!("http://{}/client/api", running.http);
         eprintln!("Stratus API on {url}  (metrics on http://{}/metrics)", running.http);
+        eprintln!("web console on http://{}/client/  (log in as admin)", running.http);
         eprintln!(
             "database {}{}",
             a.db,

@@ -15,7 +15,8 @@ pub enum SimCommand {
     Run {
         /// The scenario file (see scenarios/README.md).
         scenario: PathBuf,
-        /// Override the scenario's seed.
+        /// Replace the scenario's seed everywhere it is used (datacenter build and run):
+        /// `--seed N` reproduces a file that says `seed = N`.
         #[arg(long)]
         seed: Option<u64>,
         /// Override the scenario's epoch: the controller's wall clock at
@@ -45,9 +46,6 @@ pub enum SimCommand {
         #[arg(long, conflicts_with = "db")]
         no_journal: bool,
     },
-    /// Random fault schedules (crashes, hangs, partitions, storage outages,
-    /// migration failures, management restarts) per seed; any invariant
-    /// violation prints the seed and a one-line reproducer, and exits non-zero.
     /// Maintenance on a scenario's simulated cloud: a rolling maintenance of
     /// `--cluster` (one host at a time, with optional hooks) or one `--host`;
     /// prints the evacuation plans and every step.
@@ -65,6 +63,13 @@ pub enum SimCommand {
         #[arg(long)]
         post_hook: Option<String>,
     },
+    /// Random fault schedules per seed over the scenario's whole length
+    /// (crashes, hangs, freezes, partial and asymmetric partitions, agent-only
+    /// hangs, stopped leases, clock skew, lost replies, storage outages,
+    /// migration failures, maintenance, management restarts); any invariant
+    /// violation or leak prints the seed and a one-line reproducer, and exits
+    /// non-zero. Missed expectations are counted (fatal with
+    /// `--strict-expectations`).
     Fuzz {
         scenario: PathBuf,
         /// Seed range, `A..B` (B excluded).
@@ -80,6 +85,9 @@ pub enum SimCommand {
         /// recovery, faster for long sweeps).
         #[arg(long, default_value = "store", value_parser = ["store", "memory"])]
         journal: String,
+        /// Fail when a seed misses one of the scenario's expectations.
+        #[arg(long)]
+        strict_expectations: bool,
     },
 }
 
@@ -103,7 +111,8 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             jobs,
             json,
             journal,
-        } => crate::fuzz_cmd::run(&scenario, seeds, jobs, json, journal == "memory"),
+            strict_expectations,
+        } => crate::fuzz_cmd::run(&scenario, seeds, jobs, json, journal == "memory", strict_expectations),
         SimCommand::Maintain {
             scenario,
             cluster,
@@ -182,9 +191,17 @@ fn run_once(
     show_progress: bool,
     journal: Option<&str>,
 ) -> anyhow::Result<RunReport> {
-    let (scenario, built) = stratus_sim::scenario::load_and_build(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // `--seed` replaces the file's seed everywhere it is used (the datacenter's
+    // build too), so `--seed N` reproduces a file that says `seed = N`.
+    let file_seed = stratus_sim::scenario::load(path)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .scenario
+        .seed;
+    let (scenario, built) =
+        stratus_sim::scenario::load_and_build_seeded(path, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = scenario.scenario.name.clone();
-    let seed = seed.unwrap_or(scenario.scenario.seed);
+    let overridden = seed.is_some();
+    let seed = seed.unwrap_or(file_seed);
     let opts = RunOptions {
         seed: Some(seed),
         epoch_ms,
@@ -229,7 +246,10 @@ fn run_once(
     if let Some(mut f) = runner.engine.log_file.take() {
         f.flush()?;
     }
-    Ok(RunReport::build(&runner, &name, seed, start.elapsed().as_secs_f64()))
+    let mut report = RunReport::build(&runner, &name, seed, start.elapsed().as_secs_f64());
+    report.file_seed = file_seed;
+    report.seed_source = if overridden { "--seed" } else { "scenario file" }.to_string();
+    Ok(report)
 }
 
 use std::io::Write;

@@ -20,6 +20,9 @@ pub enum Val {
     /// A list of objects; an empty one renders as `[]` in JSON (e.g.
     /// `uuidList`) and as nothing in XML.
     List(Vec<Obj>),
+    /// A document of our own schema (an inventory export, a what-if report):
+    /// written as is in JSON, as its JSON text in XML.
+    Json(std::sync::Arc<serde_json::Value>),
 }
 
 pub type Key = Cow<'static, str>;
@@ -207,6 +210,7 @@ fn json_val(out: &mut String, v: &Val) {
         Val::Float(f) => out.push_str(&java_double(*f)),
         Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Val::Obj(o) => json_obj(out, o),
+        Val::Json(v) => out.push_str(&serde_json::to_string(&**v).unwrap_or_else(|_| "null".into())),
         Val::List(items) => {
             out.push('[');
             for (n, o) in items.iter().enumerate() {
@@ -326,6 +330,11 @@ fn xml_children(out: &mut String, o: &Obj) {
             }
             Val::Bool(b) => {
                 let _ = write!(out, "<{name}>{b}</{name}>");
+            }
+            Val::Json(v) => {
+                let _ = write!(out, "<{name}>");
+                xml_text(out, &serde_json::to_string(&**v).unwrap_or_else(|_| "null".into()));
+                let _ = write!(out, "</{name}>");
             }
         }
     }

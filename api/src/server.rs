@@ -286,3 +286,26 @@ fn finish(api: &Api, format: Format, command: &str, a: Answer) -> Response {
 pub fn caller_of(api: &Api, user: stratus_core::controller::directory::UserId) -> Option<Caller> {
     api.read(|c| Caller::of_user(c, user))
 }
+
+/// One request through this pipeline without the HTTP layer: the web
+/// console's way in. The same authentication (session key and cookies from
+/// `headers`), command lookup, role and parameter checks, handlers, panic
+/// catching and metrics as `GET|POST /client/api`; `pairs` are the request's
+/// decoded parameters (first value of a name wins). The answer is what the
+/// envelope would carry (status, top-level name, body, cookies to set).
+pub async fn call(api: &Api, method: Method, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Answer {
+    let params = Params::from_pairs(pairs);
+    let command = params.command().unwrap_or("").to_string();
+    let work = AssertUnwindSafe(dispatch(api, &method, headers, params)).catch_unwind();
+    let answer = match work.await {
+        Ok(a) => a,
+        Err(_) => {
+            tracing::error!(command = %command, "handler panicked (console call)");
+            let e = ApiError::internal("Internal error executing command, please contact your system administrator");
+            Answer::error(response_name(&command), &e)
+        }
+    };
+    api.metrics
+        .record(if command.is_empty() { "-" } else { &command }, answer.status);
+    answer
+}

@@ -16,6 +16,7 @@ pub mod serde_util;
 pub mod settings;
 pub mod units;
 pub mod vm;
+pub mod whatif;
 
 pub use cloud::Cloud;
 pub use error::{CoreError, CoreResult};

@@ -10,7 +10,7 @@ use stratus_core::units::GIB;
 
 fn golden(name: &str, actual: &str) {
     let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-    if std::env::var_os("STRATUS_BLESS").is_some() {
+    if std::env::var("STRATUS_BLESS").as_deref() == Ok("1") {
         std::fs::write(&path, actual).unwrap();
         return;
     }

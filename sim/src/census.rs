@@ -74,7 +74,21 @@ impl World {
 
 /// Domains, ports, snapshots and volumes the world holds that the ledger does
 /// not know about.
+/// Something the world holds that the ledger does not account for, with the
+/// VM or volume it belongs to (to tell a leak from work still in flight).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftBehind {
+    pub what: String,
+    pub vm: Option<VmId>,
+    pub volume: Option<VolumeId>,
+}
+
 pub fn leaks(w: &WorldCensus, c: &Cloud) -> Vec<String> {
+    left_behind(w, c).into_iter().map(|l| l.what).collect()
+}
+
+/// Everything [`leaks`] lists, each with its owner.
+pub fn left_behind(w: &WorldCensus, c: &Cloud) -> Vec<LeftBehind> {
     let mut out = Vec::new();
     let on = |vm: &VmId, hid: &HostId| {
         c.vm(*vm)
@@ -83,7 +97,11 @@ pub fn leaks(w: &WorldCensus, c: &Cloud) -> Vec<String> {
     for (hid, h) in &w.hosts {
         for vm in h.domains.keys() {
             if !on(vm, hid) {
-                out.push(format!("domain {vm} on host {} is unknown to the ledger", h.name));
+                out.push(LeftBehind {
+                    what: format!("domain {vm} on host {} is unknown to the ledger", h.name),
+                    vm: Some(*vm),
+                    volume: None,
+                });
             }
         }
     }
@@ -91,16 +109,21 @@ pub fn leaks(w: &WorldCensus, c: &Cloud) -> Vec<String> {
         for (vm, mac) in &h.ports {
             let known = c.vm(*vm).is_some_and(|v| v.nic.is_some_and(|n| n.mac == mac.0)) && on(vm, hid);
             if !known {
-                out.push(format!(
-                    "port {mac} of VM {vm} on host {} is unknown to the ledger",
-                    h.name
-                ));
+                out.push(LeftBehind {
+                    what: format!("port {mac} of VM {vm} on host {} is unknown to the ledger", h.name),
+                    vm: Some(*vm),
+                    volume: None,
+                });
             }
         }
     }
     for s in &w.snapshots {
         if c.snapshot(*s).is_none() {
-            out.push(format!("snapshot {s} on secondary storage is unknown to the ledger"));
+            out.push(LeftBehind {
+                what: format!("snapshot {s} on secondary storage is unknown to the ledger"),
+                vm: None,
+                volume: None,
+            });
         }
     }
     for (pid, p) in &w.pools {
@@ -109,7 +132,11 @@ pub fn leaks(w: &WorldCensus, c: &Cloud) -> Vec<String> {
                 .volume(*v)
                 .is_some_and(|vol| vol.created && vol.pool.map(|x| c.pool_id(x)) == Some(*pid));
             if !known {
-                out.push(format!("volume {v} on pool {} is unknown to the ledger", p.name));
+                out.push(LeftBehind {
+                    what: format!("volume {v} on pool {} is unknown to the ledger", p.name),
+                    vm: c.volume(*v).and_then(|vol| vol.vm).map(|i| c.vm_at(i).id),
+                    volume: Some(*v),
+                });
             }
         }
     }

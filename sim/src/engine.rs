@@ -35,6 +35,17 @@ pub enum Ev {
     PingRound,
 }
 
+/// What the world holds beyond the ledger at the end of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LeakReport {
+    /// Lost: nothing in the controller will ever clean these up.
+    pub leaks: Vec<String>,
+    /// Belongs to a job still running when the run ended.
+    pub in_flight: Vec<String>,
+    /// Held by the reconciler, which retries the undo until it is done.
+    pub awaiting_cleanup: Vec<String>,
+}
+
 /// When the full (O(n)) audit runs; the cheap checks run after every event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuditEvery {
@@ -57,6 +68,8 @@ pub struct Engine {
     pub events: u64,
     pub violations: Vec<String>,
     pub audit_every: AuditEvery,
+    /// Where the per-event invariants left off in the controller's logs.
+    checked: crate::invariants::Cursor,
     pub submitted_jobs: u64,
     pub deployed_vms: u64,
     pub refused_requests: u64,
@@ -115,6 +128,7 @@ impl Engine {
             } else {
                 AuditEvery::Events(hosts * 10)
             },
+            checked: Default::default(),
             submitted_jobs: 0,
             deployed_vms: 0,
             refused_requests: 0,
@@ -436,14 +450,24 @@ impl Engine {
 
     /// Checks cheap enough for every event.
     pub fn check_cheap(&mut self) {
+        use crate::invariants as inv;
         for vm in std::mem::take(&mut self.world.duplicates) {
-            let name = self
-                .ctl
-                .cloud()
-                .vm(vm)
-                .map(|v| v.name.clone())
-                .unwrap_or_else(|| vm.to_string());
-            self.violation(format!("VM {name} runs on two hosts at once"));
+            self.violation(inv::vm_runs_twice(&self.ctl, vm));
+        }
+        let mut found = inv::fenced_before_ha_restart(&self.ctl, &self.world, self.checked.ha_log);
+        found.extend(inv::no_down_with_fresh_lease(
+            &self.ctl,
+            &self.world,
+            self.checked.host_downs,
+            self.now,
+            self.ping_ms,
+        ));
+        self.checked = inv::Cursor {
+            ha_log: self.ctl.ha_log().len(),
+            host_downs: self.ctl.host_downs().len(),
+        };
+        for v in found {
+            self.violation(v);
         }
         let c = &self.ctl.cloud();
         if c.vm_count() as u64 + c.expunged_count() != self.deployed_vms {
@@ -490,8 +514,11 @@ impl Engine {
         for msg in twice {
             self.violation(msg);
         }
-        for (vm, host) in self.ctl.vms_on_maintenance_hosts() {
-            self.violation(format!("VM {vm} is still on host {host}, which is in Maintenance"));
+        let mut safety = self.ctl.cloud().check_safety();
+        safety.extend(crate::invariants::no_vm_on_maintenance_host(&self.ctl, &self.world));
+        safety.extend(crate::invariants::failed_op_holds_nothing(&self.ctl, &self.world));
+        for v in safety {
+            self.violation(v);
         }
         // Every HA VM of a Down host runs again, or is in Error with a reason, in bounded time.
         let s = &self.ctl.cloud().settings;
@@ -558,5 +585,39 @@ impl Engine {
     /// Domains and volumes the world holds that the ledger does not know about.
     pub fn leaks(&self) -> Vec<String> {
         crate::census::leaks(&self.world.census(), self.ctl.cloud())
+    }
+
+    /// [`Engine::leaks`] sorted by what the controller still does about them:
+    /// a job working on the VM or volume (in flight), the reconciler holding
+    /// the undo call (awaiting cleanup), or nothing at all (a leak).
+    pub fn leak_report(&self) -> LeakReport {
+        use stratus_core::controller::effects::DriverCall;
+        let (mut vms, mut volumes) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+        for l in self.ctl.leftovers() {
+            match &l.call {
+                DriverCall::DeleteVolume { volume, .. } => {
+                    volumes.insert(*volume);
+                }
+                DriverCall::UndefineDomain { vm, .. }
+                | DriverCall::StopDomain { vm, .. }
+                | DriverCall::UnplugNic { vm, .. } => {
+                    vms.insert(*vm);
+                }
+                _ => {}
+            }
+        }
+        let mut r = LeakReport::default();
+        for l in crate::census::left_behind(&self.world.census(), self.ctl.cloud()) {
+            let busy = l.vm.is_some_and(|v| self.ctl.vm_busy(v)) || l.volume.is_some_and(|v| self.ctl.volume_busy(v));
+            let held = l.vm.is_some_and(|v| vms.contains(&v)) || l.volume.is_some_and(|v| volumes.contains(&v));
+            if busy {
+                r.in_flight.push(l.what);
+            } else if held {
+                r.awaiting_cleanup.push(l.what);
+            } else {
+                r.leaks.push(l.what);
+            }
+        }
+        r
     }
 }

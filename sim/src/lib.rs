@@ -14,6 +14,7 @@ pub mod fleet;
 #[cfg(feature = "agent")]
 mod fleet_io;
 pub mod fuzz;
+pub mod invariants;
 /// The input journal (trait and in-memory form) lives in the core.
 pub use stratus_core::controller::journal;
 pub mod outcome;
@@ -23,4 +24,5 @@ pub mod scenario;
 pub mod synth;
 pub mod synth_inputs;
 pub mod world;
+pub mod whatif_input;
 pub mod world_ha;

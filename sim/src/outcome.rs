@@ -194,6 +194,13 @@ impl Runner {
                             None => (false, format!("no host {host}")),
                         }
                     }
+                    Expectation::MaxLeaks { max } => {
+                        let n = self.engine.leak_report().leaks.len() as u64;
+                        (
+                            n <= *max,
+                            format!("{n} left behind with nothing to clean them up (max {max})"),
+                        )
+                    }
                     Expectation::HostResourceState { host, state } => {
                         let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
                         match h {

@@ -27,7 +27,12 @@ pub struct FailureLine {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
     pub scenario: String,
+    /// The seed everything was drawn from: the datacenter's build and the run.
     pub seed: u64,
+    /// Where `seed` came from: "scenario file" or "--seed".
+    pub seed_source: String,
+    /// The seed the scenario file names.
+    pub file_seed: u64,
     /// The controller's wall clock at simulated time 0 (RFC 3339); every time
     /// in the report and the event log counts from there.
     pub epoch: String,
@@ -50,7 +55,14 @@ pub struct RunReport {
     pub requests_refused: u64,
     pub clusters: Vec<ClusterLine>,
     pub failures: Vec<FailureLine>,
+    /// Left behind on hosts or storage with nothing to clean it up: fails
+    /// the run unless the scenario expects it (`max_leaks`).
     pub leaks: Vec<String>,
+    pub leaks_expected: bool,
+    /// Left behind by jobs still running when the run ended (not a leak).
+    pub in_flight: Vec<String>,
+    /// Left behind, held by the reconciler, which retries the cleanup.
+    pub awaiting_cleanup: Vec<String>,
     pub ha: crate::outcome::HaMetrics,
     /// Hosts not Up and Enabled at the end, with the evidence behind their state.
     pub hosts_not_up: Vec<stratus_core::controller::HostReport>,
@@ -100,9 +112,14 @@ impl RunReport {
         let mut failures: Vec<FailureLine> = failures.into_values().collect();
         failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.reason.cmp(&b.reason)));
         let expectations = r.expectations();
+        let left = e.leak_report();
+        let file_seed = r.scenario.scenario.seed;
         RunReport {
             scenario: scenario.to_string(),
             seed,
+            // The caller that applied an override says so (`sim run --seed`).
+            seed_source: if seed == file_seed { "scenario file" } else { "caller" }.to_string(),
+            file_seed,
             epoch: crate::scenario::Epoch { ms: e.epoch }.to_string(),
             events: e.events,
             sim_seconds: e.now as f64 / 1000.0,
@@ -121,7 +138,14 @@ impl RunReport {
             requests_refused: e.refused_requests,
             clusters,
             failures,
-            leaks: e.leaks(),
+            leaks: left.leaks,
+            leaks_expected: r
+                .scenario
+                .expect
+                .iter()
+                .any(|x| matches!(x, crate::scenario::Expectation::MaxLeaks { .. })),
+            in_flight: left.in_flight,
+            awaiting_cleanup: left.awaiting_cleanup,
             ha: r.ha_metrics(),
             hosts_not_up: c
                 .inv
@@ -146,15 +170,17 @@ impl RunReport {
     }
 
     pub fn passed(&self) -> bool {
-        self.invariant_violations.is_empty() && self.expectations_failed == 0
+        self.invariant_violations.is_empty()
+            && self.expectations_failed == 0
+            && (self.leaks.is_empty() || self.leaks_expected)
     }
 
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "scenario {} (seed {}): {} events, {:.0} s simulated in {:.2} s wall",
-            self.scenario, self.seed, self.events, self.sim_seconds, self.wall_seconds
+            "scenario {} (seed {} from the {}): {} events, {:.0} s simulated in {:.2} s wall",
+            self.scenario, self.seed, self.seed_source, self.events, self.sim_seconds, self.wall_seconds
         );
         let _ = writeln!(s, "event log sha256 {}", self.event_log_sha256);
         let states: Vec<String> = self.vms_by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -229,10 +255,16 @@ impl RunReport {
                 );
             }
         }
-        if !self.leaks.is_empty() {
-            let _ = writeln!(s, "left behind on hosts/storage ({}):", self.leaks.len());
-            for l in self.leaks.iter().take(10) {
-                let _ = writeln!(s, "  {l}");
+        for (title, list) in [
+            ("LEAKED (nothing will clean these up)", &self.leaks),
+            ("in flight at the end (jobs still running)", &self.in_flight),
+            ("awaiting cleanup by the reconciler", &self.awaiting_cleanup),
+        ] {
+            if !list.is_empty() {
+                let _ = writeln!(s, "{title} ({}):", list.len());
+                for l in list.iter().take(10) {
+                    let _ = writeln!(s, "  {l}");
+                }
             }
         }
         let _ = writeln!(

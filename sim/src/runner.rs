@@ -3,7 +3,7 @@
 
 use crate::engine::{AuditEvery, Engine, Ev};
 use crate::scenario::{Arrival, Fault, Lifetime, Scenario, WorkloadDef};
-use crate::world::{Latencies, World};
+use crate::world::{HostFault, Latencies, World};
 use std::collections::BTreeMap;
 use stratus_core::Cloud;
 use stratus_core::cloud::DeploySpec;
@@ -20,8 +20,8 @@ enum Item {
     Destroy { vm: VmId },
     Fault(Fault),
     HostBack(HostId),
-    HangOver(HostId),
-    PartitionOver(HostId),
+    HostFaultOver(HostId, crate::world::HostFault),
+    LostRepliesOver,
     PoolBack(PoolId),
     RandomFault { kind: usize },
     Action(crate::scenario::Action),
@@ -306,13 +306,13 @@ impl Runner {
                 self.engine.world.hosts.get_mut(&h).expect("host").crashed = false;
                 self.log_host("fault.end", h, "host powered back on (empty)");
             }
-            Item::HangOver(h) => {
-                self.engine.world.hosts.get_mut(&h).expect("host").hung = false;
-                self.log_host("fault.end", h, "host answers again");
+            Item::HostFaultOver(h, f) => {
+                self.engine.world.hosts.get_mut(&h).expect("host").set_fault(f, false);
+                self.log_host("fault.end", h, f.ended());
             }
-            Item::PartitionOver(h) => {
-                self.engine.world.hosts.get_mut(&h).expect("host").partitioned = false;
-                self.log_host("fault.end", h, "partition healed");
+            Item::LostRepliesOver => {
+                self.engine.world.lost_reply_rate = 0.0;
+                self.engine.log("fault.end", "drivers", "replies arrive again");
             }
             Item::PoolBack(p) => {
                 let pool = self.engine.world.pools.get_mut(&p).expect("pool");
@@ -426,7 +426,36 @@ impl Runner {
 
     fn fault(&mut self, f: Fault) {
         let now = self.engine.now;
+        if let Some((host, kind, duration)) = f.host_fault() {
+            let Some(h) = self.host_id(host) else { return };
+            if matches!(kind, HostFault::Hang | HostFault::Freeze) {
+                self.host_faults.entry(h).or_insert(now);
+            }
+            self.engine.world.hosts.get_mut(&h).expect("host").set_fault(kind, true);
+            self.log_host("fault", h, kind.describe());
+            self.at(now + duration.ms, Item::HostFaultOver(h, kind));
+            return;
+        }
         match f {
+            Fault::HostHang { .. }
+            | Fault::Partition { .. }
+            | Fault::HostFreeze { .. }
+            | Fault::AgentHang { .. }
+            | Fault::LeaseStop { .. }
+            | Fault::Isolation { .. }
+            | Fault::AsymmetricPartition { .. } => unreachable!("host faults handled above"),
+            Fault::ClockSkew { host, skew_ms } => {
+                let Some(h) = self.host_id(&host) else { return };
+                self.engine.world.hosts.get_mut(&h).expect("host").clock_skew_ms = skew_ms;
+                self.log_host("fault", h, &format!("clock now {skew_ms} ms off"));
+            }
+            Fault::LostReplies { rate, duration } => {
+                self.engine.world.lost_reply_rate = rate;
+                self.engine.world.lost_reply_until = now + duration.ms;
+                self.engine
+                    .log("fault", "drivers", &format!("replies lost with probability {rate}"));
+                self.at(now + duration.ms, Item::LostRepliesOver);
+            }
             Fault::HostCrash { host, duration } => {
                 let Some(h) = self.host_id(&host) else { return };
                 self.host_faults.entry(h).or_insert(now);
@@ -435,19 +464,6 @@ impl Runner {
                 if let Some(d) = duration {
                     self.at(now + d.ms, Item::HostBack(h));
                 }
-            }
-            Fault::HostHang { host, duration } => {
-                let Some(h) = self.host_id(&host) else { return };
-                self.host_faults.entry(h).or_insert(now);
-                self.engine.world.hosts.get_mut(&h).expect("host").hung = true;
-                self.log_host("fault", h, "host hangs (stops answering, domains keep running)");
-                self.at(now + duration.ms, Item::HangOver(h));
-            }
-            Fault::Partition { host, duration } => {
-                let Some(h) = self.host_id(&host) else { return };
-                self.engine.world.hosts.get_mut(&h).expect("host").partitioned = true;
-                self.log_host("fault", h, "management <-> host partition");
-                self.at(now + duration.ms, Item::PartitionOver(h));
             }
             Fault::StorageOutage { pool, duration } => {
                 let Some(p) = self

@@ -25,10 +25,26 @@ pub struct SimHost {
     pub facts: (u32, u32, u64),
     /// Powered off (crashed): no domains, no answers.
     pub crashed: bool,
-    /// Alive but not answering; domains keep running.
+    /// The whole host is hung (kernel included): it answers nobody and renews
+    /// no lease; its domains keep running until its watchdog stops them.
     pub hung: bool,
-    /// Cut off from the management server.
+    /// Cut off from the management server (both directions).
     pub partitioned: bool,
+    /// Only the agent process hangs: management hears nothing from it, but the
+    /// host, its lease daemon and its domains live and neighbours reach it.
+    #[serde(default)]
+    pub agent_hung: bool,
+    /// Its neighbours cannot reach it (cluster network cut, or a frozen kernel).
+    #[serde(default)]
+    pub neighbour_cut: bool,
+    /// The lease writer stopped; the host still answers management and its
+    /// domains keep running.
+    #[serde(default)]
+    pub lease_stopped: bool,
+    /// Asymmetric link: its pings reach management, management's calls to it
+    /// are lost.
+    #[serde(default)]
+    pub calls_lost: bool,
     pub domains: BTreeMap<VmId, SimDomain>,
     pub ports: BTreeSet<(VmId, Mac)>,
     /// Bridges made by `EnsureNetwork` (ports do not need them: older
@@ -44,9 +60,13 @@ pub struct SimHost {
     /// its last renewal there: the time (ms) by the host's own clock
     /// ([`SimHost::local_clock`]), which management treats as opaque.
     pub leases: Vec<(PoolId, Option<u64>)>,
-    /// How far this host's clock is off the simulation's (ms, either sign):
-    /// its lease stamps and its watchdog run on its own clock.
+    /// How far this host's wall clock is off the simulation's (ms, either
+    /// sign): its lease stamps use it; its watchdog is monotonic.
     pub clock_skew_ms: i64,
+    /// When (simulation time, ms) it last renewed a lease: the truth the
+    /// fresh-lease invariant compares management's verdicts with.
+    #[serde(default)]
+    pub last_renewal_at: Option<u64>,
     /// Whether management heard from it in the last ping round.
     pub was_reachable: bool,
     /// The isolation watchdog (lease renewals and management contact, as
@@ -55,14 +75,92 @@ pub struct SimHost {
 }
 
 impl SimHost {
+    /// Whether its pings reach management.
     pub fn reachable(&self) -> bool {
-        !self.crashed && !self.hung && !self.partitioned
+        !self.crashed && !self.hung && !self.partitioned && !self.agent_hung
+    }
+
+    /// Whether management's calls reach it (and their answers come back).
+    pub fn answers_calls(&self) -> bool {
+        self.reachable() && !self.calls_lost
+    }
+
+    /// Whether it renews its storage leases (on pools that are up).
+    pub fn renews_leases(&self) -> bool {
+        !self.crashed && !self.hung && !self.lease_stopped
+    }
+
+    /// Whether a neighbour's ping reaches it. A hung host's kernel still
+    /// answers unless the host is frozen or cut from the cluster network.
+    pub fn neighbours_reach(&self) -> bool {
+        !self.crashed && !self.neighbour_cut
     }
 
     /// The host's own clock at simulation time `now` (ms): skewed by
     /// `clock_skew_ms`, never before 0.
     pub fn local_clock(&self, now: u64) -> u64 {
         (now as i64).saturating_add(self.clock_skew_ms).max(0) as u64
+    }
+
+    /// Turns one kind of host fault on or off.
+    pub fn set_fault(&mut self, f: HostFault, on: bool) {
+        match f {
+            HostFault::Hang => self.hung = on,
+            HostFault::Freeze => {
+                self.hung = on;
+                self.neighbour_cut = on;
+            }
+            HostFault::Partition => self.partitioned = on,
+            HostFault::Isolation => {
+                self.partitioned = on;
+                self.neighbour_cut = on;
+            }
+            HostFault::AgentHang => self.agent_hung = on,
+            HostFault::LeaseStop => self.lease_stopped = on,
+            HostFault::CallsLost => self.calls_lost = on,
+        }
+    }
+}
+
+/// The ways a powered-on host can fail, each undone when its fault ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostFault {
+    /// Agent and lease writer hang; the kernel still answers neighbours.
+    Hang,
+    /// The whole host hangs: no pings, no leases, neighbours cannot reach it.
+    Freeze,
+    /// Cut off from management, both ways.
+    Partition,
+    /// Cut off from management and from its neighbours; storage still works.
+    Isolation,
+    /// Only the agent process hangs; leases renew, neighbours reach it.
+    AgentHang,
+    /// Leases stop renewing; everything else works.
+    LeaseStop,
+    /// Management's calls to it are lost; its pings still arrive.
+    CallsLost,
+}
+
+impl HostFault {
+    pub fn describe(self) -> &'static str {
+        match self {
+            HostFault::Hang => "host hangs (stops answering, domains keep running)",
+            HostFault::Freeze => "host freezes (neighbours cannot reach it either; domains keep running)",
+            HostFault::Partition => "management <-> host partition",
+            HostFault::Isolation => "host cut off from management and its neighbours (storage still reachable)",
+            HostFault::AgentHang => "agent hangs (host, leases and domains live)",
+            HostFault::LeaseStop => "lease writer stops (host answers, domains keep running)",
+            HostFault::CallsLost => "asymmetric link: calls to the host are lost, its pings arrive",
+        }
+    }
+
+    pub fn ended(self) -> &'static str {
+        match self {
+            HostFault::Hang | HostFault::Freeze => "host answers again",
+            HostFault::Partition | HostFault::Isolation | HostFault::CallsLost => "partition healed",
+            HostFault::AgentHang => "agent answers again",
+            HostFault::LeaseStop => "lease writer renews again",
+        }
     }
 }
 
@@ -128,6 +226,12 @@ pub struct World {
     /// Every call fails with this probability until `op_failure_until`.
     pub op_failure_rate: f64,
     pub op_failure_until: u64,
+    /// Calls that take effect but whose reply is lost, with this probability,
+    /// until `lost_reply_until`.
+    #[serde(default)]
+    pub lost_reply_rate: f64,
+    #[serde(default)]
+    pub lost_reply_until: u64,
     /// Scripted failures: fail the n-th call of a kind (0-based), for saga tests.
     #[serde(skip)]
     pub fail_nth: BTreeMap<&'static str, BTreeSet<u64>>,
@@ -171,6 +275,12 @@ pub struct World {
     #[serde(skip)]
     pub generation: u64,
     rng: DetRng,
+    /// Seed of the latency streams: one per (host, call kind), so a new call
+    /// on one host never shifts the timing of any other host's calls.
+    #[serde(default)]
+    latency_seed: u64,
+    #[serde(skip)]
+    latency_rngs: BTreeMap<(Option<HostId>, &'static str), DetRng>,
 }
 
 impl World {
@@ -182,6 +292,8 @@ impl World {
             migration_failures: 0,
             op_failure_rate: 0.0,
             op_failure_until: 0,
+            lost_reply_rate: 0.0,
+            lost_reply_until: 0,
             fail_nth: BTreeMap::new(),
             lose_reply_nth: BTreeMap::new(),
             twice_nth: BTreeMap::new(),
@@ -200,6 +312,8 @@ impl World {
             fail_next: Vec::new(),
             generation: 0,
             rng: DetRng::child(seed, "world"),
+            latency_seed: seed,
+            latency_rngs: BTreeMap::new(),
         }
     }
 
@@ -279,12 +393,17 @@ impl World {
         true
     }
 
-    fn draw(&mut self, (lo, hi): (u64, u64)) -> u64 {
+    /// A latency for a call of `kind` on `host`, from that pair's own stream.
+    fn draw(&mut self, host: Option<HostId>, kind: &'static str, (lo, hi): (u64, u64)) -> u64 {
         if hi <= lo {
-            lo
-        } else {
-            lo + self.rng.below((hi - lo + 1) as usize) as u64
+            return lo;
         }
+        let seed = self.latency_seed;
+        let rng = self.latency_rngs.entry((host, kind)).or_insert_with(|| {
+            let who = host.map_or_else(|| "any".to_string(), |h| h.to_string());
+            DetRng::child(seed, &format!("latency/{who}/{kind}"))
+        });
+        lo + rng.below((hi - lo + 1) as usize) as u64
     }
 
     fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
@@ -316,7 +435,7 @@ impl World {
         *n += 1;
         if let Some(h) = call.host() {
             match self.hosts.get(&h) {
-                Some(host) if host.reachable() => {}
+                Some(host) if host.answers_calls() => {}
                 _ => return Outcome::Silence,
             }
         }
@@ -328,7 +447,7 @@ impl World {
             DriverCall::MigrateDomain { .. } => self.latency.migrate,
             _ => self.latency.other,
         };
-        let mut at = now + self.draw(lat).max(1);
+        let mut at = now + self.draw(call.host(), kind, lat).max(1);
         // Neighbour pings do not queue behind the host's domain operations.
         let queued = !matches!(call, DriverCall::PingNeighbour { .. });
         if let Some(h) = call.host().and_then(|h| self.hosts.get_mut(&h)).filter(|_| queued) {
@@ -354,7 +473,8 @@ impl World {
         if has(&self.crash_after_nth) {
             self.crash_at = Some(at + 1);
         }
-        if has(&self.lose_reply_nth) {
+        let lost = now < self.lost_reply_until && self.lost_reply_rate > 0.0 && self.rng.unit() < self.lost_reply_rate;
+        if has(&self.lose_reply_nth) || lost {
             return Outcome::Silence;
         }
         Outcome::Reply {
@@ -422,7 +542,7 @@ impl World {
                     self.migration_failures -= 1;
                     return Err(DriverError::refused("migration failed: injected"));
                 }
-                if !self.hosts.get(to).is_some_and(|h| h.reachable()) {
+                if !self.hosts.get(to).is_some_and(|h| h.answers_calls()) {
                     return Err(DriverError::unavailable("destination host unreachable"));
                 }
                 if !self.hosts[from].domains.get(vm).is_some_and(|d| d.running) {

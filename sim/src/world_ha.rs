@@ -42,10 +42,11 @@ impl World {
                 ))),
                 None => DriverResult::Failed(DriverError::not_found("unknown storage pool")),
             },
-            // A neighbour reaches a host that is powered on, hung or not
-            // (the hang is in the agent; the kernel still answers).
+            // A neighbour reaches a host that is powered on, not frozen and
+            // not cut off from the cluster network (an agent-only hang or a
+            // management partition does not stop it answering).
             DriverCall::PingNeighbour { target, .. } => DriverResult::Reachable {
-                reachable: self.hosts.get(target).is_some_and(|h| !h.crashed),
+                reachable: self.hosts.get(target).is_some_and(|h| h.neighbours_reach()),
             },
             DriverCall::PowerOff { host } => {
                 if !self.fence_available {
@@ -87,27 +88,32 @@ impl World {
                 h.was_reachable = false;
                 continue;
             }
-            // A hung agent renews nothing; a partitioned one still reaches storage.
-            // The stamp and the watchdog are in the host's own clock.
+            // A hung host renews nothing; a partitioned one, or one whose agent
+            // alone hangs, still reaches storage. The lease stamp is in the
+            // host's own (possibly skewed) wall clock; the watchdog runs on a
+            // monotonic clock, as the agent's does (a clock jump moves stamps,
+            // never the watchdog's deadline).
             let local = h.local_clock(now);
-            let mut last = None;
+            let renews = h.renews_leases();
+            let mut renewed = false;
             for (p, t) in h.leases.iter_mut() {
-                if !h.hung && (all_up || pools.get(p).is_some_and(|pool| !pool.down)) {
+                if renews && (all_up || pools.get(p).is_some_and(|pool| !pool.down)) {
                     *t = Some(local);
+                    renewed = true;
                 }
-                last = last.max(*t);
             }
-            if let Some(t) = last {
-                h.watchdog.on_lease_renewed(t);
+            if renewed {
+                h.last_renewal_at = Some(now);
+                h.watchdog.on_lease_renewed(now);
             }
             let reachable = h.reachable();
             if reachable {
-                h.watchdog.on_management_contact(local);
+                h.watchdog.on_management_contact(now);
             }
             // No lease to lose, no watchdog. While isolated nothing may run:
             // the watchdog fences at the boundary, and stops anything found
             // running later in the same isolation.
-            let isolated = !h.leases.is_empty() && h.watchdog.is_isolated(local);
+            let isolated = !h.leases.is_empty() && h.watchdog.is_isolated(now);
             if isolated && h.domains.values().any(|d| d.running) {
                 fence.push(*id);
             }
@@ -132,8 +138,7 @@ impl World {
                 self.stop_domain_now(id, *vm);
             }
             let h = self.hosts.get_mut(&id).expect("listed");
-            let local = h.local_clock(now);
-            h.watchdog.fenced(local);
+            h.watchdog.fenced(now);
             out.self_fenced.push(id);
             if h.reachable() {
                 out.stopped.extend(running.iter().map(|vm| (id, *vm)));
@@ -161,12 +166,13 @@ impl World {
     pub fn renew_lease(&mut self, host: HostId, pool: PoolId, now: u64) {
         let down = self.pools.get(&pool).is_none_or(|p| p.down);
         let Some(h) = self.hosts.get_mut(&host) else { return };
-        let alive = !down && !h.hung && !h.crashed;
+        let alive = !down && h.renews_leases();
         let local = h.local_clock(now);
         if let Some((_, t)) = h.leases.iter_mut().find(|(p, _)| *p == pool)
             && alive
         {
             *t = Some(local);
+            h.last_renewal_at = Some(now);
         }
     }
 

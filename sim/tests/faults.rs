@@ -249,8 +249,7 @@ fn operation_failure_rate_fails_some_jobs_cleanly() {
     );
     assert!(report.jobs_failed > 0 && report.jobs_succeeded > 0, "{report:?}");
     // Safety: every running domain belongs to a VM the ledger believes runs
-    // there. Undo calls that failed three times leave stopped leftovers, which
-    // the report lists.
+    // there.
     let c = &r.engine.ctl.cloud();
     for (hid, h) in &r.engine.world.hosts {
         for (vm, d) in &h.domains {
@@ -270,7 +269,15 @@ fn operation_failure_rate_fails_some_jobs_cleanly() {
             }
         }
     }
-    assert_eq!(report.leaks, r.engine.leaks());
+    // Nothing is lost: what failed undos left behind is either held by the
+    // reconciler or belongs to a job still running, and the report says which.
+    assert!(report.leaks.is_empty(), "leaked: {:?}", report.leaks);
+    let left = r.engine.leaks();
+    assert_eq!(
+        left.len(),
+        report.in_flight.len() + report.awaiting_cleanup.len(),
+        "{left:?}"
+    );
 }
 
 #[test]

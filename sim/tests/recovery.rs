@@ -182,13 +182,17 @@ fn fuzz_canary_a_journal_that_loses_a_write_is_reported() {
     let honest = stratus_sim::fuzz::memory_journal;
     let mut caught = Vec::new();
     for seed in 0..40 {
-        let planted = stratus_sim::fuzz::run_seed(&scenario, seed, "enterprise.toml", &leaky).unwrap();
-        if let Some(f) = planted
+        let hour = Some(3_600_000);
+        let planted = stratus_sim::fuzz::run_seed_within(&scenario, seed, "enterprise.toml", &leaky, hour).unwrap();
+        if let Some(f) = planted.failure
             && f.violations.iter().any(|v| v.starts_with("recovery mismatch"))
         {
             // The same seed with an honest journal is clean: the report is the bug's.
-            let clean = stratus_sim::fuzz::run_seed(&scenario, seed, "enterprise.toml", &honest).unwrap();
-            assert!(clean.is_none(), "seed {seed} fails without the planted bug: {clean:?}");
+            let clean = stratus_sim::fuzz::run_seed_within(&scenario, seed, "enterprise.toml", &honest, hour).unwrap();
+            assert!(
+                clean.failure.is_none(),
+                "seed {seed} fails without the planted bug: {clean:?}"
+            );
             caught.push(seed);
         }
     }

@@ -41,6 +41,23 @@ impl Proc {
         }
     }
 
+    /// Starts another program (e.g. chromedriver), its stderr going to `dir/<name>.err`.
+    pub fn start_program(dir: &Path, name: &str, program: &str, args: &[String]) -> Proc {
+        let stderr = dir.join(format!("{name}.err"));
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+        Proc {
+            child,
+            name: name.into(),
+            stderr,
+        }
+    }
+
     /// `kill -9`, and wait for it to be gone.
     pub fn kill9(&mut self) {
         let _ = self.child.kill(); // SIGKILL on Unix

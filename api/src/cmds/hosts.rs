@@ -241,6 +241,10 @@ fn list_hosts<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
         let rstate = c.p.opt_str("resourcestate");
         let ty = c.p.opt_str("type");
         let hv = c.p.opt_str("hypervisor");
+        let evidence = c.p.opt_list("details").is_some_and(|d| {
+            d.iter()
+                .any(|x| x.eq_ignore_ascii_case("all") || x.eq_ignore_ascii_case("evidence"))
+        });
         c.api.read(|ctl| {
             let cloud = ctl.cloud();
             let inv = &cloud.inv;
@@ -269,10 +273,42 @@ fn list_hosts<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             Ok(render::list_body(
                 "host",
                 count,
-                page.into_iter().map(|h| views::host(ctl, h)).collect(),
+                page.into_iter()
+                    .map(|h| {
+                        let o = views::host(ctl, h);
+                        if evidence { with_health(ctl, h, o) } else { o }
+                    })
+                    .collect(),
             ))
         })
     })
+}
+
+/// `details=evidence` (or `all`), a Stratus addition: why the host is in its
+/// state — last ping, since when it is Down, the fencing proof, and the
+/// investigator's answers (lease reads, neighbour pings), newest last.
+fn with_health(ctl: &Controller, h: HostIdx, o: Obj) -> Obj {
+    use stratus_core::controller::FenceProof;
+    let r = ctl.host_report(h);
+    let fenced = r.fenced.map(|f| match f {
+        FenceProof::LeaseExpired { stale_ms } => format!("lease expired (stale for {} s)", stale_ms / 1000),
+        FenceProof::PoweredOff => "powered off by the fence driver".to_string(),
+    });
+    let evidence = r
+        .evidence
+        .iter()
+        .map(|e| {
+            Obj::new()
+                .date("at", e.at.0)
+                .s("source", e.source.clone())
+                .s("sign", format!("{:?}", e.sign))
+                .s("detail", e.detail.clone())
+        })
+        .collect();
+    o.opt_date("lastpinged", r.last_ping.map(|m| m.0))
+        .opt_date("downsince", r.down_since.map(|m| m.0))
+        .opt_s("fenced", fenced)
+        .list("evidence", evidence)
 }
 
 fn update_host<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
@@ -419,7 +455,11 @@ pub static COMMANDS: &[Command] = &[
                 Ty::Uuid,
                 "lists hosts in the same cluster as this VM",
             ),
-            p("details", Ty::List, "comma separated list of host details requested"),
+            p(
+                "details",
+                Ty::List,
+                "comma separated list of host details requested; evidence (or all) adds lastpinged, downsince, fenced and the investigator's evidence",
+            ),
         ],
         object: "host",
         fields: HOST,

@@ -153,6 +153,9 @@ fn visible(c: &Ctx<'_>, ctl: &Controller, j: &Job) -> bool {
 fn query_async_job_result<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
     boxed(async move {
         let id = c.p.req_uuid("jobid")?;
+        if let Some(o) = super::whatif::job_view(c, id) {
+            return Ok(o);
+        }
         c.api.read(|ctl| {
             let j = ctl
                 .job(JobId(id))

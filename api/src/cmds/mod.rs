@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod misc;
 pub mod network;
 pub mod offerings;
+pub mod placement;
 pub mod pools;
 pub mod rules;
 pub mod storage;
@@ -18,6 +19,7 @@ pub mod templates;
 pub mod vlans;
 mod vm_spec;
 pub mod vms;
+pub mod whatif;
 
 use crate::registry::Command;
 
@@ -37,6 +39,8 @@ pub static GROUPS: &[&[Command]] = &[
     events::COMMANDS,
     vlans::COMMANDS,
     apis::COMMANDS,
+    placement::COMMANDS,
+    whatif::COMMANDS,
 ];
 
 /// What command modules use.

@@ -266,26 +266,17 @@ fn cluster_check(c: &Cloud, req: &PlacementRequest, cl: ClusterIdx, apply_thresh
     None
 }
 
-fn host_check(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
+/// The allocator's host filter alone (status, tags, affinity, capacity), for
+/// analyses that count what fits host by host; `None` = the host takes it.
+pub fn host_fits(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
+    host_check(c, req, h)
+}
+
+/// The constraints a VM must satisfy on host `h` for as long as it runs there
+/// (not only when placed): host tags, CPU cores and speed, host-local volumes,
+/// affinity groups. The allocator and the safety invariant share this one rule.
+pub fn hard_constraints(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
     let host = c.inv.host(h);
-    if req.avoid.hosts.contains(&h) {
-        return Some(Reject::Avoided);
-    }
-    if host.status != HostStatus::Up {
-        return Some(Reject::HostStatus(host.status));
-    }
-    if host.resource_state != ResourceState::Enabled {
-        return Some(Reject::HostResourceState(host.resource_state));
-    }
-    if let Some(tag) = c.policy.global.ha_tag {
-        let tagged = host.tags.contains(tag);
-        if req.ha_restart && !tagged {
-            return Some(Reject::HaTagRequired);
-        }
-        if !req.ha_restart && tagged {
-            return Some(Reject::HaTagReserved);
-        }
-    }
     if !host.tags.contains_all(&req.host_tags) {
         return Some(Reject::HostTags);
     }
@@ -307,11 +298,6 @@ fn host_check(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
         {
             return Some(Reject::VolumeUnreachable { pool: p });
         }
-    }
-    let limit = c.inv.capability(host.hypervisor).max_guests;
-    let running = c.book.host_guests[h.ix()];
-    if running >= limit {
-        return Some(Reject::MaxGuests { running, limit });
     }
     for &g in &req.affinity_groups {
         let group = c.inv.affinity_group(g);
@@ -335,6 +321,37 @@ fn host_check(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
                 }
             }
         }
+    }
+    None
+}
+
+fn host_check(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject> {
+    let host = c.inv.host(h);
+    if req.avoid.hosts.contains(&h) {
+        return Some(Reject::Avoided);
+    }
+    if host.status != HostStatus::Up {
+        return Some(Reject::HostStatus(host.status));
+    }
+    if host.resource_state != ResourceState::Enabled {
+        return Some(Reject::HostResourceState(host.resource_state));
+    }
+    if let Some(tag) = c.policy.global.ha_tag {
+        let tagged = host.tags.contains(tag);
+        if req.ha_restart && !tagged {
+            return Some(Reject::HaTagRequired);
+        }
+        if !req.ha_restart && tagged {
+            return Some(Reject::HaTagReserved);
+        }
+    }
+    if let Some(r) = hard_constraints(c, req, h) {
+        return Some(r);
+    }
+    let limit = c.inv.capability(host.hypervisor).max_guests;
+    let running = c.book.host_guests[h.ix()];
+    if running >= limit {
+        return Some(Reject::MaxGuests { running, limit });
     }
     let fp = req.size.footprint();
     let own = if req.own_reservation == Some(h) {

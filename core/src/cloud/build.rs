@@ -325,8 +325,7 @@ impl Cloud {
         let host = self.inv.host(h);
         let pol = &self.policy.clusters[host.cluster.ix()];
         let old = self.book.host[h.ix()];
-        let new_cpu = (host.cpu_mhz_total() as f64 * pol.cpu_factor).floor() as u64;
-        let new_mem = (host.memory_bytes as f64 * pol.mem_factor).floor() as u64;
+        let (new_cpu, new_mem) = super::safety::host_totals(host, pol);
         let hc = &mut self.book.host[h.ix()];
         hc.cpu = Counter {
             total: new_cpu,

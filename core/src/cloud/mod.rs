@@ -4,8 +4,11 @@
 
 mod audit;
 mod build;
+mod fork;
 mod lifecycle;
+mod migration;
 mod policy;
+pub mod safety;
 mod saga_support;
 mod snapshots;
 mod specs;
@@ -14,6 +17,8 @@ mod views;
 mod volumes;
 
 pub use audit::AuditReport;
+pub use migration::MigrationCandidate;
+pub use fork::Fork;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
 pub use templates::{DownloadOutcome, TemplateSource};

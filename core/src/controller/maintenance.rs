@@ -76,7 +76,7 @@ impl Controller {
         }
         // A host entering maintenance is never a destination from here on.
         self.cloud.inv.host_mut(h).resource_state = ResourceState::PrepareForMaintenance;
-        let plan = self.evacuation_plan(h);
+        let plan = plan_moves(self.cloud.clone(), h);
         let parallel = self
             .cloud
             .settings
@@ -114,45 +114,14 @@ impl Controller {
         Ok(ev)
     }
 
-    /// Plans each VM's destination in turn, as if the earlier moves were done.
-    fn evacuation_plan(&mut self, h: HostIdx) -> Vec<PlannedMove> {
-        let vms: Vec<VmIdx> = self
-            .cloud
-            .vms_on(h)
-            .iter()
-            .copied()
-            .filter(|i| {
-                let v = self.cloud.vm_at(*i);
-                v.state == VmState::Running && v.charge == Charge::Used { host: h }
-            })
-            .collect();
-        let mut scratch = self.cloud.clone();
-        let mut out = Vec::new();
-        for i in vms {
-            let v = scratch.vm_at(i);
-            let (id, name) = (v.id, v.name.clone());
-            let destination = match scratch.begin_migration(id, None) {
-                Ok(dest) => {
-                    let _ = scratch.finish_migration(id, true);
-                    Ok(scratch
-                        .inv
-                        .host(scratch.host_idx(dest).expect("known host"))
-                        .name
-                        .clone())
-                }
-                Err(CoreError::InsufficientCapacity(x)) => Err(x.headline()),
-                Err(e) => Err(e.to_string()),
-            };
-            out.push(PlannedMove {
-                vm: id,
-                vm_name: name,
-                destination,
-                attempts: 0,
-                last_error: None,
-                retry_at: Millis(0),
-            });
-        }
-        out
+    /// The plan prepareHostForMaintenance would make now, shown before an
+    /// operator confirms; changes nothing (planned on a copy, with the host
+    /// already out of the destinations as it would be).
+    pub fn evacuation_preview(&self, host: HostId) -> CoreResult<Vec<PlannedMove>> {
+        let h = self.cloud.host_idx(host)?;
+        let mut copy = self.cloud.clone();
+        copy.inv.host_mut(h).resource_state = ResourceState::PrepareForMaintenance;
+        Ok(plan_moves(copy, h))
     }
 
     /// cancelHostMaintenance: back to Enabled; an evacuation in progress stops.
@@ -470,3 +439,42 @@ impl Controller {
 
 pub(crate) type Evacuations = BTreeMap<HostId, Evacuation>;
 pub(crate) type Rollings = BTreeMap<ClusterId, Rolling>;
+
+/// Plans each VM's destination in turn, as if the earlier moves were done.
+fn plan_moves(mut scratch: crate::cloud::Cloud, h: HostIdx) -> Vec<PlannedMove> {
+    let vms: Vec<VmIdx> = scratch
+        .vms_on(h)
+        .iter()
+        .copied()
+        .filter(|i| {
+            let v = scratch.vm_at(*i);
+            v.state == VmState::Running && v.charge == Charge::Used { host: h }
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in vms {
+        let v = scratch.vm_at(i);
+        let (id, name) = (v.id, v.name.clone());
+        let destination = match scratch.begin_migration(id, None) {
+            Ok(dest) => {
+                let _ = scratch.finish_migration(id, true);
+                Ok(scratch
+                    .inv
+                    .host(scratch.host_idx(dest).expect("known host"))
+                    .name
+                    .clone())
+            }
+            Err(CoreError::InsufficientCapacity(x)) => Err(x.headline()),
+            Err(e) => Err(e.to_string()),
+        };
+        out.push(PlannedMove {
+            vm: id,
+            vm_name: name,
+            destination,
+            attempts: 0,
+            last_error: None,
+            retry_at: Millis(0),
+        });
+    }
+    out
+}

@@ -15,6 +15,7 @@ pub use cleanup::Leftover;
 pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, HostReport, Sign};
 mod ha;
 mod hosts;
+pub use hosts::canary;
 pub mod ipam;
 pub mod maintenance;
 mod reconcile;

@@ -114,8 +114,17 @@ pub fn parse(text: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
 
 /// Loads, validates and builds `path`; build errors are located in the file too.
 pub fn load_and_build(path: &Path) -> Result<(Scenario, Built), ScenarioError> {
+    load_and_build_seeded(path, None)
+}
+
+/// Like [`load_and_build`], with `seed` (when given) replacing the file's
+/// seed everywhere the file's seed is used: the datacenter's build and the run.
+pub fn load_and_build_seeded(path: &Path, seed: Option<u64>) -> Result<(Scenario, Built), ScenarioError> {
     let (file, text) = read(path)?;
-    let scenario = parse(&text, &file)?;
+    let mut scenario = parse(&text, &file)?;
+    if let Some(seed) = seed {
+        scenario.scenario.seed = seed;
+    }
     let built = build::build_inner(&scenario).map_err(|p| p.locate(&Doc::new(&text), &file))?;
     Ok((scenario, built))
 }

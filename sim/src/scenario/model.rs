@@ -407,6 +407,65 @@ pub enum Fault {
     ManagementRestart { downtime: Duration },
     /// One running VM on the host crashes (its domain stops); the host stays up.
     VmCrash { host: String },
+    /// The whole host freezes: no pings, no lease renewals, and its neighbours
+    /// cannot reach it either; its domains keep running (until its watchdog).
+    HostFreeze {
+        host: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// Only the agent process hangs: the host, its leases and its domains live.
+    AgentHang {
+        host: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// The host's lease writer stops; it still answers and its domains run.
+    LeaseStop {
+        host: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// Management and the host's neighbours cannot reach it; its storage works.
+    Isolation {
+        host: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// Asymmetric partition: management's calls to the host are lost while
+    /// its pings still arrive.
+    AsymmetricPartition {
+        host: String,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+    /// The host's wall clock jumps to `skew_ms` off the true time (either
+    /// sign): its lease stamps use it (its watchdog is monotonic).
+    ClockSkew { host: String, skew_ms: i64 },
+    /// Calls take effect but their reply is lost, with this probability.
+    LostReplies {
+        rate: f64,
+        #[serde(rename = "for")]
+        duration: Duration,
+    },
+}
+
+impl Fault {
+    /// The host fault this is, for the kinds that switch a host state on for
+    /// a while.
+    pub fn host_fault(&self) -> Option<(&str, crate::world::HostFault, Duration)> {
+        use crate::world::HostFault as H;
+        Some(match self {
+            Fault::HostHang { host, duration } => (host, H::Hang, *duration),
+            Fault::Partition { host, duration } => (host, H::Partition, *duration),
+            Fault::HostFreeze { host, duration } => (host, H::Freeze, *duration),
+            Fault::AgentHang { host, duration } => (host, H::AgentHang, *duration),
+            Fault::LeaseStop { host, duration } => (host, H::LeaseStop, *duration),
+            Fault::Isolation { host, duration } => (host, H::Isolation, *duration),
+            Fault::AsymmetricPartition { host, duration } => (host, H::CallsLost, *duration),
+            _ => return None,
+        })
+    }
 }
 
 fn default_true() -> bool {
@@ -518,6 +577,9 @@ pub enum Expectation {
     HostState { host: String, state: String },
     /// A host's resource state at the end ("Enabled", "Maintenance", ...).
     HostResourceState { host: String, state: String },
+    /// At most `max` things are left behind that nothing will clean up (a
+    /// leak fails the run unless the scenario expects it this way).
+    MaxLeaks { max: u64 },
 }
 
 /// An operator action at time `at`.

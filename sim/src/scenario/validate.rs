@@ -474,7 +474,13 @@ pub(crate) fn validate(s: &Scenario) -> R {
                 def.known("host", host, &at.key("host"))?;
                 duration.map(span).transpose()?;
             }
-            Fault::HostHang { host, duration } | Fault::Partition { host, duration } => {
+            Fault::HostHang { host, duration }
+            | Fault::Partition { host, duration }
+            | Fault::HostFreeze { host, duration }
+            | Fault::AgentHang { host, duration }
+            | Fault::LeaseStop { host, duration }
+            | Fault::Isolation { host, duration }
+            | Fault::AsymmetricPartition { host, duration } => {
                 def.known("host", host, &at.key("host"))?;
                 span(*duration)?;
             }
@@ -488,7 +494,11 @@ pub(crate) fn validate(s: &Scenario) -> R {
                 span(*duration)?;
             }
             Fault::ManagementRestart { downtime } => nonzero(*downtime, &at.key("downtime"))?,
-            Fault::VmCrash { host } => def.known("host", host, &at.key("host"))?,
+            Fault::VmCrash { host } | Fault::ClockSkew { host, .. } => def.known("host", host, &at.key("host"))?,
+            Fault::LostReplies { rate, duration } => {
+                probability(*rate, &at.key("rate"))?;
+                span(*duration)?;
+            }
         }
     }
     let r = &s.faults.random;
