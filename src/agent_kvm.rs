@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stratus_agent::{Agent, AgentConfig, Credentials, CredentialStore, Hooks, TokioConnector};
+use stratus_agent::{Agent, AgentConfig, CredentialStore, Credentials, Hooks, TokioConnector};
+use stratus_core::ids::{HostId, NetworkId, PoolId};
 use stratus_drivers::ComputeDriver;
 use stratus_drivers::kvm::{DomainType, Kvm, KvmConfig, SecondaryStore};
 use stratus_drivers::{BridgeKind, PoolSpec};
-use stratus_core::ids::{HostId, NetworkId, PoolId};
 use uuid::Uuid;
 
 /// The KVM options of `stratus agent` (with `--libvirt`).
@@ -76,7 +76,9 @@ pub fn parse_pool(spec: &str) -> anyhow::Result<PoolSpec> {
         return Ok(PoolSpec::Dir { path: path.to_string() });
     }
     if let Some(rest) = spec.strip_prefix("netfs://") {
-        let (url, mount_point) = rest.split_once('@').context("netfs pool: expected netfs://SERVER/EXPORT@/mount")?;
+        let (url, mount_point) = rest
+            .split_once('@')
+            .context("netfs pool: expected netfs://SERVER/EXPORT@/mount")?;
         let (server, export) = url.split_once('/').context("netfs pool: expected SERVER/EXPORT")?;
         return Ok(PoolSpec::NetFs {
             server: server.to_string(),
@@ -127,7 +129,11 @@ pub fn kvm_config(uri: &str, a: &KvmArgs) -> anyhow::Result<KvmConfig> {
     let mut vlans = BTreeMap::new();
     for v in &a.network_vlans {
         let (id, vlan) = split_id(v, "--network-vlan")?;
-        let vlan: u16 = vlan.parse().ok().filter(|v| (1..4095).contains(v)).with_context(|| format!("--network-vlan {v}: VLAN 1-4094"))?;
+        let vlan: u16 = vlan
+            .parse()
+            .ok()
+            .filter(|v| (1..4095).contains(v))
+            .with_context(|| format!("--network-vlan {v}: VLAN 1-4094"))?;
         vlans.insert(NetworkId(id), vlan);
     }
     c.network_vlans = vlans;
@@ -212,7 +218,12 @@ mod tests {
 
     #[test]
     fn pool_specs_parse() {
-        assert_eq!(parse_pool("dir:/var/lib/s").unwrap(), PoolSpec::Dir { path: "/var/lib/s".into() });
+        assert_eq!(
+            parse_pool("dir:/var/lib/s").unwrap(),
+            PoolSpec::Dir {
+                path: "/var/lib/s".into()
+            }
+        );
         assert_eq!(
             parse_pool("nfs://127.0.0.1/primary#/srv/primary").unwrap(),
             PoolSpec::QemuNfs {

@@ -43,7 +43,7 @@ enum Command {
         which: sim_cmd::SimCommand,
     },
     /// The host agent: connects to the management server and runs its calls.
-    Agent(agent_cmd::AgentArgs),
+    Agent(Box<agent_cmd::AgentArgs>),
     /// The durable management server: agent gateway, journal, control socket.
     Manage(manage_cmd::ManageArgs),
     /// The CloudStack-compatible API server (simulated hosts, durable Store).
@@ -64,7 +64,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Bench { which } => bench::run(which),
         Command::Sim { which } => sim_cmd::run(which),
-        Command::Agent(args) => agent_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(*args),
         Command::Manage(args) => manage_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Whatif(args) => whatif_cmd::run(args),

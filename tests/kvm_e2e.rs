@@ -43,10 +43,13 @@ fn job(cs: &Cs, answer: &Value) -> Value {
 }
 
 fn vm(cs: &Cs, id: &str) -> Value {
-    cs.list(&[("command", "listVirtualMachines"), ("id", id), ("listall", "true")], "virtualmachine")
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null)
+    cs.list(
+        &[("command", "listVirtualMachines"), ("id", id), ("listall", "true")],
+        "virtualmachine",
+    )
+    .into_iter()
+    .next()
+    .unwrap_or(Value::Null)
 }
 
 fn console(dir: &Path, name: &str) -> String {
@@ -63,7 +66,12 @@ fn heartbeats(text: &str) -> u64 {
 }
 
 fn virsh(uri: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new("virsh").arg("-c").arg(uri).args(args).output().unwrap();
+    let out = std::process::Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -89,7 +97,11 @@ fn agent(dir: &Path, name: &str, server: &str, token: &str, uri: &str, pool: &st
             need("STRATUS_TEST_NFS_PRIMARY_DIR")
         ),
         "--secondary",
-        &format!("nfs://{}{}", need("STRATUS_TEST_NFS_SERVER"), need("STRATUS_TEST_NFS_SECONDARY_EXPORT")),
+        &format!(
+            "nfs://{}{}",
+            need("STRATUS_TEST_NFS_SERVER"),
+            need("STRATUS_TEST_NFS_SECONDARY_EXPORT")
+        ),
         "--secondary-local",
         &need("STRATUS_TEST_NFS_SECONDARY_DIR"),
         "--bridge",
@@ -118,7 +130,10 @@ fn agent(dir: &Path, name: &str, server: &str, token: &str, uri: &str, pool: &st
 #[test]
 fn kvm_hosts_through_the_api() {
     if env("STRATUS_TEST_LIBVIRT_A").is_none() {
-        assert!(env("STRATUS_CI").is_none(), "STRATUS_CI=1 but no KVM services (STRATUS_TEST_LIBVIRT_A)");
+        assert!(
+            env("STRATUS_CI").is_none(),
+            "STRATUS_CI=1 but no KVM services (STRATUS_TEST_LIBVIRT_A)"
+        );
         eprintln!("skipped: STRATUS_TEST_LIBVIRT_A is not set");
         return;
     }
@@ -133,7 +148,11 @@ fn kvm_hosts_through_the_api() {
     let console_dir = Path::new(&need("STRATUS_TEST_KVM_DIR")).join(format!("e2e-console-{}", std::process::id()));
     std::fs::create_dir_all(&console_dir).unwrap();
     let (port, agent_port) = (free_port(), free_port());
-    let secondary = format!("nfs://{}{}", need("STRATUS_TEST_NFS_SERVER"), need("STRATUS_TEST_NFS_SECONDARY_EXPORT"));
+    let secondary = format!(
+        "nfs://{}{}",
+        need("STRATUS_TEST_NFS_SERVER"),
+        need("STRATUS_TEST_NFS_SECONDARY_EXPORT")
+    );
     let args: Vec<String> = [
         "serve",
         "--db",
@@ -189,7 +208,10 @@ fn kvm_hosts_through_the_api() {
         let h = admin.ok(&[
             ("command", "addHost"),
             ("hypervisor", "KVM"),
-            ("url", &format!("kvm://{name}/cpucore=2&cpuspeed=2000&memory=4294967296")),
+            (
+                "url",
+                &format!("kvm://{name}/cpucore=2&cpuspeed=2000&memory=4294967296"),
+            ),
             ("username", "root"),
             ("password", "unused"),
             ("zoneid", &zone),
@@ -204,13 +226,22 @@ fn kvm_hosts_through_the_api() {
         ("name", "kvm-nfs"),
         (
             "url",
-            &format!("nfs://{}{}", need("STRATUS_TEST_NFS_SERVER"), need("STRATUS_TEST_NFS_PRIMARY_EXPORT")),
+            &format!(
+                "nfs://{}{}",
+                need("STRATUS_TEST_NFS_SERVER"),
+                need("STRATUS_TEST_NFS_PRIMARY_EXPORT")
+            ),
         ),
         ("zoneid", &zone),
         ("podid", &pod),
         ("clusterid", &cluster),
     ])["storagepool"]["id"]);
-    admin.ok(&[("command", "addImageStore"), ("provider", "NFS"), ("url", &secondary), ("zoneid", &zone)]);
+    admin.ok(&[
+        ("command", "addImageStore"),
+        ("provider", "NFS"),
+        ("url", &secondary),
+        ("zoneid", &zone),
+    ]);
     admin.ok(&[
         ("command", "updateConfiguration"),
         ("name", "secstorage.allowed.internal.sites"),
@@ -226,8 +257,26 @@ fn kvm_hosts_through_the_api() {
     ])["network"]["id"]);
 
     let server_addr = format!("127.0.0.1:{agent_port}");
-    let mut agent_a = agent(dir, "hosta", &server_addr, &tokens[0], &uri_a, &pool, &net, &console_dir);
-    let mut agent_b = agent(dir, "hostb", &server_addr, &tokens[1], &uri_b, &pool, &net, &console_dir);
+    let mut agent_a = agent(
+        dir,
+        "hosta",
+        &server_addr,
+        &tokens[0],
+        &uri_a,
+        &pool,
+        &net,
+        &console_dir,
+    );
+    let mut agent_b = agent(
+        dir,
+        "hostb",
+        &server_addr,
+        &tokens[1],
+        &uri_b,
+        &pool,
+        &net,
+        &console_dir,
+    );
     wait_until("both KVM hosts Up", Duration::from_secs(60), || {
         agent_a.assert_alive();
         agent_b.assert_alive();
@@ -242,7 +291,10 @@ fn kvm_hosts_through_the_api() {
         ("name", "stratus-guest"),
         ("displaytext", "busybox guest"),
         ("url", &need("STRATUS_TEST_TEMPLATE_URL")),
-        ("checksum", &format!("{{SHA-256}}{}", need("STRATUS_TEST_TEMPLATE_SHA256"))),
+        (
+            "checksum",
+            &format!("{{SHA-256}}{}", need("STRATUS_TEST_TEMPLATE_SHA256")),
+        ),
         ("format", "QCOW2"),
         ("hypervisor", "KVM"),
         ("ostypeid", &ostype),
@@ -251,7 +303,12 @@ fn kvm_hosts_through_the_api() {
     let mut last = Value::Null;
     let ready = (0..240).any(|_| {
         let t = admin.list(
-            &[("command", "listTemplates"), ("templatefilter", "all"), ("id", &template), ("zoneid", &zone)],
+            &[
+                ("command", "listTemplates"),
+                ("templatefilter", "all"),
+                ("id", &template),
+                ("zoneid", &zone),
+            ],
             "template",
         );
         last = t.first().cloned().unwrap_or(Value::Null);
@@ -295,7 +352,10 @@ fn kvm_hosts_through_the_api() {
         console(&console_dir, &domain).contains(&marker)
     });
     let xml = virsh(&uri_a, &["dumpxml", &domain]);
-    assert!(xml.contains("protocol='nfs'") || xml.contains("protocol=\"nfs\""), "root disk not on NFS: {xml}");
+    assert!(
+        xml.contains("protocol='nfs'") || xml.contains("protocol=\"nfs\""),
+        "root disk not on NFS: {xml}"
+    );
     let port_name = xml
         .split("<interface")
         .nth(1)
@@ -304,7 +364,10 @@ fn kvm_hosts_through_the_api() {
         .filter(|p| p.starts_with("vnet") || p.starts_with("tap"))
         .map(str::to_string)
         .expect("an interface target");
-    let tag = std::process::Command::new("ovs-vsctl").args(["get", "port", &port_name, "tag"]).output().unwrap();
+    let tag = std::process::Command::new("ovs-vsctl")
+        .args(["get", "port", &port_name, "tag"])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&tag.stdout).trim(), "100");
     eprintln!("step 2 ok: running on A, marker seen, OVS tag 100, root disk on NFS");
 
@@ -312,8 +375,18 @@ fn kvm_hosts_through_the_api() {
     job(&admin, &admin.ok(&[("command", "stopVirtualMachine"), ("id", &vm_id)]));
     assert_eq!(vm(&admin, &vm_id)["state"], "Stopped");
     assert!(!virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain));
-    job(&admin, &admin.ok(&[("command", "startVirtualMachine"), ("id", &vm_id), ("hostid", &hosts[0])]));
-    job(&admin, &admin.ok(&[("command", "rebootVirtualMachine"), ("id", &vm_id)]));
+    job(
+        &admin,
+        &admin.ok(&[
+            ("command", "startVirtualMachine"),
+            ("id", &vm_id),
+            ("hostid", &hosts[0]),
+        ]),
+    );
+    job(
+        &admin,
+        &admin.ok(&[("command", "rebootVirtualMachine"), ("id", &vm_id)]),
+    );
     assert_eq!(vm(&admin, &vm_id)["state"], "Running");
     let disk_offering = s(&admin.ok(&[
         ("command", "createDiskOffering"),
@@ -323,12 +396,34 @@ fn kvm_hosts_through_the_api() {
     ])["diskoffering"]["id"]);
     let vol = job(
         &admin,
-        &admin.ok(&[("command", "createVolume"), ("name", "e2e-data"), ("zoneid", &zone), ("diskofferingid", &disk_offering)]),
+        &admin.ok(&[
+            ("command", "createVolume"),
+            ("name", "e2e-data"),
+            ("zoneid", &zone),
+            ("diskofferingid", &disk_offering),
+        ]),
     );
     let vol_id = s(&vol["jobresult"]["volume"]["id"]);
-    job(&admin, &admin.ok(&[("command", "attachVolume"), ("id", &vol_id), ("virtualmachineid", &vm_id)]));
-    assert!(virsh(&uri_a, &["dumpxml", &domain]).contains(&vol_id), "data disk not attached");
-    let root = s(&admin.list(&[("command", "listVolumes"), ("virtualmachineid", &vm_id), ("type", "ROOT")], "volume")[0]["id"]);
+    job(
+        &admin,
+        &admin.ok(&[
+            ("command", "attachVolume"),
+            ("id", &vol_id),
+            ("virtualmachineid", &vm_id),
+        ]),
+    );
+    assert!(
+        virsh(&uri_a, &["dumpxml", &domain]).contains(&vol_id),
+        "data disk not attached"
+    );
+    let root = s(&admin.list(
+        &[
+            ("command", "listVolumes"),
+            ("virtualmachineid", &vm_id),
+            ("type", "ROOT"),
+        ],
+        "volume",
+    )[0]["id"]);
     let snap = job(&admin, &admin.ok(&[("command", "createSnapshot"), ("volumeid", &root)]));
     let snap_id = s(&snap["jobresult"]["snapshot"]["id"]);
     let snap_file = format!("{}/snapshot/{snap_id}.qcow2", need("STRATUS_TEST_NFS_SECONDARY_DIR"));
@@ -340,7 +435,8 @@ fn kvm_hosts_through_the_api() {
     admin.ok(&[("command", "prepareHostForMaintenance"), ("id", &hosts[0])]);
     wait_until("A in Maintenance with the VM on B", Duration::from_secs(120), || {
         let h = admin.list(&[("command", "listHosts"), ("id", &hosts[0])], "host");
-        h.first().is_some_and(|h| h["resourcestate"] == "Maintenance") && vm(&admin, &vm_id)["hostid"] == hosts[1].as_str()
+        h.first().is_some_and(|h| h["resourcestate"] == "Maintenance")
+            && vm(&admin, &vm_id)["hostid"] == hosts[1].as_str()
     });
     assert!(virsh(&uri_b, &["list", "--name"]).contains(&domain));
     wait_until("the heartbeat continues on B", Duration::from_secs(30), || {
@@ -352,18 +448,29 @@ fn kvm_hosts_through_the_api() {
     // 6. Destroy and expunge: nothing left anywhere.
     job(&admin, &admin.ok(&[("command", "detachVolume"), ("id", &vol_id)]));
     job(&admin, &admin.ok(&[("command", "deleteSnapshot"), ("id", &snap_id)]));
-    job(&admin, &admin.ok(&[("command", "destroyVirtualMachine"), ("id", &vm_id), ("expunge", "true")]));
+    job(
+        &admin,
+        &admin.ok(&[
+            ("command", "destroyVirtualMachine"),
+            ("id", &vm_id),
+            ("expunge", "true"),
+        ]),
+    );
     admin.ok(&[("command", "deleteVolume"), ("id", &vol_id)]);
-    wait_until("no domain, port, volume or snapshot left", Duration::from_secs(60), || {
-        let files: Vec<String> = std::fs::read_dir(need("STRATUS_TEST_NFS_PRIMARY_DIR"))
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-            .collect();
-        !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain)
-            && !virsh(&uri_b, &["list", "--all", "--name"]).contains(&domain)
-            && !files.iter().any(|f| f.contains(&root) || f.contains(&vol_id))
-            && !Path::new(&snap_file).exists()
-    });
+    wait_until(
+        "no domain, port, volume or snapshot left",
+        Duration::from_secs(60),
+        || {
+            let files: Vec<String> = std::fs::read_dir(need("STRATUS_TEST_NFS_PRIMARY_DIR"))
+                .unwrap()
+                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect();
+            !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain)
+                && !virsh(&uri_b, &["list", "--all", "--name"]).contains(&domain)
+                && !files.iter().any(|f| f.contains(&root) || f.contains(&vol_id))
+                && !Path::new(&snap_file).exists()
+        },
+    );
     eprintln!("step 6 ok: destroyed and expunged, nothing left");
     agent_a.kill9();
     agent_b.kill9();

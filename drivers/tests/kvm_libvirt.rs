@@ -253,8 +253,14 @@ async fn a_real_guest_lives_migrates_and_leaves_nothing_behind() {
 
     let _ = std::fs::remove_file(&base);
     let made = Uuid::from_u128(0x52 + (n << 16));
-    let made_file = format!("{}/template/tmpl/{made}/{made}.qcow2", need("STRATUS_TEST_NFS_SECONDARY_DIR"));
-    assert!(std::path::Path::new(&made_file).exists(), "createTemplate wrote {made_file}");
+    let made_file = format!(
+        "{}/template/tmpl/{made}/{made}.qcow2",
+        need("STRATUS_TEST_NFS_SECONDARY_DIR")
+    );
+    assert!(
+        std::path::Path::new(&made_file).exists(),
+        "createTemplate wrote {made_file}"
+    );
     let _ = std::fs::remove_dir_all(std::path::Path::new(&made_file).parent().unwrap());
     let _ = std::fs::remove_file(format!(
         "{}/stratus-hb-{host_a}.lease",

@@ -32,7 +32,11 @@ pub fn parse_kvm_url(url: &str) -> Result<SimHostUrl, ApiError> {
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(bad)?;
     let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+    {
         return Err(bad());
     }
     let mut h = SimHostUrl {

@@ -333,6 +333,8 @@ impl crate::FenceDriver for Kvm {
             return Err(DriverError::refused("no fence device configured on this host"));
         };
         let command = template.replace("{host}", &host.to_string());
-        cmd::run("sh", &["-c", &command], Duration::from_secs(60)).await.map(|_| ())
+        cmd::run("sh", &["-c", &command], Duration::from_secs(60))
+            .await
+            .map(|_| ())
     }
 }

@@ -283,7 +283,8 @@ impl KvmBackend {
             }
             Some(s) => (s.url.clone(), s.format.qemu_name(), None),
             None => (
-                self.secondary(&format!("template/tmpl/{template}/{template}.qcow2"))?.qemu_name(),
+                self.secondary(&format!("template/tmpl/{template}/{template}.qcow2"))?
+                    .qemu_name(),
                 "qcow2",
                 None,
             ),
@@ -427,7 +428,9 @@ impl StorageDriver for Kvm {
         if self.0.in_use(file).await? {
             return Err(DriverError::refused("volume is in use by a running domain"));
         }
-        let dest = self.0.secondary(&format!("template/tmpl/{template}/{template}.qcow2"))?;
+        let dest = self
+            .0
+            .secondary(&format!("template/tmpl/{template}/{template}.qcow2"))?;
         self.0.make_parent(&dest).await;
         run(
             "qemu-img",
