@@ -22,6 +22,6 @@ pub mod runner;
 pub mod scenario;
 pub mod synth;
 pub mod synth_inputs;
-pub mod world;
 pub mod whatif_input;
+pub mod world;
 pub mod world_ha;

@@ -16,7 +16,11 @@ pub fn cutoff_ms(s: &Scenario) -> u64 {
         | crate::scenario::Action::CancelMaintenance { at, .. }
         | crate::scenario::Action::RollingMaintenance { at, .. } => at.ms,
     });
-    faults.chain(actions).min().unwrap_or(s.scenario.duration.ms).min(s.scenario.duration.ms)
+    faults
+        .chain(actions)
+        .min()
+        .unwrap_or(s.scenario.duration.ms)
+        .min(s.scenario.duration.ms)
 }
 
 /// Runs the scenario's workload up to `cutoff_ms` with every fault removed

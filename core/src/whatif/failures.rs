@@ -109,5 +109,14 @@ pub fn fail_hosts(
 pub fn survives(c: &mut Cloud, hosts: &[HostIdx], force: &[bool], scratch: &mut Scratch) -> bool {
     let mut rng = c.allocator_rng();
     let mut f = c.fork();
-    fail_hosts(&mut f, hosts, force, &mut rng, scratch, false, true, &mut |_, _, _, _| {})
+    fail_hosts(
+        &mut f,
+        hosts,
+        force,
+        &mut rng,
+        scratch,
+        false,
+        true,
+        &mut |_, _, _, _| {},
+    )
 }

@@ -161,11 +161,7 @@ pub fn project(
                     for (k, &(bytes, physical, root)) in disks[kind].iter().enumerate() {
                         let pool = p.pools[k];
                         let thin = f.cloud().inv.pool(pool).overprovisionable();
-                        let phys = if thin {
-                            physical
-                        } else {
-                            bytes
-                        };
+                        let phys = if thin { physical } else { bytes };
                         let _ = root;
                         f.add_pool_use(pool, bytes, phys);
                     }
@@ -198,9 +194,7 @@ pub fn project(
             let pol = &f.cloud().policy.clusters[cl];
             let (notify, disable) = (pol.cpu_notify.min(pol.mem_notify), pol.cpu_disable.min(pol.mem_disable));
             let cross = |cpu_t: f64, mem_t: f64| {
-                (0..=months).find(|m| {
-                    cpu_pct[cl][*m as usize] > pct(cpu_t) || mem_pct[cl][*m as usize] > pct(mem_t)
-                })
+                (0..=months).find(|m| cpu_pct[cl][*m as usize] > pct(cpu_t) || mem_pct[cl][*m as usize] > pct(mem_t))
             };
             ClusterGrowth {
                 cluster: f.cloud().inv.clusters[cl].name.clone(),
