@@ -33,7 +33,7 @@ fn growth_chart(g: &ClusterGrowth) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="growth" data-cluster="{}" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{} allocation by month</title>"#,
+        r#"<svg class="growth" data-cluster="{}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{} allocation by month</title>"#,
         esc(&g.cluster),
         esc(&g.cluster)
     );
@@ -116,7 +116,7 @@ fn headroom_bars(r: &Report) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg id="headroom" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>Headroom to the disable threshold per cluster</title>"#
+        r#"<svg id="headroom" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>Headroom to the disable threshold per cluster</title>"#
     );
     let _ = write!(
         s,

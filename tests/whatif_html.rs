@@ -78,7 +78,7 @@ fn the_html_report_renders_its_plots_in_headless_chromium() {
     let series: Vec<&str> = dom.split("class=\"series\"").skip(1).collect();
     assert!(series.len() >= 2, "CPU and memory lines");
     for s in &series {
-        let pts = s.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+        let pts = s.split(" points=\"").nth(1).unwrap().split('"').next().unwrap();
         let n = pts
             .split_whitespace()
             .filter(|p| p.split(',').all(|x| x.parse::<f64>().is_ok()))
