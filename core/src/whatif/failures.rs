@@ -43,6 +43,7 @@ pub fn ha_eligible(c: &Cloud, force: &[bool], i: VmIdx) -> bool {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Fails `hosts` on the fork and restarts what HA would; calls `seen` for each
 /// VM that was running on them. Stops early when `stop_at_first_refusal`.
 pub fn fail_hosts(

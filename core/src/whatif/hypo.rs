@@ -79,10 +79,10 @@ fn shape(c: &Cloud, s: &str) -> CoreResult<(u32, u32, u64, Vec<String>)> {
 }
 
 fn find_host(c: &Cloud, s: &str) -> CoreResult<HostIdx> {
-    if let Ok(id) = s.parse() {
-        if let Ok(h) = c.host_idx(HostId(id)) {
-            return Ok(h);
-        }
+    if let Ok(id) = s.parse()
+        && let Ok(h) = c.host_idx(HostId(id))
+    {
+        return Ok(h);
     }
     let found: Vec<usize> = (0..c.inv.hosts.len()).filter(|i| c.inv.hosts[*i].name == s).collect();
     match found.as_slice() {
