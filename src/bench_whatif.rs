@@ -76,7 +76,9 @@ pub fn run(args: &WhatIfBenchArgs) -> anyhow::Result<()> {
     let mut cfg = SynthConfig::with_hosts(args.hosts);
     cfg.seed = args.seed;
     cfg.cpu_overprovisioning = args.cpu_overprovisioning;
-    cfg = cfg.setting("vm.allocation.algorithm", &args.algorithm).setting("force.ha", "true");
+    cfg = cfg
+        .setting("vm.allocation.algorithm", &args.algorithm)
+        .setting("force.ha", "true");
     let mut dc = synth::build(&cfg).context("building the synthetic datacenter")?;
     dc.cloud.reserve_vms(args.vms);
     let mut placed = 0;

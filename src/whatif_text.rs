@@ -60,7 +60,15 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(out, "\nClusters");
     let mut t = table(&[
-        "cluster", "hosts up", "HA VMs", "CPU alloc %", "mem alloc %", "headroom %", "failures tolerated", "slots total/used/failover/avail", "stranded (largest offering)",
+        "cluster",
+        "hosts up",
+        "HA VMs",
+        "CPU alloc %",
+        "mem alloc %",
+        "headroom %",
+        "failures tolerated",
+        "slots total/used/failover/avail",
+        "stranded (largest offering)",
     ]);
     for c in &r.clusters {
         let s = &c.slots;
@@ -75,7 +83,12 @@ pub fn render(r: &Report) -> String {
             format!("{}/{}/{}/{}", s.total, s.used, s.failover, s.available),
             c.stranded
                 .as_ref()
-                .map(|x| format!("{} VMs of {} ({} MHz, {} MiB left)", x.stranded_vms, x.offering, x.stranded_cpu_mhz, x.stranded_memory_mib))
+                .map(|x| {
+                    format!(
+                        "{} VMs of {} ({} MHz, {} MiB left)",
+                        x.stranded_vms, x.offering, x.stranded_cpu_mhz, x.stranded_memory_mib
+                    )
+                })
                 .unwrap_or_default(),
         ]);
     }
@@ -104,7 +117,14 @@ pub fn render(r: &Report) -> String {
         r.n_minus_1.len(),
         broken.len()
     );
-    let mut t = table(&["host", "cluster", "HA VMs", "restarted", "not restarted", "lost (not HA)"]);
+    let mut t = table(&[
+        "host",
+        "cluster",
+        "HA VMs",
+        "restarted",
+        "not restarted",
+        "lost (not HA)",
+    ]);
     for h in &r.n_minus_1 {
         t.add_row(vec![
             h.host.clone(),
@@ -119,7 +139,11 @@ pub fn render(r: &Report) -> String {
     if r.n_minus_1.len() <= 200 {
         let _ = writeln!(out, "{t}");
     } else {
-        let _ = writeln!(out, "(per-host table omitted for {} hosts; use --format json)", r.n_minus_1.len());
+        let _ = writeln!(
+            out,
+            "(per-host table omitted for {} hosts; use --format json)",
+            r.n_minus_1.len()
+        );
     }
     for h in broken {
         for v in &h.not_restarted {
@@ -154,7 +178,15 @@ pub fn render(r: &Report) -> String {
                 _ => "none".into(),
             }
         );
-        let mut t = table(&["cluster", "CPU % now", "mem % now", "CPU % end", "mem % end", "notify month", "disable month"]);
+        let mut t = table(&[
+            "cluster",
+            "CPU % now",
+            "mem % now",
+            "CPU % end",
+            "mem % end",
+            "notify month",
+            "disable month",
+        ]);
         for c in &g.clusters {
             let last = |v: &Vec<f64>| v.last().copied().unwrap_or(0.0);
             let first = |v: &Vec<f64>| v.first().copied().unwrap_or(0.0);

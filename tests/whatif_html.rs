@@ -29,13 +29,29 @@ fn the_html_report_renders_its_plots_in_headless_chromium() {
     let html = dir.path().join("report.html");
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/ha-host-crash.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_stratus"))
-        .args(["whatif", scenario, "--fail-host", "kvm1", "--grow", "15", "--months", "12", "--format", "html", "--quiet", "--out"])
+        .args([
+            "whatif",
+            scenario,
+            "--fail-host",
+            "kvm1",
+            "--grow",
+            "15",
+            "--months",
+            "12",
+            "--format",
+            "html",
+            "--quiet",
+            "--out",
+        ])
         .arg(&html)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&html).unwrap();
-    assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("<script"), "self-contained");
+    assert!(
+        !text.contains("http://") && !text.contains("https://") && !text.contains("<script"),
+        "self-contained"
+    );
     let profile = dir.path().join("profile");
     let dom = Command::new(&chrome)
         .args([
@@ -53,17 +69,33 @@ fn the_html_report_renders_its_plots_in_headless_chromium() {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout).to_string();
-    assert!(dom.contains("<svg class=\"growth\""), "growth charts in the DOM: {}", &dom[..dom.len().min(500)]);
+    assert!(
+        dom.contains("<svg class=\"growth\""),
+        "growth charts in the DOM: {}",
+        &dom[..dom.len().min(500)]
+    );
     // Every series has 13 points (now + 12 months), with real coordinates.
     let series: Vec<&str> = dom.split("class=\"series\"").skip(1).collect();
     assert!(series.len() >= 2, "CPU and memory lines");
     for s in &series {
-        let pts = s.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
-        let n = pts.split_whitespace().filter(|p| p.split(',').all(|x| x.parse::<f64>().is_ok())).count();
+        let pts = s.split(" points=\"").nth(1).unwrap().split('"').next().unwrap();
+        let n = pts
+            .split_whitespace()
+            .filter(|p| p.split(',').all(|x| x.parse::<f64>().is_ok()))
+            .count();
         assert_eq!(n, 13, "{pts}");
     }
-    assert!(dom.matches("class=\"threshold\"").count() >= 2, "notify and disable lines");
-    assert!(dom.contains("id=\"headroom\"") && dom.contains("class=\"bar\""), "headroom bars");
-    assert!(dom.contains("id=\"n1\"") && dom.contains("<td>kvm2</td>"), "the N-1 table");
+    assert!(
+        dom.matches("class=\"threshold\"").count() >= 2,
+        "notify and disable lines"
+    );
+    assert!(
+        dom.contains("id=\"headroom\"") && dom.contains("class=\"bar\""),
+        "headroom bars"
+    );
+    assert!(
+        dom.contains("id=\"n1\"") && dom.contains("<td>kvm2</td>"),
+        "the N-1 table"
+    );
     assert!(dom.contains("id=\"plan\""), "the re-placement plan");
 }

@@ -69,7 +69,9 @@ async fn export_inventory_and_run_what_if() {
     assert_eq!(st, 200, "{v}");
     let jobid = v["runwhatifresponse"]["jobid"].as_str().unwrap().to_string();
     // Another user cannot see the job.
-    let (st, _) = s.call(&user.keys, &[("command", "queryAsyncJobResult"), ("jobid", &jobid)]).await;
+    let (st, _) = s
+        .call(&user.keys, &[("command", "queryAsyncJobResult"), ("jobid", &jobid)])
+        .await;
     assert_eq!(st, 431);
     let r = s.wait_job(&s.admin, &jobid).await;
     assert_eq!(r["jobstatus"], 1, "{r}");
@@ -84,16 +86,25 @@ async fn export_inventory_and_run_what_if() {
 
     // Bad input: refused synchronously (431), no job.
     for bad in [
-        vec![("command", "runWhatIf"), ("failhostids", "00000000-0000-4000-8000-000000000000")],
+        vec![
+            ("command", "runWhatIf"),
+            ("failhostids", "00000000-0000-4000-8000-000000000000"),
+        ],
         vec![("command", "runWhatIf"), ("addhosts", "c1:two:4x2000/8G")],
         vec![("command", "runWhatIf"), ("grow", "10")],
-        vec![("command", "runWhatIf"), ("settings[0].name", "cpu.overprovisioning.factor"), ("settings[0].value", "much")],
+        vec![
+            ("command", "runWhatIf"),
+            ("settings[0].name", "cpu.overprovisioning.factor"),
+            ("settings[0].value", "much"),
+        ],
     ] {
         let (st, v) = s.admin(&bad).await;
         assert_eq!(st, 431, "{bad:?}: {v}");
         assert!(v["runwhatifresponse"]["errortext"].is_string(), "{v}");
     }
     // The live state is untouched by all of it.
-    let still = s.api.read(|ctl| ctl.cloud().inv.hosts.iter().filter(|h| h.name == "h1").count());
+    let still = s
+        .api
+        .read(|ctl| ctl.cloud().inv.hosts.iter().filter(|h| h.name == "h1").count());
     assert_eq!(still, 1);
 }

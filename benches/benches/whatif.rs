@@ -34,7 +34,13 @@ fn whatif(c: &mut Criterion) {
         b.iter(|| black_box(failures::survives(&mut cloud, &[HostIdx(17)], &force, &mut scratch)))
     });
     g.bench_function("growth_24_months", |b| {
-        b.iter(|| black_box(growth::project(&mut cloud, 3.0, 24, &mut scratch, &mut |_, _| {}).monthly.len()))
+        b.iter(|| {
+            black_box(
+                growth::project(&mut cloud, 3.0, 24, &mut scratch, &mut |_, _| {})
+                    .monthly
+                    .len(),
+            )
+        })
     });
     g.finish();
 }

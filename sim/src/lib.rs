@@ -28,6 +28,6 @@ mod story_run;
 pub mod synth;
 pub mod synth_inputs;
 pub mod timeline;
-pub mod world;
 pub mod whatif_input;
+pub mod world;
 pub mod world_ha;

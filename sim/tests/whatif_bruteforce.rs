@@ -63,7 +63,10 @@ end_ip = "172.16.1.250"
             ));
         }
         if !l.zone_pool {
-            s.push_str(&format!("[[zones.pods.clusters.pools]]\nname = \"ps{}\"\ncapacity_gib = 20000\n", ci + 1));
+            s.push_str(&format!(
+                "[[zones.pods.clusters.pools]]\nname = \"ps{}\"\ncapacity_gib = 20000\n",
+                ci + 1
+            ));
         }
     }
     s.push_str(&format!(
@@ -104,7 +107,9 @@ arrival = {{ kind = "burst", count = {}, at = "0s" }}
         ));
     }
     for f in faults {
-        s.push_str(&format!("\n[[faults.scheduled]]\nat = \"10m\"\nkind = \"host_crash\"\nhost = \"{f}\"\n"));
+        s.push_str(&format!(
+            "\n[[faults.scheduled]]\nat = \"10m\"\nkind = \"host_crash\"\nhost = \"{f}\"\n"
+        ));
     }
     s
 }
@@ -149,10 +154,18 @@ fn check(l: &Lab) -> (usize, Vec<u32>) {
     let mut single_ok = BTreeSet::new();
     for row in &report.n_minus_1 {
         let want = brute(l, &c0, std::slice::from_ref(&row.host));
-        let got: BTreeSet<VmId> = row.not_restarted.iter().map(|v| VmId(v.vmid.parse().unwrap())).collect();
+        let got: BTreeSet<VmId> = row
+            .not_restarted
+            .iter()
+            .map(|v| VmId(v.vmid.parse().unwrap()))
+            .collect();
         assert_eq!(got, want, "N-1 for {}", row.host);
         for v in &row.not_restarted {
-            assert!(v.explanation.contains(&v.vm) || !v.reason.is_empty(), "an explanation for {}", v.vm);
+            assert!(
+                v.explanation.contains(&v.vm) || !v.reason.is_empty(),
+                "an explanation for {}",
+                v.vm
+            );
         }
         if want.is_empty() {
             single_ok.insert(row.host.clone());
@@ -160,7 +173,10 @@ fn check(l: &Lab) -> (usize, Vec<u32>) {
     }
     // Pairs: brute force per cluster, against the tolerance answer.
     for (ci, cl) in report.clusters.iter().enumerate() {
-        let hosts: Vec<&String> = names.iter().filter(|n| n.starts_with(&format!("c{}h", ci + 1))).collect();
+        let hosts: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with(&format!("c{}h", ci + 1)))
+            .collect();
         let singles = hosts.iter().all(|h| single_ok.contains(*h));
         let mut pairs = true;
         if singles {
@@ -174,9 +190,20 @@ fn check(l: &Lab) -> (usize, Vec<u32>) {
             }
         }
         let t = &cl.failures_tolerated;
-        let brute_k = if !singles { 0 } else if !pairs { 1 } else { 2 };
+        let brute_k = if !singles {
+            0
+        } else if !pairs {
+            1
+        } else {
+            2
+        };
         assert!(t.exact, "{}: small clusters get an exact answer: {t:?}", cl.name);
-        assert_eq!(t.tolerated.min(2), brute_k, "{}: tolerated {t:?} vs brute force {brute_k}", cl.name);
+        assert_eq!(
+            t.tolerated.min(2),
+            brute_k,
+            "{}: tolerated {t:?} vs brute force {brute_k}",
+            cl.name
+        );
     }
     let failing = report.n_minus_1.iter().filter(|r| !r.not_restarted.is_empty()).count();
     let tolerated = report.clusters.iter().map(|c| c.failures_tolerated.tolerated).collect();

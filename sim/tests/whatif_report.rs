@@ -89,7 +89,9 @@ fn cloud(base: u32) -> Cloud {
 /// properties, items, prefixItems, oneOf. Enough for our own schema.
 fn validate(schema: &Value, v: &Value, path: &str) {
     if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
-        let ok = one.iter().any(|s| std::panic::catch_unwind(|| validate(s, v, path)).is_ok());
+        let ok = one
+            .iter()
+            .any(|s| std::panic::catch_unwind(|| validate(s, v, path)).is_ok());
         assert!(ok, "{path}: matches no alternative");
         return;
     }
@@ -148,13 +150,17 @@ fn the_json_report_follows_the_documented_schema_and_an_export_reads_back() {
     opts.drain_hosts = vec!["b1".into()];
     opts.add_hosts = vec![whatif::AddHosts::parse("c2:2:16x2000/48G").unwrap()];
     opts.grow = Some((20.0, 6));
-    opts.settings = vec![("cluster.memory.allocated.capacity.disablethreshold".into(), "0.9".into())];
+    opts.settings = vec![(
+        "cluster.memory.allocated.capacity.disablethreshold".into(),
+        "0.9".into(),
+    )];
     let mut c = c0.clone();
     let report = whatif::run(&mut c, &opts, &mut |_, _, _| {}).unwrap();
     let json = serde_json::to_value(&report).unwrap();
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/whatif.schema.json")).unwrap())
-            .unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/whatif.schema.json")).unwrap(),
+    )
+    .unwrap();
     validate(&schema, &json, "$");
     let plan = report.replacement.as_ref().unwrap();
     assert!(plan.moves.iter().any(|m| m.kind == "migrate" && m.from == "b1"));
@@ -193,7 +199,13 @@ fn fit_now_equals_filling_the_cloud_with_real_deploys() {
     let report = whatif::run(&mut c, &Options::new(), &mut |_, _, _| {}).unwrap();
     for fit in &report.fit_now {
         let mut c = c0.clone();
-        let offering = c.inv.service_offerings.iter().find(|o| o.name == fit.offering).unwrap().id;
+        let offering = c
+            .inv
+            .service_offerings
+            .iter()
+            .find(|o| o.name == fit.offering)
+            .unwrap()
+            .id;
         let template = c.inv.templates[0].id;
         let account = c.inv.accounts.iter().find(|a| a.name == "ops").unwrap().id;
         let zone = c.inv.zones[0].id;
@@ -238,8 +250,11 @@ fn growth_projection_equals_running_the_workload_forward_in_the_simulator() {
     };
     let mut failed_total = 0;
     for m in 1..=months {
-        let s = scenario::parse(&lab(&bursts(m), &format!("{}s", 600 + 60 * m + 50), base as u32), "lab.toml")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let s = scenario::parse(
+            &lab(&bursts(m), &format!("{}s", 600 + 60 * m + 50), base as u32),
+            "lab.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let built = scenario::build(&s).unwrap();
         let mut r = Runner::new(s, built.cloud, &RunOptions::default());
         r.run(&mut |_, _| {});
@@ -248,7 +263,12 @@ fn growth_projection_equals_running_the_workload_forward_in_the_simulator() {
             let agg = &sim.book.cluster[cl];
             let cpu = whatif::capacity::pct(agg.cpu.fraction_with(0));
             let mem = whatif::capacity::pct(agg.mem.fraction_with(0));
-            assert_eq!((cpu, mem), (cg.cpu_pct[m as usize], cg.memory_pct[m as usize]), "{} month {m}", cg.cluster);
+            assert_eq!(
+                (cpu, mem),
+                (cg.cpu_pct[m as usize], cg.memory_pct[m as usize]),
+                "{} month {m}",
+                cg.cluster
+            );
         }
         let errors = sim.vms().filter(|(_, v)| v.state == VmState::Error).count() as u64;
         failed_total += g.monthly[m as usize - 1].failed;

@@ -9,8 +9,8 @@
 
 use super::prelude::*;
 use std::collections::BTreeMap;
-use stratus_core::controller::directory::UserId;
 use std::sync::{Arc, Mutex};
+use stratus_core::controller::directory::UserId;
 use stratus_core::whatif::{self, AddHosts, Options};
 
 #[derive(Debug, Clone)]
@@ -101,7 +101,11 @@ fn options(c: &Ctx<'_>) -> Result<Options, ApiError> {
     let mut o = Options::new();
     o.fail_hosts = uuids(c, "failhostids")?;
     o.drain_hosts = uuids(c, "drainhostids")?;
-    o.fail_clusters = c.p.opt_uuid("failclusterid")?.map(|u| u.to_string()).into_iter().collect();
+    o.fail_clusters =
+        c.p.opt_uuid("failclusterid")?
+            .map(|u| u.to_string())
+            .into_iter()
+            .collect();
     o.fail_pods = c.p.opt_uuid("failpodid")?.map(|u| u.to_string()).into_iter().collect();
     for a in c.p.opt_list("addhosts").unwrap_or_default() {
         o.add_hosts.push(AddHosts::parse(a).map_err(crate::api::core_error)?);
@@ -121,12 +125,16 @@ fn options(c: &Ctx<'_>) -> Result<Options, ApiError> {
     }
     for entry in c.p.map("settings")? {
         let (Some(name), Some(value)) = (entry.get("name"), entry.get("value")) else {
-            return Err(ApiError::param("Invalid parameter settings: each entry needs name and value"));
+            return Err(ApiError::param(
+                "Invalid parameter settings: each entry needs name and value",
+            ));
         };
         o.settings.push((name.clone(), value.clone()));
     }
     if let Some(b) = c.p.opt_i64("exactbudget")? {
-        o.exact_budget = u64::try_from(b).map_err(|_| ApiError::param("Invalid parameter exactbudget: must be >= 0"))?.min(100_000);
+        o.exact_budget = u64::try_from(b)
+            .map_err(|_| ApiError::param("Invalid parameter exactbudget: must be >= 0"))?
+            .min(100_000);
     }
     Ok(o)
 }
@@ -135,10 +143,10 @@ fn run_what_if<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
     boxed(async move {
         let opts = options(c)?;
         // Bad input is refused now, with nothing started.
-        let mut cloud = c.api.read(|ctl| {
-            whatif::validate(ctl.cloud(), &opts).map(|_| ctl.cloud().clone())
-        })
-        .map_err(crate::api::core_error)?;
+        let mut cloud = c
+            .api
+            .read(|ctl| whatif::validate(ctl.cloud(), &opts).map(|_| ctl.cloud().clone()))
+            .map_err(crate::api::core_error)?;
         let mut b = [0u8; 16];
         getrandom::fill(&mut b).map_err(|e| ApiError::internal(e.to_string()))?;
         let id = uuid::Builder::from_random_bytes(b).into_uuid();
@@ -189,15 +197,40 @@ pub static COMMANDS: &[Command] = &[
             p("failhostids", Ty::List, "hosts to fail (comma-separated ids)"),
             p("failclusterid", Ty::Uuid, "fail every host of this cluster"),
             p("failpodid", Ty::Uuid, "fail every host of this pod"),
-            p("drainhostids", Ty::List, "hosts to put into maintenance (comma-separated ids)"),
-            p("addhosts", Ty::List, "hosts to add: CLUSTER:N:SHAPE, SHAPE = CORESxMHZ/MEMG or a host name (comma-separated)"),
+            p(
+                "drainhostids",
+                Ty::List,
+                "hosts to put into maintenance (comma-separated ids)",
+            ),
+            p(
+                "addhosts",
+                Ty::List,
+                "hosts to add: CLUSTER:N:SHAPE, SHAPE = CORESxMHZ/MEMG or a host name (comma-separated)",
+            ),
             p("grow", Ty::Str, "workload growth in percent per month (with months)"),
             p("months", Ty::Int, "months of growth to project (with grow)"),
-            p("settings", Ty::Map, "global settings to change first: settings[0].name=...&settings[0].value=..."),
-            p("exactbudget", Ty::Long, "most host subsets simulated per cluster and k for failures tolerated (default 256)"),
+            p(
+                "settings",
+                Ty::Map,
+                "global settings to change first: settings[0].name=...&settings[0].value=...",
+            ),
+            p(
+                "exactbudget",
+                Ty::Long,
+                "most host subsets simulated per cluster and k for failures tolerated (default 256)",
+            ),
         ],
         object: "whatif",
-        fields: &["schema", "inventory", "hypotheticals", "replacement", "clusters", "n_minus_1", "fit_now", "growth"],
+        fields: &[
+            "schema",
+            "inventory",
+            "hypotheticals",
+            "replacement",
+            "clusters",
+            "n_minus_1",
+            "fit_now",
+            "growth",
+        ],
         handler: run_what_if,
     },
 ];

@@ -98,7 +98,12 @@ pub fn offering_request(c: &Cloud, so: &ServiceOffering, zone: ZoneIdx) -> Place
         cpu_speed_mhz: so.cpu_speed_mhz,
         memory_mb: so.memory_mb,
     };
-    let admin = c.inv.accounts.iter().position(|a| a.id == c.admin_account()).unwrap_or(0);
+    let admin = c
+        .inv
+        .accounts
+        .iter()
+        .position(|a| a.id == c.admin_account())
+        .unwrap_or(0);
     let mut req = PlacementRequest::new("whatif", AccountIdx(admin as u32), zone, size);
     req.host_tags = so.host_tags.clone();
     req.planner = so.planner;
@@ -155,7 +160,11 @@ pub fn largest_offering(c: &Cloud) -> Option<usize> {
         })
         .max_by_key(|i| {
             let so = &c.inv.service_offerings[*i];
-            (so.memory_mb, u64::from(so.cpu_number) * u64::from(so.cpu_speed_mhz), std::cmp::Reverse(*i))
+            (
+                so.memory_mb,
+                u64::from(so.cpu_number) * u64::from(so.cpu_speed_mhz),
+                std::cmp::Reverse(*i),
+            )
         })
 }
 

@@ -20,11 +20,19 @@ struct ExportOwned {
 }
 
 pub fn to_json(c: &Cloud) -> Result<String, String> {
-    serde_json::to_string(&ExportRef { format: FORMAT, cloud: c }).map_err(|e| e.to_string())
+    serde_json::to_string(&ExportRef {
+        format: FORMAT,
+        cloud: c,
+    })
+    .map_err(|e| e.to_string())
 }
 
 pub fn to_value(c: &Cloud) -> Result<serde_json::Value, String> {
-    serde_json::to_value(ExportRef { format: FORMAT, cloud: c }).map_err(|e| e.to_string())
+    serde_json::to_value(ExportRef {
+        format: FORMAT,
+        cloud: c,
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Reads an export back; the ledger must audit clean (a hand-edited file that
@@ -38,7 +46,10 @@ pub fn from_json(text: &str) -> Result<Cloud, String> {
     cloud.refresh_policy();
     let audit = cloud.audit();
     if !audit.ok() {
-        return Err(format!("the inventory's ledger does not add up: {}", audit.violations.join("; ")));
+        return Err(format!(
+            "the inventory's ledger does not add up: {}",
+            audit.violations.join("; ")
+        ));
     }
     Ok(cloud)
 }

@@ -43,6 +43,7 @@ pub fn ha_eligible(c: &Cloud, force: &[bool], i: VmIdx) -> bool {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Fails `hosts` on the fork and restarts what HA would; calls `seen` for each
 /// VM that was running on them. Stops early when `stop_at_first_refusal`.
 pub fn fail_hosts(
@@ -109,5 +110,14 @@ pub fn fail_hosts(
 pub fn survives(c: &mut Cloud, hosts: &[HostIdx], force: &[bool], scratch: &mut Scratch) -> bool {
     let mut rng = c.allocator_rng();
     let mut f = c.fork();
-    fail_hosts(&mut f, hosts, force, &mut rng, scratch, false, true, &mut |_, _, _, _| {})
+    fail_hosts(
+        &mut f,
+        hosts,
+        force,
+        &mut rng,
+        scratch,
+        false,
+        true,
+        &mut |_, _, _, _| {},
+    )
 }

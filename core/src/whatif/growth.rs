@@ -43,26 +43,50 @@ pub fn current_mix(c: &Cloud) -> Vec<MixEntry> {
 
 /// The order new VMs are drawn from the mix: smooth weighted round robin, so
 /// every prefix follows the mix as closely as whole VMs allow.
-pub fn deploy_sequence(weights: &[u64], n: u64) -> Vec<usize> {
-    let total: i128 = weights.iter().map(|w| i128::from(*w)).sum();
-    let mut credit = vec![0i128; weights.len()];
-    let mut out = Vec::with_capacity(n as usize);
-    if total == 0 {
-        return out;
+#[derive(Debug, Clone)]
+pub struct MixDraw {
+    weights: Vec<i128>,
+    total: i128,
+    credit: Vec<i128>,
+}
+
+impl MixDraw {
+    pub fn new(weights: &[u64]) -> MixDraw {
+        MixDraw {
+            weights: weights.iter().map(|w| i128::from(*w)).collect(),
+            total: weights.iter().map(|w| i128::from(*w)).sum(),
+            credit: vec![0; weights.len()],
+        }
     }
-    for _ in 0..n {
+}
+
+impl Iterator for MixDraw {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        if self.total == 0 {
+            return None;
+        }
         let mut best = 0;
-        for (i, w) in weights.iter().enumerate() {
-            credit[i] += i128::from(*w);
-            if credit[i] > credit[best] {
+        for (i, w) in self.weights.iter().enumerate() {
+            self.credit[i] += *w;
+            if self.credit[i] > self.credit[best] {
                 best = i;
             }
         }
-        credit[best] -= total;
-        out.push(best);
+        self.credit[best] -= self.total;
+        Some(best)
     }
-    out
 }
+
+/// The first `n` draws of [`MixDraw`].
+pub fn deploy_sequence(weights: &[u64], n: u64) -> Vec<usize> {
+    MixDraw::new(weights).take(n as usize).collect()
+}
+
+/// Refusals in a row after which the rest of a month is counted as refused
+/// without asking the allocator (the mix no longer fits anywhere); bounds the
+/// work of absurd growth rates.
+const GIVE_UP_AFTER: u64 = 1000;
 
 /// VMs the workload should have after `month` months.
 pub fn target(start: u64, percent_per_month: f64, month: u32) -> u64 {
@@ -104,11 +128,10 @@ pub fn project(
     let mix = current_mix(c);
     let start: u64 = mix.iter().map(|m| m.count).sum();
     let weights: Vec<u64> = mix.iter().map(|m| m.count).collect();
-    let end = target(start, percent_per_month, months);
-    let seq = deploy_sequence(&weights, end.saturating_sub(start));
+    let mut seq = MixDraw::new(&weights);
     let requests: Vec<PlacementRequest> = mix.iter().map(|m| request_like(c, m.example)).collect();
     // (bytes, physical) per disk of each kind, as the deploy would charge them.
-    let disks: Vec<Vec<(u64, u64, bool)>> = mix
+    let disks: Vec<Vec<(u64, u64)>> = mix
         .iter()
         .map(|m| {
             let vm = c.vm_at(m.example);
@@ -118,7 +141,7 @@ pub fn project(
                 .map(|v| {
                     let vol = c.volume_at(*v);
                     let root = vol.volume_type == VolumeType::Root;
-                    (vol.size_bytes, if root { vol.size_bytes.min(tpl) } else { 0 }, root)
+                    (vol.size_bytes, if root { vol.size_bytes.min(tpl) } else { 0 })
                 })
                 .collect()
         })
@@ -146,32 +169,31 @@ pub fn project(
     let mut first_failure = None;
     let mut first_failure_month = None;
     let mut f = c.fork();
-    let mut next = 0usize;
     for month in 1..=months {
         let want = target(start, percent_per_month, month).saturating_sub(target(start, percent_per_month, month - 1));
-        let (mut placed, mut failed) = (0u64, 0u64);
-        for _ in 0..want {
-            let kind = seq[next];
-            next += 1;
+        let (mut placed, mut failed, mut in_a_row) = (0u64, 0u64, 0u64);
+        for n in 0..want {
+            if in_a_row >= GIVE_UP_AFTER {
+                failed += want - n;
+                break;
+            }
+            let Some(kind) = seq.next() else { break };
             let req = &requests[kind];
             match f.cloud().place_quiet(req, &mut rng, scratch) {
                 Some(p) => {
                     placed += 1;
+                    in_a_row = 0;
                     f.add_load(p.host, req.size.footprint(), accounts[kind]);
-                    for (k, &(bytes, physical, root)) in disks[kind].iter().enumerate() {
+                    for (k, &(bytes, physical)) in disks[kind].iter().enumerate() {
                         let pool = p.pools[k];
                         let thin = f.cloud().inv.pool(pool).overprovisionable();
-                        let phys = if thin {
-                            physical
-                        } else {
-                            bytes
-                        };
-                        let _ = root;
+                        let phys = if thin { physical } else { bytes };
                         f.add_pool_use(pool, bytes, phys);
                     }
                 }
                 None => {
                     failed += 1;
+                    in_a_row += 1;
                     if first_failure.is_none() {
                         first_failure_month = Some(month);
                         // Replay the refusal for its explanation (same RNG state is
@@ -198,9 +220,7 @@ pub fn project(
             let pol = &f.cloud().policy.clusters[cl];
             let (notify, disable) = (pol.cpu_notify.min(pol.mem_notify), pol.cpu_disable.min(pol.mem_disable));
             let cross = |cpu_t: f64, mem_t: f64| {
-                (0..=months).find(|m| {
-                    cpu_pct[cl][*m as usize] > pct(cpu_t) || mem_pct[cl][*m as usize] > pct(mem_t)
-                })
+                (0..=months).find(|m| cpu_pct[cl][*m as usize] > pct(cpu_t) || mem_pct[cl][*m as usize] > pct(mem_t))
             };
             ClusterGrowth {
                 cluster: f.cloud().inv.clusters[cl].name.clone(),

@@ -25,7 +25,12 @@ pub struct AddHosts {
 
 impl AddHosts {
     pub fn parse(s: &str) -> CoreResult<AddHosts> {
-        let bad = || CoreError::invalid("addhosts", format!("'{s}' is not CLUSTER:N:SHAPE (SHAPE = CORESxMHZ/MEMG or a host name)"));
+        let bad = || {
+            CoreError::invalid(
+                "addhosts",
+                format!("'{s}' is not CLUSTER:N:SHAPE (SHAPE = CORESxMHZ/MEMG or a host name)"),
+            )
+        };
         let mut it = s.splitn(3, ':');
         let (Some(cluster), Some(n), Some(shape)) = (it.next(), it.next(), it.next()) else {
             return Err(bad());
@@ -45,11 +50,25 @@ impl AddHosts {
 /// (cores, MHz per core, memory bytes, tags)
 fn shape(c: &Cloud, s: &str) -> CoreResult<(u32, u32, u64, Vec<String>)> {
     if let Some(h) = c.inv.hosts.iter().find(|h| h.name == s) {
-        return Ok((h.cpu_cores, h.cpu_mhz_per_core, h.memory_bytes, c.inv.tags.names_of(&h.tags)));
+        return Ok((
+            h.cpu_cores,
+            h.cpu_mhz_per_core,
+            h.memory_bytes,
+            c.inv.tags.names_of(&h.tags),
+        ));
     }
-    let bad = || CoreError::invalid("addhosts", format!("shape '{s}' is neither CORESxMHZ/MEMG (e.g. 32x2400/256G) nor a host name"));
+    let bad = || {
+        CoreError::invalid(
+            "addhosts",
+            format!("shape '{s}' is neither CORESxMHZ/MEMG (e.g. 32x2400/256G) nor a host name"),
+        )
+    };
     let (cpu, mem) = s.split_once('/').ok_or_else(bad)?;
-    let (cores, mhz) = cpu.to_ascii_lowercase().split_once('x').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(bad)?;
+    let (cores, mhz) = cpu
+        .to_ascii_lowercase()
+        .split_once('x')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(bad)?;
     let cores: u32 = cores.parse().map_err(|_| bad())?;
     let mhz: u32 = mhz.parse().map_err(|_| bad())?;
     let gib: u64 = mem.trim_end_matches(['G', 'g']).parse().map_err(|_| bad())?;
@@ -60,16 +79,22 @@ fn shape(c: &Cloud, s: &str) -> CoreResult<(u32, u32, u64, Vec<String>)> {
 }
 
 fn find_host(c: &Cloud, s: &str) -> CoreResult<HostIdx> {
-    if let Ok(id) = s.parse() {
-        if let Ok(h) = c.host_idx(HostId(id)) {
-            return Ok(h);
-        }
+    if let Ok(id) = s.parse()
+        && let Ok(h) = c.host_idx(HostId(id))
+    {
+        return Ok(h);
     }
     let found: Vec<usize> = (0..c.inv.hosts.len()).filter(|i| c.inv.hosts[*i].name == s).collect();
     match found.as_slice() {
         [one] => Ok(HostIdx(*one as u32)),
-        [] => Err(CoreError::NotFound { kind: "host", id: s.into() }),
-        _ => Err(CoreError::invalid("host", format!("host name '{s}' is ambiguous; give its id"))),
+        [] => Err(CoreError::NotFound {
+            kind: "host",
+            id: s.into(),
+        }),
+        _ => Err(CoreError::invalid(
+            "host",
+            format!("host name '{s}' is ambiguous; give its id"),
+        )),
     }
 }
 
@@ -84,7 +109,10 @@ fn find_cluster(c: &Cloud, s: &str) -> CoreResult<ClusterIdx> {
         .iter()
         .position(|x| x.name == s)
         .map(|i| ClusterIdx(i as u32))
-        .ok_or_else(|| CoreError::NotFound { kind: "cluster", id: s.into() })
+        .ok_or_else(|| CoreError::NotFound {
+            kind: "cluster",
+            id: s.into(),
+        })
 }
 
 fn find_pod(c: &Cloud, s: &str) -> CoreResult<PodIdx> {
@@ -98,7 +126,10 @@ fn find_pod(c: &Cloud, s: &str) -> CoreResult<PodIdx> {
         .iter()
         .position(|x| x.name == s)
         .map(|i| PodIdx(i as u32))
-        .ok_or_else(|| CoreError::NotFound { kind: "pod", id: s.into() })
+        .ok_or_else(|| CoreError::NotFound {
+            kind: "pod",
+            id: s.into(),
+        })
 }
 
 /// Checks every name, shape, setting and number of `opts` against `c`
@@ -120,7 +151,10 @@ pub fn validate(c: &Cloud, opts: &Options) -> CoreResult<()> {
     if let Some((p, m)) = opts.grow
         && !(p.is_finite() && (0.0..=1000.0).contains(&p) && m <= 600)
     {
-        return Err(CoreError::invalid("grow", "percent per month must be 0..1000 and months 0..600"));
+        return Err(CoreError::invalid(
+            "grow",
+            "percent per month must be 0..1000 and months 0..600",
+        ));
     }
     let mut probe = c.settings.clone();
     for (name, value) in &opts.settings {
@@ -182,7 +216,11 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
                 tags: tags.clone(),
             })?;
         }
-        said.push(format!("add {count} host(s) of {cores} x {mhz} MHz, {} GiB to cluster {}", mem / GIB, cluster.name));
+        said.push(format!(
+            "add {count} host(s) of {cores} x {mhz} MHz, {} GiB to cluster {}",
+            mem / GIB,
+            cluster.name
+        ));
     }
     if failed.is_empty() && drained.is_empty() {
         return Ok((said, None));
@@ -253,22 +291,35 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
         .filter(|h| f.cloud().inv.host(*h).status == HostStatus::Up)
         .collect();
     let mut moves = Vec::new();
-    fail_hosts(&mut f, &failed_up, &force, &mut rng, &mut scratch, true, false, &mut |cl, h, i, fate| {
-        let vm = cl.vm_at(i);
-        let (kind, to, reason) = match fate {
-            Fate::Restarted(d) => ("ha-restart", Some(cl.inv.host(*d).name.clone()), None),
-            Fate::Refused(e) => ("ha-restart", None, e.as_ref().map(|e| e.headline())),
-            Fate::Lost => ("lost", None, Some("not HA-enabled (or root volume on host-local storage)".to_string())),
-        };
-        moves.push(Move {
-            vm: vm.name.clone(),
-            vmid: vm.id.to_string(),
-            from: cl.inv.host(h).name.clone(),
-            kind: kind.into(),
-            to,
-            reason,
-        });
-    });
+    fail_hosts(
+        &mut f,
+        &failed_up,
+        &force,
+        &mut rng,
+        &mut scratch,
+        true,
+        false,
+        &mut |cl, h, i, fate| {
+            let vm = cl.vm_at(i);
+            let (kind, to, reason) = match fate {
+                Fate::Restarted(d) => ("ha-restart", Some(cl.inv.host(*d).name.clone()), None),
+                Fate::Refused(e) => ("ha-restart", None, e.as_ref().map(|e| e.headline())),
+                Fate::Lost => (
+                    "lost",
+                    None,
+                    Some("not HA-enabled (or root volume on host-local storage)".to_string()),
+                ),
+            };
+            moves.push(Move {
+                vm: vm.name.clone(),
+                vmid: vm.id.to_string(),
+                from: cl.inv.host(h).name.clone(),
+                kind: kind.into(),
+                to,
+                reason,
+            });
+        },
+    );
     // Hosts already down stay down (their VMs were dealt with when they failed).
     for &h in &failed {
         if f.cloud().inv.host(h).status == HostStatus::Up {

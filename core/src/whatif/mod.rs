@@ -86,7 +86,11 @@ pub fn n_minus_1(c: &mut Cloud, force: &[bool], brief: bool, progress: Progress)
         let mut rng = c.allocator_rng();
         let (name, id, cluster) = {
             let host = c.inv.host(h);
-            (host.name.clone(), host.id.to_string(), c.inv.cluster(host.cluster).name.clone())
+            (
+                host.name.clone(),
+                host.id.to_string(),
+                c.inv.cluster(host.cluster).name.clone(),
+            )
         };
         let mut row = HostFailure {
             host: name,
@@ -95,40 +99,58 @@ pub fn n_minus_1(c: &mut Cloud, force: &[bool], brief: bool, progress: Progress)
             ..Default::default()
         };
         let mut f = c.fork();
-        fail_hosts(&mut f, &[h], force, &mut rng, &mut scratch, false, false, &mut |cl, _, i, fate| match fate {
-            Fate::Restarted(_) => {
-                row.ha_vms += 1;
-                row.restarted += 1;
-            }
-            Fate::Refused(_) => {
-                row.ha_vms += 1;
-                let vm = cl.vm_at(i);
-                row.not_restarted.push(VmRefusal {
-                    vm: vm.name.clone(),
-                    vmid: vm.id.to_string(),
-                    reason: String::new(),
-                    explanation: String::new(),
-                });
-            }
-            Fate::Lost => row.lost += 1,
-        });
+        fail_hosts(
+            &mut f,
+            &[h],
+            force,
+            &mut rng,
+            &mut scratch,
+            false,
+            false,
+            &mut |cl, _, i, fate| match fate {
+                Fate::Restarted(_) => {
+                    row.ha_vms += 1;
+                    row.restarted += 1;
+                }
+                Fate::Refused(_) => {
+                    row.ha_vms += 1;
+                    let vm = cl.vm_at(i);
+                    row.not_restarted.push(VmRefusal {
+                        vm: vm.name.clone(),
+                        vmid: vm.id.to_string(),
+                        reason: String::new(),
+                        explanation: String::new(),
+                    });
+                }
+                Fate::Lost => row.lost += 1,
+            },
+        );
         f.rollback();
         if !row.not_restarted.is_empty() {
             // Rare: run it again with explanations (the same RNG gives the same decisions).
             row.not_restarted.clear();
             let mut rng = c.allocator_rng();
             let mut f = c.fork();
-            fail_hosts(&mut f, &[h], force, &mut rng, &mut scratch, true, false, &mut |cl, _, i, fate| {
-                if let Fate::Refused(Some(e)) = fate {
-                    let vm = cl.vm_at(i);
-                    row.not_restarted.push(VmRefusal {
-                        vm: vm.name.clone(),
-                        vmid: vm.id.to_string(),
-                        reason: e.headline(),
-                        explanation: if brief { String::new() } else { e.to_text() },
-                    });
-                }
-            });
+            fail_hosts(
+                &mut f,
+                &[h],
+                force,
+                &mut rng,
+                &mut scratch,
+                true,
+                false,
+                &mut |cl, _, i, fate| {
+                    if let Fate::Refused(Some(e)) = fate {
+                        let vm = cl.vm_at(i);
+                        row.not_restarted.push(VmRefusal {
+                            vm: vm.name.clone(),
+                            vmid: vm.id.to_string(),
+                            reason: e.headline(),
+                            explanation: if brief { String::new() } else { e.to_text() },
+                        });
+                    }
+                },
+            );
             f.rollback();
         }
         out.push(row);
@@ -175,7 +197,9 @@ pub fn run(c: &mut Cloud, opts: &Options, progress: Progress) -> CoreResult<Repo
             hosts: cluster.hosts.len(),
             hosts_up: ha.up.len(),
             ha_vms: ha.ha_on.iter().map(|v| v.len()).sum(),
-            headroom_pct: capacity::pct((pol.cpu_disable - agg.cpu.fraction_with(0)).min(pol.mem_disable - agg.mem.fraction_with(0))),
+            headroom_pct: capacity::pct(
+                (pol.cpu_disable - agg.cpu.fraction_with(0)).min(pol.mem_disable - agg.mem.fraction_with(0)),
+            ),
             cpu,
             memory,
             failures_tolerated,
@@ -207,9 +231,9 @@ pub fn run(c: &mut Cloud, opts: &Options, progress: Progress) -> CoreResult<Repo
             }
         })
         .collect();
-    let growth = opts.grow.map(|(p, m)| {
-        growth::project(c, p, m, &mut scratch, &mut |d, t| progress("growth", d, t))
-    });
+    let growth = opts
+        .grow
+        .map(|(p, m)| growth::project(c, p, m, &mut scratch, &mut |d, t| progress("growth", d, t)));
     Ok(Report {
         schema: SCHEMA.to_string(),
         inventory,

@@ -16,12 +16,12 @@
 //! If none decides, the answer stays a range (`exact = false`).
 
 use super::failures::survives;
+use super::report::Tolerance;
 use crate::allocator::{PlacementRequest, Reject, Scratch, host_fits};
 use crate::cloud::Cloud;
 use crate::ids::*;
 use crate::inventory::{HostStatus, ResourceState};
 use crate::vm::Charge;
-use super::report::Tolerance;
 
 #[derive(Debug)]
 pub struct ClusterHa {
@@ -45,7 +45,9 @@ pub fn cluster_ha(c: &Cloud, cl: ClusterIdx, force: &[bool]) -> ClusterHa {
             c.vms_on(*h)
                 .iter()
                 .copied()
-                .filter(|i| c.vm_at(*i).charge == Charge::Used { host: *h } && super::failures::ha_eligible(c, force, *i))
+                .filter(|i| {
+                    c.vm_at(*i).charge == Charge::Used { host: *h } && super::failures::ha_eligible(c, force, *i)
+                })
                 .collect()
         })
         .collect();
@@ -97,7 +99,9 @@ fn slots(c: &Cloud, cl: ClusterIdx, ha: &ClusterHa) -> Option<Vec<u64>> {
     }
     let pol = &c.policy.clusters[cl.ix()];
     let agg = &c.book.cluster[cl.ix()];
-    if pol.thresholds_enabled && (agg.cpu.fraction_with(0) > pol.cpu_disable || agg.mem.fraction_with(0) > pol.mem_disable) {
+    if pol.thresholds_enabled
+        && (agg.cpu.fraction_with(0) > pol.cpu_disable || agg.mem.fraction_with(0) > pol.mem_disable)
+    {
         return None;
     }
     let (mut s_cpu, mut s_mem) = (0u64, 0u64);
