@@ -76,11 +76,13 @@ pub fn with_random_faults_within(
     let at_ms = |ms: u64| Duration {
         ms: ms.min(end.saturating_sub(1)),
     };
-    let add = |s: &mut Scenario, at: Duration, fault: Fault| s.faults.scheduled.push(ScheduledFault {
-        at,
-        select: Default::default(),
-        fault,
-    });
+    let add = |s: &mut Scenario, at: Duration, fault: Fault| {
+        s.faults.scheduled.push(ScheduledFault {
+            at,
+            select: Default::default(),
+            fault,
+        })
+    };
     for _ in 0..n {
         let at = Duration {
             ms: rng.below(end.max(1) as usize) as u64,

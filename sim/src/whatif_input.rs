@@ -12,7 +12,11 @@ use stratus_core::Cloud;
 pub fn cutoff_ms(s: &Scenario) -> u64 {
     let faults = s.faults.scheduled.iter().map(|f| f.at.ms);
     let actions = s.actions.iter().map(|a| a.at().ms);
-    faults.chain(actions).min().unwrap_or(s.scenario.duration.ms).min(s.scenario.duration.ms)
+    faults
+        .chain(actions)
+        .min()
+        .unwrap_or(s.scenario.duration.ms)
+        .min(s.scenario.duration.ms)
 }
 
 /// Runs the scenario's workload up to `cutoff_ms` with every fault removed

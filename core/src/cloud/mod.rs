@@ -17,8 +17,8 @@ mod views;
 mod volumes;
 
 pub use audit::AuditReport;
-pub use migration::MigrationCandidate;
 pub use fork::Fork;
+pub use migration::MigrationCandidate;
 pub use policy::{ClusterPolicy, GlobalPolicy, Policy, PoolPolicy};
 pub use specs::*;
 pub use templates::{DownloadOutcome, TemplateSource};
