@@ -35,28 +35,9 @@ use stratus_core::Cloud;
 use stratus_core::ids::{HostId, PoolId};
 use tokio::task::AbortHandle;
 
-/// Every `DriverCall` variant name (`DriverCall::name`), what
+/// Every `DriverCall` variant name (the wire's one list), what
 /// [`FleetFault::FailCalls`] accepts.
-pub const CALL_KINDS: [&str; 18] = [
-    "DefineDomain",
-    "UndefineDomain",
-    "StartDomain",
-    "StopDomain",
-    "RebootDomain",
-    "MigrateDomain",
-    "CopyTemplate",
-    "CreateVolume",
-    "DeleteVolume",
-    "AttachDisk",
-    "DetachDisk",
-    "PlugNic",
-    "UnplugNic",
-    "CreateSnapshot",
-    "DeleteSnapshot",
-    "CheckLease",
-    "PingNeighbour",
-    "PowerOff",
-];
+pub const CALL_KINDS: &[&str] = stratus_core::controller::effects::DriverCall::NAMES;
 
 /// Investigation and fencing probes: the world answers them from its state
 /// (use a partition, crash or storage outage to change the answers).

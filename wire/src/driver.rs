@@ -387,6 +387,34 @@ impl DriverCall {
             _ => None,
         }
     }
+    /// Every variant's name, as [`DriverCall::name`] gives it (a test keeps
+    /// the two in step with the golden fixtures).
+    pub const NAMES: &'static [&'static str] = &[
+        "DefineDomain",
+        "UndefineDomain",
+        "StartDomain",
+        "StopDomain",
+        "RebootDomain",
+        "MigrateDomain",
+        "CopyTemplate",
+        "CancelCopy",
+        "CreateTemplate",
+        "EnsurePool",
+        "EnsureNetwork",
+        "RevertSnapshot",
+        "CreateVolume",
+        "DeleteVolume",
+        "AttachDisk",
+        "DetachDisk",
+        "PlugNic",
+        "CheckLease",
+        "CreateSnapshot",
+        "DeleteSnapshot",
+        "PingNeighbour",
+        "PowerOff",
+        "UnplugNic",
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             DriverCall::DefineDomain { .. } => "DefineDomain",
