@@ -19,7 +19,6 @@ mod manage_cmd;
 mod serve_cmd;
 mod sim_cmd;
 mod whatif_cmd;
-mod whatif_html;
 mod whatif_text;
 
 use clap::{Parser, Subcommand};

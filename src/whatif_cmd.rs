@@ -117,7 +117,7 @@ pub fn run(args: WhatIfArgs) -> anyhow::Result<()> {
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
         Format::Text => crate::whatif_text::render(&report),
-        Format::Html => crate::whatif_html::render(&report),
+        Format::Html => stratus_api::whatif_html::render(&report),
     };
     match &args.out {
         Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,

@@ -2,7 +2,7 @@
 
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use std::fmt::Write;
-use stratus_core::whatif::{Report, Tolerance};
+use stratus_core::whatif::Report;
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -17,15 +17,6 @@ fn right(t: &mut Table, cols: &[usize]) {
         if let Some(col) = t.column_mut(c) {
             col.set_cell_alignment(CellAlignment::Right);
         }
-    }
-}
-
-pub fn tolerance_text(t: &Tolerance) -> String {
-    match (t.exact, t.breaks_at) {
-        (true, None) => format!("{} (all hosts)", t.tolerated),
-        (true, Some(_)) => t.tolerated.to_string(),
-        (false, Some(b)) => format!("{}..{}", t.tolerated, b - 1),
-        (false, None) => format!(">= {}", t.tolerated),
     }
 }
 
@@ -79,7 +70,7 @@ pub fn render(r: &Report) -> String {
             format!("{:.2}", c.cpu.allocated_pct),
             format!("{:.2}", c.memory.allocated_pct),
             format!("{:.2}", c.headroom_pct),
-            tolerance_text(&c.failures_tolerated),
+            c.failures_tolerated.summary(),
             format!("{}/{}/{}/{}", s.total, s.used, s.failover, s.available),
             c.stranded
                 .as_ref()
@@ -101,7 +92,7 @@ pub fn render(r: &Report) -> String {
             out,
             "  {} failures tolerated: {} [{}]{}",
             c.name,
-            tolerance_text(ft),
+            ft.summary(),
             ft.method.join("; "),
             if ft.witness.is_empty() {
                 String::new()

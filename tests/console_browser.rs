@@ -504,8 +504,18 @@ async fn operator_runs_the_wizard_deploys_reads_a_refusal_and_evacuates_a_host()
         ui.wait_text("Open the report", 120, false).await;
         ui.click_button("Open the report").await;
         ui.wait_url("/client/whatif/report/").await;
-        let b = ui.wait_text("What-if report", 20, false).await;
-        assert!(b.lines().count() > 20, "an empty report: {b}");
+        ui.wait_text("What-if report", 20, false).await;
+        // The server's own report (the page `stratus whatif --format html`
+        // writes) in a frame: its tables and plots are drawn.
+        ui.c.enter_frame(0).await.unwrap();
+        let report = ui.body().await;
+        let plots = ui.c.find_all(Locator::Css("svg")).await.unwrap().len();
+        ui.c.enter_parent_frame().await.unwrap();
+        assert!(
+            report.contains("N-1") && report.lines().count() > 10,
+            "an empty report: {report}"
+        );
+        assert!(plots >= 1, "no plot in the report");
     } else {
         assert!(b.contains("What-if is not available on this server"), "{b}");
     }

@@ -22,5 +22,6 @@ pub mod server;
 pub mod sessions;
 pub mod sign;
 pub mod views;
+pub mod whatif_html;
 
 pub use api::{Api, ApiConfig, SimControl};

@@ -86,6 +86,12 @@ pub enum Section {
     Job(JobHtml),
     /// An SVG chart built by this crate (numbers only, escaped labels).
     Svg(String),
+    /// A self-contained HTML document the API returned (the what-if report),
+    /// shown in a sandboxed frame; the template escapes it into `srcdoc`.
+    Frame {
+        title: String,
+        srcdoc: String,
+    },
 }
 
 #[derive(Debug)]

@@ -104,6 +104,14 @@ async fn report(State(api): State<Arc<Api>>, headers: HeaderMap, Path(job): Path
         Ok(v) => v,
         Err(e) => return refused(&s, CURRENT, "What-if report", e),
     };
+    // The server's own HTML report (plots, tables) when it sends one.
+    if let Some(html) = v.get("jobresult").and_then(|r| r.get("html")).and_then(Value::as_str) {
+        let frame = Section::Frame {
+            title: "Capacity what-if report".into(),
+            srcdoc: html.to_string(),
+        };
+        return page(&s, CURRENT, "What-if report", vec![frame]).into_response();
+    }
     let raw = v
         .get("jobresult")
         .and_then(|r| r.get("whatif"))

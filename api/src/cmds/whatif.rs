@@ -1,6 +1,7 @@
 //! Capacity what-if for root admins: `exportInventory` (the inventory JSON,
 //! as `stratus export` prints it) and `runWhatIf` (an async job whose result
-//! is `jobresult.whatif`, the report `stratus whatif --format json` prints).
+//! is `jobresult.whatif`, the report `stratus whatif --format json` prints,
+//! and `jobresult.html`, the page `--format html` writes).
 //!
 //! A what-if runs on a copy of the cloud taken under the read lock, on a
 //! blocking thread; its job lives in the API's memory (`WhatIfJobs`), not in
@@ -16,7 +17,9 @@ use stratus_core::whatif::{self, AddHosts, Options};
 #[derive(Debug, Clone)]
 enum State {
     Pending,
-    Done(Arc<serde_json::Value>),
+    /// The report as JSON, and as the self-contained HTML page
+    /// (`stratus whatif --format html`) for clients that show it.
+    Done(Arc<serde_json::Value>, Arc<String>),
     Failed(String),
 }
 
@@ -64,11 +67,14 @@ pub fn job_view(c: &Ctx<'_>, id: Uuid) -> Option<Obj> {
         .date("created", j.created_ms);
     o = match j.state {
         State::Pending => o.i("jobstatus", 0).i("jobresultcode", 0),
-        State::Done(v) => o
+        State::Done(v, html) => o
             .i("jobstatus", 1)
             .i("jobresultcode", 0)
             .s("jobresulttype", "object")
-            .obj("jobresult", Obj::new().val("whatif", render::Val::Json(v))),
+            .obj(
+                "jobresult",
+                Obj::new().val("whatif", render::Val::Json(v)).s("html", html.as_str()),
+            ),
         State::Failed(text) => o
             .i("jobstatus", 2)
             .i("jobresultcode", 530)
@@ -165,7 +171,7 @@ fn run_what_if<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             let started = std::time::Instant::now();
             let state = match whatif::run(&mut cloud, &opts, &mut |_, _, _| {}) {
                 Ok(r) => match serde_json::to_value(&r) {
-                    Ok(v) => State::Done(Arc::new(v)),
+                    Ok(v) => State::Done(Arc::new(v), Arc::new(crate::whatif_html::render(&r))),
                     Err(e) => State::Failed(e.to_string()),
                 },
                 Err(e) => State::Failed(e.to_string()),

@@ -81,6 +81,19 @@ pub struct Tolerance {
     pub witness: Vec<String>,
 }
 
+impl Tolerance {
+    /// The answer as an operator reads it: `2`, `3 (all hosts)`, `1..2`
+    /// (proven range), `>= 4` (no failing set found).
+    pub fn summary(&self) -> String {
+        match (self.exact, self.breaks_at) {
+            (true, None) => format!("{} (all hosts)", self.tolerated),
+            (true, Some(_)) => self.tolerated.to_string(),
+            (false, Some(b)) => format!("{}..{}", self.tolerated, b - 1),
+            (false, None) => format!(">= {}", self.tolerated),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Slots {
     pub definition: String,

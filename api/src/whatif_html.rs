@@ -209,7 +209,7 @@ pub fn render(r: &Report) -> String {
             c.memory.allocated_pct,
             c.headroom_pct,
             esc(&c.failures_tolerated.method.join("; ")),
-            esc(&crate::whatif_text::tolerance_text(&c.failures_tolerated)),
+            esc(&c.failures_tolerated.summary()),
             sl.total,
             sl.used,
             sl.failover,
