@@ -45,6 +45,8 @@ struct Rig {
     script: Script,
     events: Vec<Event>,
     vm: VmId,
+    /// A VM without HA on the same host.
+    plain: VmId,
 }
 
 impl Rig {
@@ -66,6 +68,9 @@ impl Rig {
         spec.host = Some(l.hosts[0]);
         spec.ha = Some(ha);
         let vm = l.cloud.deploy_vm(spec).unwrap();
+        let mut spec = l.deploy_spec("cache-1", l.small);
+        spec.host = Some(l.hosts[0]);
+        let plain = l.cloud.deploy_vm(spec).unwrap();
         let mut r = Rig {
             c: Controller::new(l.cloud),
             now: T0,
@@ -76,6 +81,7 @@ impl Rig {
             script,
             events: Vec::new(),
             vm,
+            plain,
         };
         r.input(Input::Boot);
         r.input(Input::Pings { hosts: r.hosts.clone() });
@@ -112,6 +118,10 @@ impl Rig {
             DriverCall::CheckLease { .. } => DriverResult::Lease {
                 renewed_at: Some(self.now),
             },
+            // A dead host answers nothing, not even as a neighbour.
+            DriverCall::PingNeighbour { from, .. } if dead && *from == self.dead => {
+                DriverResult::Failed(DriverError::unavailable("host down"))
+            }
             DriverCall::PingNeighbour { target, .. } => DriverResult::Reachable {
                 reachable: !(dead && *target == self.dead),
             },
@@ -157,7 +167,11 @@ impl Rig {
     }
 
     fn vm_state(&self) -> VmState {
-        self.c.cloud().vm(self.vm).unwrap().state
+        self.state_of(self.vm)
+    }
+
+    fn state_of(&self, vm: VmId) -> VmState {
+        self.c.cloud().vm(vm).unwrap().state
     }
 
     /// The host the VM is charged to as running.
@@ -215,6 +229,9 @@ fn a_silent_host_is_fenced_only_once_its_lease_is_stale_past_the_proof_time() {
     // Lost when its host went Down; back only after the host was fenced.
     assert_eq!(Some(lost), report.down_since.map(|d| d.0));
     assert!(back >= fenced_at, "fenced {fenced_at} recovered {back}");
+    assert_eq!(r.state_of(r.plain), VmState::Stopped, "no HA: left Stopped");
+    // The neighbour was asked: the investigation had someone to ask.
+    assert!(!r.events.iter().any(|e| e.detail.contains("no shared pool and no neighbour")));
 }
 
 #[test]
@@ -238,6 +255,7 @@ fn a_host_that_cannot_be_proven_fenced_keeps_its_vm_until_the_operator_is_told()
     r.run_to(down_at - T0 + 320_000);
     assert_eq!(r.vm_state(), VmState::Error);
     assert_eq!(r.count(EventKind::HaBlocked), 1);
+    assert_eq!(r.state_of(r.plain), VmState::Running, "only HA VMs are blocked");
     assert!(r.first(EventKind::HaBlocked).unwrap() >= down_at + 315_000);
     assert_eq!(r.c.ha_pending(), 0);
 }
@@ -285,6 +303,7 @@ fn failed_ha_restarts_are_retried_at_the_interval_then_given_up_with_the_reason(
     // Nothing is overdue yet against a bound longer than it has waited.
     let waited = r.c.now().0 - work[0].2 .0;
     assert!(r.c.ha_overdue(waited + 1).is_empty());
+    assert!(r.c.ha_overdue(waited).is_empty(), "overdue means longer than the bound");
     assert_eq!(r.c.ha_overdue(waited - 1), vec![(r.vm, waited)]);
     r.run_to(scheduled - T0 + 60_000);
     let retries: Vec<u64> = r.events.iter().filter(|e| e.kind == EventKind::HaRetry).map(|e| e.t).collect();
