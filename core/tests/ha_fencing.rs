@@ -27,12 +27,16 @@ struct Script {
     power_off_works: bool,
     /// Every call that is not a probe (the HA restart's) fails.
     restarts_fail: bool,
+    /// Only the link to management is lost: the host keeps renewing its
+    /// lease and its neighbours still reach it.
+    link_only: bool,
 }
 
 const STALE_LEASE: Script = Script {
     lease_readable: true,
     power_off_works: false,
     restarts_fail: false,
+    link_only: false,
 };
 
 struct Rig {
@@ -40,6 +44,8 @@ struct Rig {
     now: u64,
     timers: Vec<(u64, Timer)>,
     calls: VecDeque<(OpId, DriverCall)>,
+    /// Every call made, in order.
+    made: Vec<DriverCall>,
     hosts: Vec<HostId>,
     dead: HostId,
     script: Script,
@@ -76,6 +82,7 @@ impl Rig {
             now: T0,
             timers: Vec::new(),
             calls: VecDeque::new(),
+            made: Vec::new(),
             hosts: l.hosts.clone(),
             dead: l.hosts[0],
             script,
@@ -93,7 +100,10 @@ impl Rig {
         self.events.extend(out.events);
         for e in out.effects {
             match e {
-                Effect::Call { op, call } => self.calls.push_back((op, call)),
+                Effect::Call { op, call } => {
+                    self.made.push(call.clone());
+                    self.calls.push_back((op, call));
+                }
                 Effect::Timer { at, timer } => self.timers.push((at.0, timer)),
             }
         }
@@ -104,7 +114,7 @@ impl Rig {
     }
 
     fn answer(&self, call: &DriverCall) -> DriverResult {
-        let dead = self.dead_since().is_some();
+        let dead = self.dead_since().is_some() && !self.script.link_only;
         match call {
             DriverCall::CheckLease { host, .. } if *host == self.dead && dead => {
                 if self.script.lease_readable {
@@ -195,6 +205,10 @@ impl Rig {
 fn a_silent_host_is_fenced_only_once_its_lease_is_stale_past_the_proof_time() {
     let mut r = Rig::new(STALE_LEASE, true, &[]);
     let dead_idx = r.c.cloud().inv.find_host(r.dead).unwrap();
+    // Last ping at 9 s; late after ping.interval × ping.timeout = 6 s: Alert
+    // at the 18 s tick. Its lease was first read at 15 s (one ping missed).
+    r.run_to(DIES_AFTER + 11_000);
+    assert_eq!(r.host_status(r.dead), HostStatus::Alert, "not Down while the lease is undecided");
     // ha.lease.timeout 9 s + 2 pings of 3 s.
     assert_eq!(r.c.fence_proof_ms(), 15_000);
     assert_eq!(r.c.unfenceable_after_ms(), 315_000);
@@ -210,8 +224,11 @@ fn a_silent_host_is_fenced_only_once_its_lease_is_stale_past_the_proof_time() {
         panic!("fenced by lease expiry expected, got {:?}", report.fenced)
     };
     assert!(stale_ms >= 15_000, "stale for {stale_ms} ms");
+    // Down when the lease is judged stale (unchanged > 2 pings, at 24 s); fenced
+    // once unchanged for fence_proof_ms since that first reading (at 30 s).
     let fenced_at = r.first(EventKind::HostFenced).unwrap();
-    assert!(fenced_at >= T0 + DIES_AFTER + 15_000, "fenced {} ms after death", fenced_at - T0 - DIES_AFTER);
+    assert_eq!(fenced_at, T0 + 30_000);
+    assert_eq!(r.c.host_downs()[0].1, Millis(T0 + 24_000));
     let down = r.c.host_downs();
     assert_eq!(down.len(), 1);
     assert_eq!(down[0].0, r.dead);
@@ -230,6 +247,13 @@ fn a_silent_host_is_fenced_only_once_its_lease_is_stale_past_the_proof_time() {
     assert_eq!(Some(lost), report.down_since.map(|d| d.0));
     assert!(back >= fenced_at, "fenced {fenced_at} recovered {back}");
     assert_eq!(r.state_of(r.plain), VmState::Stopped, "no HA: left Stopped");
+    // A readable lease decides: no power-off, no alert, and a host never asks itself.
+    assert!(!r.made.iter().any(|c| matches!(c, DriverCall::PowerOff { .. })));
+    assert_eq!(r.count(EventKind::Alert), 0);
+    assert!(r.made.iter().all(|c| match c {
+        DriverCall::PingNeighbour { from, target } => from != target,
+        _ => true,
+    }));
     // The neighbour was asked: the investigation had someone to ask.
     assert!(!r.events.iter().any(|e| e.detail.contains("no shared pool and no neighbour")));
 }
@@ -256,7 +280,8 @@ fn a_host_that_cannot_be_proven_fenced_keeps_its_vm_until_the_operator_is_told()
     assert_eq!(r.vm_state(), VmState::Error);
     assert_eq!(r.count(EventKind::HaBlocked), 1);
     assert_eq!(r.state_of(r.plain), VmState::Running, "only HA VMs are blocked");
-    assert!(r.first(EventKind::HaBlocked).unwrap() >= down_at + 315_000);
+    // Down at a tick; ticks every 3 s: the block comes exactly at the bound.
+    assert_eq!(r.first(EventKind::HaBlocked), Some(down_at + 315_000));
     assert_eq!(r.c.ha_pending(), 0);
 }
 
@@ -319,4 +344,21 @@ fn failed_ha_restarts_are_retried_at_the_interval_then_given_up_with_the_reason(
     assert_eq!(log.len(), 1);
     assert!(log[0].recovered_at.is_none());
     assert_eq!(log[0].reason, *detail);
+}
+
+
+#[test]
+fn a_host_only_cut_off_from_management_is_disconnected_and_its_vms_stay() {
+    let script = Script {
+        link_only: true,
+        ..STALE_LEASE
+    };
+    let mut r = Rig::new(script, true, &[]);
+    r.run_to(DIES_AFTER + 120_000);
+    assert_eq!(r.host_status(r.dead), HostStatus::Disconnected);
+    assert!(r.c.host_downs().is_empty());
+    assert_eq!(r.count(EventKind::HostFenced), 0);
+    assert_eq!(r.vm_host(), Some(r.dead));
+    assert_eq!(r.state_of(r.plain), VmState::Running);
+    assert_eq!(r.c.ha_pending(), 0);
 }
