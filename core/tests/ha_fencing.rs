@@ -147,7 +147,7 @@ impl Rig {
     fn run_to(&mut self, until: u64) {
         while self.now < T0 + until {
             self.now += 500;
-            if (self.now - T0) % 3000 == 0 {
+            if (self.now - T0).is_multiple_of(3000) {
                 let live: Vec<HostId> = self
                     .hosts
                     .iter()
@@ -208,13 +208,20 @@ fn a_silent_host_is_fenced_only_once_its_lease_is_stale_past_the_proof_time() {
     // Last ping at 9 s; late after ping.interval × ping.timeout = 6 s: Alert
     // at the 18 s tick. Its lease was first read at 15 s (one ping missed).
     r.run_to(DIES_AFTER + 11_000);
-    assert_eq!(r.host_status(r.dead), HostStatus::Alert, "not Down while the lease is undecided");
+    assert_eq!(
+        r.host_status(r.dead),
+        HostStatus::Alert,
+        "not Down while the lease is undecided"
+    );
     // ha.lease.timeout 9 s + 2 pings of 3 s.
     assert_eq!(r.c.fence_proof_ms(), 15_000);
     assert_eq!(r.c.unfenceable_after_ms(), 315_000);
     r.run_to(DIES_AFTER + 14_000);
     assert_ne!(r.host_status(r.dead), HostStatus::Up, "missed pings are noticed");
-    assert!(r.c.host_report(dead_idx).fenced.is_none(), "not fenced before the proof time");
+    assert!(
+        r.c.host_report(dead_idx).fenced.is_none(),
+        "not fenced before the proof time"
+    );
     assert_eq!(r.vm_host(), Some(r.dead), "not restarted before the host is fenced");
     r.run_to(DIES_AFTER + 60_000);
     assert_eq!(r.host_status(r.dead), HostStatus::Down);
@@ -255,7 +262,11 @@ fn a_silent_host_is_fenced_only_once_its_lease_is_stale_past_the_proof_time() {
         _ => true,
     }));
     // The neighbour was asked: the investigation had someone to ask.
-    assert!(!r.events.iter().any(|e| e.detail.contains("no shared pool and no neighbour")));
+    assert!(
+        !r.events
+            .iter()
+            .any(|e| e.detail.contains("no shared pool and no neighbour"))
+    );
 }
 
 #[test]
@@ -270,7 +281,7 @@ fn a_host_that_cannot_be_proven_fenced_keeps_its_vm_until_the_operator_is_told()
     assert_eq!(r.count(EventKind::HostFenced), 0);
     assert!(r.count(EventKind::Alert) > 0, "the failed power-off is alerted");
     assert_eq!(r.vm_host(), Some(r.dead), "never restarted while it may still run");
-    let down_at = r.c.host_downs()[0].1 .0;
+    let down_at = r.c.host_downs()[0].1.0;
     // Left Running (charged to the dead host) until unfenceable_after_ms...
     r.run_to(down_at - T0 + 314_000);
     assert_eq!(r.vm_state(), VmState::Running);
@@ -326,12 +337,17 @@ fn failed_ha_restarts_are_retried_at_the_interval_then_given_up_with_the_reason(
     assert_eq!(work.len(), 1);
     assert_eq!((work[0].0, work[0].1), (r.vm, Some(r.dead)));
     // Nothing is overdue yet against a bound longer than it has waited.
-    let waited = r.c.now().0 - work[0].2 .0;
+    let waited = r.c.now().0 - work[0].2.0;
     assert!(r.c.ha_overdue(waited + 1).is_empty());
     assert!(r.c.ha_overdue(waited).is_empty(), "overdue means longer than the bound");
     assert_eq!(r.c.ha_overdue(waited - 1), vec![(r.vm, waited)]);
     r.run_to(scheduled - T0 + 60_000);
-    let retries: Vec<u64> = r.events.iter().filter(|e| e.kind == EventKind::HaRetry).map(|e| e.t).collect();
+    let retries: Vec<u64> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::HaRetry)
+        .map(|e| e.t)
+        .collect();
     assert_eq!(retries.len(), 2, "max.retries 2: two retries, then give up");
     let gave_up = r.first(EventKind::HaGaveUp).unwrap();
     assert!(gave_up - retries[1] >= 20_000 && gave_up - retries[1] < 25_000);
@@ -345,7 +361,6 @@ fn failed_ha_restarts_are_retried_at_the_interval_then_given_up_with_the_reason(
     assert!(log[0].recovered_at.is_none());
     assert_eq!(log[0].reason, *detail);
 }
-
 
 #[test]
 fn a_host_only_cut_off_from_management_is_disconnected_and_its_vms_stay() {
