@@ -8,11 +8,12 @@ mod common;
 
 use common::lab;
 use std::collections::VecDeque;
-use stratus_core::cloud::ServiceOfferingSpec;
+use stratus_core::cloud::{PoolScopeSpec, PoolSpec, ServiceOfferingSpec};
 use stratus_core::controller::effects::{DriverCall, DriverError, DriverResult, Effect, OpId, Timer};
 use stratus_core::controller::{Controller, Event, EventKind, FenceProof, Input};
 use stratus_core::ids::*;
-use stratus_core::inventory::HostStatus;
+use stratus_core::inventory::{HostStatus, PoolType, StorageType};
+use stratus_core::units::GIB;
 use stratus_core::units::Millis;
 use stratus_core::vm::{Charge, VmState};
 
@@ -30,6 +31,8 @@ struct Script {
     /// Only the link to management is lost: the host keeps renewing its
     /// lease and its neighbours still reach it.
     link_only: bool,
+    /// The HA VM's root volume is on a pool local to the dying host.
+    local_root: bool,
 }
 
 const STALE_LEASE: Script = Script {
@@ -37,6 +40,7 @@ const STALE_LEASE: Script = Script {
     power_off_works: false,
     restarts_fail: false,
     link_only: false,
+    local_root: false,
 };
 
 struct Rig {
@@ -63,10 +67,27 @@ impl Rig {
         for (k, v) in settings {
             l.set(k, v);
         }
+        if script.local_root {
+            l.cloud
+                .add_pool(PoolSpec {
+                    name: "local-h1".into(),
+                    zone: l.zone,
+                    scope: PoolScopeSpec::Host(l.hosts[0]),
+                    pool_type: PoolType::Filesystem,
+                    capacity_bytes: 512 * GIB,
+                    tags: vec![],
+                })
+                .unwrap();
+        }
         let ha_offering = l
             .cloud
             .add_service_offering(ServiceOfferingSpec {
                 offer_ha: true,
+                storage_type: if script.local_root {
+                    StorageType::Local
+                } else {
+                    StorageType::Shared
+                },
                 ..ServiceOfferingSpec::fixed("ha", 1, 1000, 2048)
             })
             .unwrap();
@@ -376,4 +397,22 @@ fn a_host_only_cut_off_from_management_is_disconnected_and_its_vms_stay() {
     assert_eq!(r.vm_host(), Some(r.dead));
     assert_eq!(r.state_of(r.plain), VmState::Running);
     assert_eq!(r.c.ha_pending(), 0);
+}
+
+#[test]
+fn an_ha_vm_with_its_root_on_host_local_storage_is_not_restarted() {
+    let script = Script {
+        local_root: true,
+        ..STALE_LEASE
+    };
+    let mut r = Rig::new(script, true, &[]);
+    r.run_to(DIES_AFTER + 60_000);
+    assert_eq!(r.count(EventKind::HostFenced), 1);
+    assert_eq!(r.count(EventKind::HaSkip), 1);
+    assert_eq!(r.count(EventKind::HaScheduled), 0);
+    assert_eq!(r.vm_state(), VmState::Stopped);
+    let log = r.c.ha_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].reason, "root volume on host-local storage");
+    assert!(log[0].recovered_at.is_none());
 }
