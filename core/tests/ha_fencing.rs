@@ -8,9 +8,10 @@ mod common;
 
 use common::lab;
 use std::collections::VecDeque;
-use stratus_core::cloud::{PoolScopeSpec, PoolSpec, ServiceOfferingSpec};
+use stratus_core::cloud::{HostSpec, PoolScopeSpec, PoolSpec, ServiceOfferingSpec};
+use stratus_core::controller::admin::AdminChange;
 use stratus_core::controller::effects::{DriverCall, DriverError, DriverResult, Effect, OpId, Timer};
-use stratus_core::controller::{Controller, Event, EventKind, FenceProof, Input};
+use stratus_core::controller::{Controller, Event, EventKind, FenceProof, Input, Reply};
 use stratus_core::ids::*;
 use stratus_core::inventory::{HostStatus, PoolType, StorageType};
 use stratus_core::units::GIB;
@@ -33,6 +34,9 @@ struct Script {
     link_only: bool,
     /// The HA VM's root volume is on a pool local to the dying host.
     local_root: bool,
+    /// A third host, added but never connected: not Up, so never asked as a
+    /// neighbour.
+    spare_connecting: bool,
 }
 
 const STALE_LEASE: Script = Script {
@@ -41,6 +45,7 @@ const STALE_LEASE: Script = Script {
     restarts_fail: false,
     link_only: false,
     local_root: false,
+    spare_connecting: false,
 };
 
 struct Rig {
@@ -57,6 +62,8 @@ struct Rig {
     vm: VmId,
     /// A VM without HA on the same host.
     plain: VmId,
+    spare: Option<HostId>,
+    cluster: ClusterId,
 }
 
 impl Rig {
@@ -110,9 +117,26 @@ impl Rig {
             events: Vec::new(),
             vm,
             plain,
+            spare: None,
+            cluster: l.clusters[0],
         };
         r.input(Input::Boot);
         r.input(Input::Pings { hosts: r.hosts.clone() });
+        if script.spare_connecting {
+            let spec = HostSpec {
+                name: "h3".into(),
+                cluster: r.cluster,
+                cpu_cores: 4,
+                cpu_mhz: 2000,
+                memory_bytes: 16 * GIB,
+                tags: vec![],
+            };
+            let change = AdminChange::AddHost { spec };
+            let Reply::Created(Ok(created)) = r.c.handle(Millis(r.now), Input::Admin { change, by: None }).reply else {
+                panic!("host not added")
+            };
+            r.spare = Some(HostId(created.id));
+        }
         r
     }
 
@@ -415,4 +439,28 @@ fn an_ha_vm_with_its_root_on_host_local_storage_is_not_restarted() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].reason, "root volume on host-local storage");
     assert!(log[0].recovered_at.is_none());
+}
+
+#[test]
+fn only_up_neighbours_are_asked_about_a_silent_host() {
+    let script = Script {
+        spare_connecting: true,
+        ..STALE_LEASE
+    };
+    let mut r = Rig::new(script, true, &[]);
+    r.run_to(DIES_AFTER + 60_000);
+    let spare = r.spare.unwrap();
+    assert_eq!(r.host_status(spare), HostStatus::Connecting);
+    assert_eq!(r.count(EventKind::HostFenced), 1);
+    assert_eq!(r.vm_host(), Some(r.hosts[1]));
+    let asked: Vec<HostId> = r
+        .made
+        .iter()
+        .filter_map(|c| match c {
+            DriverCall::PingNeighbour { from, .. } => Some(*from),
+            _ => None,
+        })
+        .collect();
+    assert!(!asked.is_empty());
+    assert!(asked.iter().all(|h| *h == r.hosts[1]), "asked {asked:?}");
 }
