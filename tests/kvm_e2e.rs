@@ -6,14 +6,18 @@
 //! fails then under `STRATUS_CI=1`. Steps, in order, each printed when it
 //! passes: 1 template Ready; 2 deploy on A (marker, VLAN tag, NFS root);
 //! 3 stop/start/reboot, data volume, snapshot; 4 maintenance on A migrates to B
-//! and the guest keeps counting, cancel; 6 destroy + expunge leaves nothing.
+//! and the guest keeps counting, cancel; 5 host A's agent and libvirtd killed and
+//! A fenced (its QEMU processes killed by `.ci/kvm-fence-qemu.sh`): A goes Down
+//! and HA restarts the VM on B, one copy only, the HA time printed; A's libvirtd
+//! is then restarted as `.ci/kvm-setup.sh` starts it; 6 destroy + expunge leaves
+//! nothing.
 #![cfg(feature = "kvm")]
 
 mod support;
 
 use serde_json::Value;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::cs::{Cs, session_keys};
 use support::{Proc, free_port, wait_until};
 
@@ -75,8 +79,132 @@ fn virsh(uri: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Host A's libvirtd pidfile and its QEMU pidfile directory, as `.ci/kvm-setup.sh`
+/// starts it (host B's QEMU pidfiles live under `$KVM_DIR/hostb/run/qemu`).
+const LIBVIRTD_A_PIDFILE: &str = "/run/libvirtd.pid";
+const QEMU_PIDS_A: &str = "/run/libvirt/qemu";
+
+fn qemu_pids_b() -> String {
+    format!("{}/hostb/run/qemu", need("STRATUS_TEST_KVM_DIR"))
+}
+
+/// The fence device of the CI hosts: kills the QEMU processes whose pidfiles are in `pid_dir`.
+fn fence_command(pid_dir: &str) -> String {
+    format!("bash {}/.ci/kvm-fence-qemu.sh {pid_dir}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn libvirtd_a_answers() -> bool {
+    std::process::Command::new("virsh")
+        .args(["-c", &need("STRATUS_TEST_LIBVIRT_A"), "version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Starts host A's libvirtd the way `.ci/kvm-setup.sh` does, unless it answers;
+/// true once it answers (within 90 s).
+fn ensure_libvirtd_a() -> bool {
+    if libvirtd_a_answers() {
+        return true;
+    }
+    let started = std::process::Command::new("/usr/sbin/libvirtd")
+        .arg("-d")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let until = Instant::now() + Duration::from_secs(90);
+    while started && Instant::now() < until {
+        if libvirtd_a_answers() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Restarts host A's libvirtd when step 5 ends early, so the services stay usable.
+struct LibvirtdAGuard;
+
+impl Drop for LibvirtdAGuard {
+    fn drop(&mut self) {
+        if !ensure_libvirtd_a() {
+            eprintln!("could not restart host A's libvirtd: run .ci/kvm-setup.sh");
+        }
+    }
+}
+
+fn exe_of(pid: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `kill -9` of host A's libvirtd (its QEMU processes live on, as after a crash).
+fn kill_libvirtd_a() {
+    let pid = std::fs::read_to_string(LIBVIRTD_A_PIDFILE).unwrap();
+    let pid = pid.trim();
+    assert!(
+        exe_of(pid).ends_with("libvirtd"),
+        "{LIBVIRTD_A_PIDFILE}: {pid} is not libvirtd"
+    );
+    let killed = std::process::Command::new("kill").args(["-9", pid]).status().unwrap();
+    assert!(killed.success(), "kill -9 {pid}");
+    wait_until("host A's libvirtd gone", Duration::from_secs(10), || {
+        !exe_of(pid).ends_with("libvirtd")
+    });
+}
+
+/// Live QEMU processes (any host) running the domain `name`.
+fn qemu_copies(name: &str) -> usize {
+    let needle = format!("guest={name},");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(&needle)
+                && exe_of(&e.file_name().to_string_lossy()).contains("qemu")
+        })
+        .count()
+}
+
+fn console_bytes(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+fn interface_port(xml: &str) -> Option<String> {
+    xml.split("<interface")
+        .nth(1)
+        .and_then(|nic| nic.split("<target dev='").nth(1))
+        .and_then(|r| r.split('\'').next())
+        .filter(|p| p.starts_with("vnet") || p.starts_with("tap"))
+        .map(str::to_string)
+}
+
+fn ovs_ports() -> String {
+    let out = std::process::Command::new("ovs-vsctl")
+        .args(["list-ports", &need("STRATUS_TEST_OVS_BRIDGE")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[allow(clippy::too_many_arguments)]
-fn agent(dir: &Path, name: &str, server: &str, token: &str, uri: &str, pool: &str, net: &str, console: &Path) -> Proc {
+fn agent(
+    dir: &Path,
+    name: &str,
+    server: &str,
+    token: &str,
+    uri: &str,
+    pool: &str,
+    net: &str,
+    console: &Path,
+    fence: &str,
+) -> Proc {
     let mut args: Vec<String> = [
         "agent",
         "--server",
@@ -122,6 +250,8 @@ fn agent(dir: &Path, name: &str, server: &str, token: &str, uri: &str, pool: &st
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.push("--fence-command".into());
+    args.push(fence.into());
     args.push("--state".into());
     args.push(dir.join(format!("{name}.creds")).display().to_string());
     Proc::start(dir, name, &args)
@@ -138,6 +268,8 @@ fn kvm_hosts_through_the_api() {
         return;
     }
     let (uri_a, uri_b) = (need("STRATUS_TEST_LIBVIRT_A"), need("STRATUS_TEST_LIBVIRT_B"));
+    // A run that failed in step 5 may have left host A's libvirtd dead.
+    assert!(ensure_libvirtd_a(), "host A's libvirtd does not answer");
     // A failed earlier run of this test may have left its guest running.
     for uri in [&uri_a, &uri_b] {
         virsh(uri, &["destroy", "e2e-vm"]);
@@ -266,6 +398,7 @@ fn kvm_hosts_through_the_api() {
         &pool,
         &net,
         &console_dir,
+        &format!("[ {{host}} = {} ] && {}", hosts[1], fence_command(&qemu_pids_b())),
     );
     let mut agent_b = agent(
         dir,
@@ -276,6 +409,7 @@ fn kvm_hosts_through_the_api() {
         &pool,
         &net,
         &console_dir,
+        &format!("[ {{host}} = {} ] && {}", hosts[0], fence_command(QEMU_PIDS_A)),
     );
     wait_until("both KVM hosts Up", Duration::from_secs(60), || {
         agent_a.assert_alive();
@@ -356,14 +490,7 @@ fn kvm_hosts_through_the_api() {
         xml.contains("protocol='nfs'") || xml.contains("protocol=\"nfs\""),
         "root disk not on NFS: {xml}"
     );
-    let port_name = xml
-        .split("<interface")
-        .nth(1)
-        .and_then(|nic| nic.split("<target dev='").nth(1))
-        .and_then(|r| r.split('\'').next())
-        .filter(|p| p.starts_with("vnet") || p.starts_with("tap"))
-        .map(str::to_string)
-        .expect("an interface target");
+    let port_name = interface_port(&xml).expect("an interface target");
     let tag = std::process::Command::new("ovs-vsctl")
         .args(["get", "port", &port_name, "tag"])
         .output()
@@ -444,6 +571,82 @@ fn kvm_hosts_through_the_api() {
     });
     admin.ok(&[("command", "cancelHostMaintenance"), ("id", &hosts[0])]);
     eprintln!("step 4 ok: live-migrated to B, heartbeat continued, A in Maintenance, cancelled");
+
+    // 5. Host A dies: its agent and libvirtd are killed and it is fenced (its
+    // QEMU processes killed, as a power-off would). The investigators declare A
+    // Down and HA restarts the VM on B, with the default HA settings.
+    job(
+        &admin,
+        &admin.ok(&[
+            ("command", "migrateVirtualMachine"),
+            ("virtualmachineid", &vm_id),
+            ("hostid", &hosts[0]),
+        ]),
+    );
+    assert_eq!(vm(&admin, &vm_id)["hostid"], hosts[0].as_str());
+    assert!(virsh(&uri_a, &["list", "--name"]).contains(&domain));
+    assert_eq!(qemu_copies(&domain), 1);
+    let port_a = interface_port(&virsh(&uri_a, &["dumpxml", &domain])).expect("an interface target on A");
+    let libvirtd_guard = LibvirtdAGuard;
+    let killed = Instant::now();
+    agent_a.kill9();
+    kill_libvirtd_a();
+    let fence = std::process::Command::new("sh")
+        .args(["-c", &fence_command(QEMU_PIDS_A)])
+        .output()
+        .unwrap();
+    assert!(
+        fence.status.success(),
+        "fencing A failed: {}",
+        String::from_utf8_lossy(&fence.stderr)
+    );
+    let fenced_after = killed.elapsed();
+    assert_eq!(qemu_copies(&domain), 0, "A's guest survived the fence");
+    let console_before = console_bytes(&console_dir, &domain).len();
+    let mut down_after = None;
+    let ha = loop {
+        let a = admin.list(&[("command", "listHosts"), ("id", &hosts[0])], "host");
+        if down_after.is_none() && a.first().is_some_and(|h| h["state"] == "Down") {
+            down_after = Some(killed.elapsed());
+        }
+        let last = vm(&admin, &vm_id);
+        if last["state"] == "Running" && last["hostid"] == hosts[1].as_str() {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(180),
+            "HA did not restart the VM on B: {last}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let host_a = admin.list(&[("command", "listHosts"), ("id", &hosts[0])], "host");
+    assert_eq!(host_a[0]["state"], "Down", "{}", host_a[0]);
+    assert!(virsh(&uri_b, &["list", "--name"]).contains(&domain));
+    wait_until("the marker on B's console", Duration::from_secs(90), || {
+        let text = console_bytes(&console_dir, &domain);
+        let fresh = text.get(console_before..).unwrap_or(&text);
+        String::from_utf8_lossy(fresh).contains(&marker)
+    });
+    assert_eq!(qemu_copies(&domain), 1, "exactly one running copy");
+    eprintln!(
+        "step 5 HA time: {:.1} s from killing A's agent + libvirtd to Running on B per the API \
+         (A fenced after {:.1} s, A Down after {}) with the default settings",
+        ha.as_secs_f64(),
+        fenced_after.as_secs_f64(),
+        down_after.map_or("?".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
+    );
+    // Host A's libvirtd comes back (as .ci/kvm-setup.sh starts it): it finds its
+    // guest dead and forgets it, and its OVS port goes with it.
+    drop(libvirtd_guard);
+    assert!(libvirtd_a_answers(), "host A's libvirtd did not restart");
+    wait_until(
+        "A's libvirtd forgets the dead guest and its port",
+        Duration::from_secs(60),
+        || !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain) && !ovs_ports().lines().any(|p| p == port_a),
+    );
+    assert_eq!(qemu_copies(&domain), 1, "exactly one running copy");
+    eprintln!("step 5 ok: A Down and fenced, HA restarted the VM on B (marker, one copy), A's libvirtd back");
 
     // 6. Destroy and expunge: nothing left anywhere.
     job(&admin, &admin.ok(&[("command", "detachVolume"), ("id", &vol_id)]));
