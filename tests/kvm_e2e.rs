@@ -587,6 +587,7 @@ fn kvm_hosts_through_the_api() {
     assert!(virsh(&uri_a, &["list", "--name"]).contains(&domain));
     assert_eq!(qemu_copies(&domain), 1);
     let port_a = interface_port(&virsh(&uri_a, &["dumpxml", &domain])).expect("an interface target on A");
+    let ports_before: Vec<String> = ovs_ports().lines().map(str::to_string).collect();
     let libvirtd_guard = LibvirtdAGuard;
     let killed = Instant::now();
     agent_a.kill9();
@@ -640,10 +641,17 @@ fn kvm_hosts_through_the_api() {
     // guest dead and forgets it, and its OVS port goes with it.
     drop(libvirtd_guard);
     assert!(libvirtd_a_answers(), "host A's libvirtd did not restart");
+    // B may have reused the name of A's port for the restarted guest.
+    let port_b = interface_port(&virsh(&uri_b, &["dumpxml", &domain])).expect("an interface target on B");
     wait_until(
         "A's libvirtd forgets the dead guest and its port",
         Duration::from_secs(60),
-        || !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain) && !ovs_ports().lines().any(|p| p == port_a),
+        || {
+            !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain)
+                && ovs_ports()
+                    .lines()
+                    .all(|p| p == port_b || (p != port_a && ports_before.iter().any(|b| b == p)))
+        },
     );
     assert_eq!(qemu_copies(&domain), 1, "exactly one running copy");
     eprintln!("step 5 ok: A Down and fenced, HA restarted the VM on B (marker, one copy), A's libvirtd back");
