@@ -575,11 +575,14 @@ fn kvm_hosts_through_the_api() {
     // 5. Host A dies: its agent and libvirtd are killed and it is fenced (its
     // QEMU processes killed, as a power-off would). The investigators declare A
     // Down and HA restarts the VM on B, with the default HA settings.
+    // Back to A by stop + start: a live migration B -> A cannot work on this one
+    // machine (host B's libvirtd resolves A's `qemu:///system` to its own socket).
+    job(&admin, &admin.ok(&[("command", "stopVirtualMachine"), ("id", &vm_id)]));
     job(
         &admin,
         &admin.ok(&[
-            ("command", "migrateVirtualMachine"),
-            ("virtualmachineid", &vm_id),
+            ("command", "startVirtualMachine"),
+            ("id", &vm_id),
             ("hostid", &hosts[0]),
         ]),
     );
@@ -637,24 +640,38 @@ fn kvm_hosts_through_the_api() {
         fenced_after.as_secs_f64(),
         down_after.map_or("?".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
     );
-    // Host A's libvirtd comes back (as .ci/kvm-setup.sh starts it): it finds its
-    // guest dead and forgets it, and its OVS port goes with it.
+    // Host A comes back: libvirtd as .ci/kvm-setup.sh starts it (it finds its
+    // guest dead: shut off, its OVS port gone), then the agent, whose start-up
+    // reconciliation undefines the dead Stratus domain; A is Up again.
     drop(libvirtd_guard);
     assert!(libvirtd_a_answers(), "host A's libvirtd did not restart");
     // B may have reused the name of A's port for the restarted guest.
     let port_b = interface_port(&virsh(&uri_b, &["dumpxml", &domain])).expect("an interface target on B");
-    wait_until(
-        "A's libvirtd forgets the dead guest and its port",
-        Duration::from_secs(60),
-        || {
-            !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain)
-                && ovs_ports()
-                    .lines()
-                    .all(|p| p == port_b || (p != port_a && ports_before.iter().any(|b| b == p)))
-        },
+    wait_until("A's OVS port gone", Duration::from_secs(60), || {
+        ovs_ports()
+            .lines()
+            .all(|p| p == port_b || (p != port_a && ports_before.iter().any(|b| b == p)))
+    });
+    agent_a = agent(
+        dir,
+        "hosta",
+        &server_addr,
+        &tokens[0],
+        &uri_a,
+        &pool,
+        &net,
+        &console_dir,
+        &format!("[ {{host}} = {} ] && {}", hosts[1], fence_command(&qemu_pids_b())),
     );
+    wait_until("A Up again, its dead domain undefined", Duration::from_secs(60), || {
+        agent_a.assert_alive();
+        let a = admin.list(&[("command", "listHosts"), ("id", &hosts[0])], "host");
+        a.first().is_some_and(|h| h["state"] == "Up") && !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain)
+    });
+    let v = vm(&admin, &vm_id);
+    assert!(v["state"] == "Running" && v["hostid"] == hosts[1].as_str(), "{v}");
     assert_eq!(qemu_copies(&domain), 1, "exactly one running copy");
-    eprintln!("step 5 ok: A Down and fenced, HA restarted the VM on B (marker, one copy), A's libvirtd back");
+    eprintln!("step 5 ok: A Down and fenced, HA restarted the VM on B (marker, one copy); A back and Up");
 
     // 6. Destroy and expunge: nothing left anywhere.
     job(&admin, &admin.ok(&[("command", "detachVolume"), ("id", &vol_id)]));
