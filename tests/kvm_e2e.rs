@@ -13,7 +13,14 @@
 //! nothing.
 #![cfg(feature = "kvm")]
 
+#[path = "kvm_e2e/host_a.rs"]
+mod host_a;
 mod support;
+
+use host_a::{
+    LibvirtdAGuard, QEMU_PIDS_A, console_bytes, ensure_libvirtd_a, fence_command, interface_port, kill_libvirtd_a,
+    libvirtd_a_answers, ovs_ports, qemu_copies, qemu_pids_b,
+};
 
 use serde_json::Value;
 use std::path::Path;
@@ -74,120 +81,6 @@ fn virsh(uri: &str, args: &[&str]) -> String {
         .arg("-c")
         .arg(uri)
         .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Host A's libvirtd pidfile and its QEMU pidfile directory, as `.ci/kvm-setup.sh`
-/// starts it (host B's QEMU pidfiles live under `$KVM_DIR/hostb/run/qemu`).
-const LIBVIRTD_A_PIDFILE: &str = "/run/libvirtd.pid";
-const QEMU_PIDS_A: &str = "/run/libvirt/qemu";
-
-fn qemu_pids_b() -> String {
-    format!("{}/hostb/run/qemu", need("STRATUS_TEST_KVM_DIR"))
-}
-
-/// The fence device of the CI hosts: kills the QEMU processes whose pidfiles are in `pid_dir`.
-fn fence_command(pid_dir: &str) -> String {
-    format!("bash {}/.ci/kvm-fence-qemu.sh {pid_dir}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn libvirtd_a_answers() -> bool {
-    std::process::Command::new("virsh")
-        .args(["-c", &need("STRATUS_TEST_LIBVIRT_A"), "version"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Starts host A's libvirtd the way `.ci/kvm-setup.sh` does, unless it answers;
-/// true once it answers (within 90 s).
-fn ensure_libvirtd_a() -> bool {
-    if libvirtd_a_answers() {
-        return true;
-    }
-    let started = std::process::Command::new("/usr/sbin/libvirtd")
-        .arg("-d")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let until = Instant::now() + Duration::from_secs(90);
-    while started && Instant::now() < until {
-        if libvirtd_a_answers() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-/// Restarts host A's libvirtd when step 5 ends early, so the services stay usable.
-struct LibvirtdAGuard;
-
-impl Drop for LibvirtdAGuard {
-    fn drop(&mut self) {
-        if !ensure_libvirtd_a() {
-            eprintln!("could not restart host A's libvirtd: run .ci/kvm-setup.sh");
-        }
-    }
-}
-
-fn exe_of(pid: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
-/// `kill -9` of host A's libvirtd (its QEMU processes live on, as after a crash).
-fn kill_libvirtd_a() {
-    let pid = std::fs::read_to_string(LIBVIRTD_A_PIDFILE).unwrap();
-    let pid = pid.trim();
-    assert!(
-        exe_of(pid).ends_with("libvirtd"),
-        "{LIBVIRTD_A_PIDFILE}: {pid} is not libvirtd"
-    );
-    let killed = std::process::Command::new("kill").args(["-9", pid]).status().unwrap();
-    assert!(killed.success(), "kill -9 {pid}");
-    wait_until("host A's libvirtd gone", Duration::from_secs(10), || {
-        !exe_of(pid).ends_with("libvirtd")
-    });
-}
-
-/// Live QEMU processes (any host) running the domain `name`.
-fn qemu_copies(name: &str) -> usize {
-    let needle = format!("guest={name},");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(&needle)
-                && exe_of(&e.file_name().to_string_lossy()).contains("qemu")
-        })
-        .count()
-}
-
-fn console_bytes(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(format!("{name}.log"))).unwrap_or_default()
-}
-
-fn interface_port(xml: &str) -> Option<String> {
-    xml.split("<interface")
-        .nth(1)
-        .and_then(|nic| nic.split("<target dev='").nth(1))
-        .and_then(|r| r.split('\'').next())
-        .filter(|p| p.starts_with("vnet") || p.starts_with("tap"))
-        .map(str::to_string)
-}
-
-fn ovs_ports() -> String {
-    let out = std::process::Command::new("ovs-vsctl")
-        .args(["list-ports", &need("STRATUS_TEST_OVS_BRIDGE")])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -624,8 +517,14 @@ fn kvm_hosts_through_the_api() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    let host_a = admin.list(&[("command", "listHosts"), ("id", &hosts[0])], "host");
+    let host_a = admin.list(
+        &[("command", "listHosts"), ("id", &hosts[0]), ("details", "evidence")],
+        "host",
+    );
     assert_eq!(host_a[0]["state"], "Down", "{}", host_a[0]);
+    // How management proved A fenced: A's lease on the NFS pool (read through B) went
+    // stale, or B's fence command (`.ci/kvm-fence-qemu.sh`) when no lease could be read.
+    let proof = s(&host_a[0]["fenced"]);
     assert!(virsh(&uri_b, &["list", "--name"]).contains(&domain));
     wait_until("the marker on B's console", Duration::from_secs(90), || {
         let text = console_bytes(&console_dir, &domain);
@@ -635,7 +534,7 @@ fn kvm_hosts_through_the_api() {
     assert_eq!(qemu_copies(&domain), 1, "exactly one running copy");
     eprintln!(
         "step 5 HA time: {:.1} s from killing A's agent + libvirtd to Running on B per the API \
-         (A fenced after {:.1} s, A Down after {}) with the default settings",
+         (A's QEMU killed after {:.1} s, A Down after {}; management's proof: {proof}) with the default settings",
         ha.as_secs_f64(),
         fenced_after.as_secs_f64(),
         down_after.map_or("?".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
