@@ -169,7 +169,9 @@ def setup(api, binary, work, agent_port, console_dir):
                         url=env("STRATUS_TEST_TEMPLATE_URL"), checksum="{SHA-256}" + env("STRATUS_TEST_TEMPLATE_SHA256"),
                         format="QCOW2", hypervisor="KVM", ostypeid=ostype, zoneid=zone)["template"][0]["id"]  # fmt: skip
     until = time.time() + 120
-    while not api.call("listTemplates", templatefilter="all", id=template, zoneid=zone)["template"][0]["isready"]:
+    while not api.call("listTemplates", templatefilter="all", id=template, zoneid=zone).get("template", [{}])[0].get(
+        "isready"
+    ):
         if time.time() > until:
             sys.exit("kvm-bench: the template did not become Ready")
         time.sleep(0.2)
