@@ -524,7 +524,7 @@ fn kvm_hosts_through_the_api() {
     assert_eq!(host_a[0]["state"], "Down", "{}", host_a[0]);
     // How management proved A fenced: A's lease on the NFS pool (read through B) went
     // stale, or B's fence command (`.ci/kvm-fence-qemu.sh`) when no lease could be read.
-    let proof = s(&host_a[0]["fenced"]);
+    let proof = host_a[0]["fenced"].clone();
     assert!(virsh(&uri_b, &["list", "--name"]).contains(&domain));
     wait_until("the marker on B's console", Duration::from_secs(90), || {
         let text = console_bytes(&console_dir, &domain);
