@@ -221,7 +221,7 @@ def main():
     binary, rounds = os.path.abspath(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 5
     load_env()
     load_before = os.getloadavg()
-    procs = []
+    procs, leftovers = [], []
     with tempfile.TemporaryDirectory(prefix="stratus-kvm-bench-") as work:
         console_dir = os.path.join(env("STRATUS_TEST_KVM_DIR"), f"bench-console-{os.getpid()}")
         os.makedirs(console_dir, exist_ok=True)
@@ -245,6 +245,8 @@ def main():
             api = Api(f"http://127.0.0.1:{port}")
             zone, hosts, net, template, so, agents = setup(api, binary, work, agent_port, console_dir)
             procs += agents
+            # What the agents leave on primary storage: their leases and the template's base copy.
+            leftovers += [f"stratus-hb-{h}.lease" for h in hosts] + [f"tmpl-{template}.qcow2"]
             log(f"zone ready; {rounds} Stratus rounds")
             stratus = stratus_rounds(api, rounds, zone, hosts, net, template, so, console_dir)
         finally:
@@ -252,6 +254,10 @@ def main():
                 p.kill()
                 p.wait()
             subprocess.run(["rm", "-rf", console_dir])
+            for name in leftovers:
+                path = os.path.join(env("STRATUS_TEST_NFS_PRIMARY_DIR"), name)
+                if os.path.exists(path):
+                    os.remove(path)
     log(f"{rounds} raw rounds (.ci/kvm-raw-bench.sh)")
     raw = json.loads(subprocess.run(["bash", os.path.join(HERE, "kvm-raw-bench.sh"), str(rounds)], check=True,
                                     stdout=subprocess.PIPE).stdout)  # fmt: skip
