@@ -9,8 +9,8 @@
 //! and the guest keeps counting, cancel; 5 host A's agent and libvirtd killed and
 //! A fenced (its QEMU processes killed by `.ci/kvm-fence-qemu.sh`): A goes Down
 //! and HA restarts the VM on B, one copy only, the HA time printed; A's libvirtd
-//! is then restarted as `.ci/kvm-setup.sh` starts it; 6 destroy + expunge leaves
-//! nothing.
+//! is then restarted as `.ci/kvm-setup.sh` starts it, then A's agent (its
+//! reconciliation undefines the dead domain); 6 destroy + expunge leaves nothing.
 #![cfg(feature = "kvm")]
 
 #[path = "kvm_e2e/host_a.rs"]
