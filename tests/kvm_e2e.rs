@@ -6,14 +6,25 @@
 //! fails then under `STRATUS_CI=1`. Steps, in order, each printed when it
 //! passes: 1 template Ready; 2 deploy on A (marker, VLAN tag, NFS root);
 //! 3 stop/start/reboot, data volume, snapshot; 4 maintenance on A migrates to B
-//! and the guest keeps counting, cancel; 6 destroy + expunge leaves nothing.
+//! and the guest keeps counting, cancel; 5 host A's agent and libvirtd killed and
+//! A fenced (its QEMU processes killed by `.ci/kvm-fence-qemu.sh`): A goes Down
+//! and HA restarts the VM on B, one copy only, the HA time printed; A's libvirtd
+//! is then restarted as `.ci/kvm-setup.sh` starts it, then A's agent (its
+//! reconciliation undefines the dead domain); 6 destroy + expunge leaves nothing.
 #![cfg(feature = "kvm")]
 
+#[path = "kvm_e2e/host_a.rs"]
+mod host_a;
 mod support;
+
+use host_a::{
+    LibvirtdAGuard, QEMU_PIDS_A, console_bytes, ensure_libvirtd_a, fence_command, interface_port, kill_libvirtd_a,
+    libvirtd_a_answers, ovs_ports, qemu_copies, qemu_pids_b,
+};
 
 use serde_json::Value;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::cs::{Cs, session_keys};
 use support::{Proc, free_port, wait_until};
 
@@ -76,7 +87,17 @@ fn virsh(uri: &str, args: &[&str]) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn agent(dir: &Path, name: &str, server: &str, token: &str, uri: &str, pool: &str, net: &str, console: &Path) -> Proc {
+fn agent(
+    dir: &Path,
+    name: &str,
+    server: &str,
+    token: &str,
+    uri: &str,
+    pool: &str,
+    net: &str,
+    console: &Path,
+    fence: &str,
+) -> Proc {
     let mut args: Vec<String> = [
         "agent",
         "--server",
@@ -122,6 +143,8 @@ fn agent(dir: &Path, name: &str, server: &str, token: &str, uri: &str, pool: &st
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.push("--fence-command".into());
+    args.push(fence.into());
     args.push("--state".into());
     args.push(dir.join(format!("{name}.creds")).display().to_string());
     Proc::start(dir, name, &args)
@@ -138,6 +161,8 @@ fn kvm_hosts_through_the_api() {
         return;
     }
     let (uri_a, uri_b) = (need("STRATUS_TEST_LIBVIRT_A"), need("STRATUS_TEST_LIBVIRT_B"));
+    // A run that failed in step 5 may have left host A's libvirtd dead.
+    assert!(ensure_libvirtd_a(), "host A's libvirtd does not answer");
     // A failed earlier run of this test may have left its guest running.
     for uri in [&uri_a, &uri_b] {
         virsh(uri, &["destroy", "e2e-vm"]);
@@ -266,6 +291,7 @@ fn kvm_hosts_through_the_api() {
         &pool,
         &net,
         &console_dir,
+        &format!("[ {{host}} = {} ] && {}", hosts[1], fence_command(&qemu_pids_b())),
     );
     let mut agent_b = agent(
         dir,
@@ -276,6 +302,7 @@ fn kvm_hosts_through_the_api() {
         &pool,
         &net,
         &console_dir,
+        &format!("[ {{host}} = {} ] && {}", hosts[0], fence_command(QEMU_PIDS_A)),
     );
     wait_until("both KVM hosts Up", Duration::from_secs(60), || {
         agent_a.assert_alive();
@@ -356,14 +383,7 @@ fn kvm_hosts_through_the_api() {
         xml.contains("protocol='nfs'") || xml.contains("protocol=\"nfs\""),
         "root disk not on NFS: {xml}"
     );
-    let port_name = xml
-        .split("<interface")
-        .nth(1)
-        .and_then(|nic| nic.split("<target dev='").nth(1))
-        .and_then(|r| r.split('\'').next())
-        .filter(|p| p.starts_with("vnet") || p.starts_with("tap"))
-        .map(str::to_string)
-        .expect("an interface target");
+    let port_name = interface_port(&xml).expect("an interface target");
     let tag = std::process::Command::new("ovs-vsctl")
         .args(["get", "port", &port_name, "tag"])
         .output()
@@ -444,6 +464,113 @@ fn kvm_hosts_through_the_api() {
     });
     admin.ok(&[("command", "cancelHostMaintenance"), ("id", &hosts[0])]);
     eprintln!("step 4 ok: live-migrated to B, heartbeat continued, A in Maintenance, cancelled");
+
+    // 5. Host A dies: its agent and libvirtd are killed and it is fenced (its
+    // QEMU processes killed, as a power-off would). The investigators declare A
+    // Down and HA restarts the VM on B, with the default HA settings.
+    // Back to A by stop + start: a live migration B -> A cannot work on this one
+    // machine (host B's libvirtd resolves A's `qemu:///system` to its own socket).
+    job(&admin, &admin.ok(&[("command", "stopVirtualMachine"), ("id", &vm_id)]));
+    job(
+        &admin,
+        &admin.ok(&[
+            ("command", "startVirtualMachine"),
+            ("id", &vm_id),
+            ("hostid", &hosts[0]),
+        ]),
+    );
+    assert_eq!(vm(&admin, &vm_id)["hostid"], hosts[0].as_str());
+    assert!(virsh(&uri_a, &["list", "--name"]).contains(&domain));
+    assert_eq!(qemu_copies(&domain), 1);
+    let port_a = interface_port(&virsh(&uri_a, &["dumpxml", &domain])).expect("an interface target on A");
+    let ports_before: Vec<String> = ovs_ports().lines().map(str::to_string).collect();
+    let libvirtd_guard = LibvirtdAGuard;
+    let killed = Instant::now();
+    agent_a.kill9();
+    kill_libvirtd_a();
+    let fence = std::process::Command::new("sh")
+        .args(["-c", &fence_command(QEMU_PIDS_A)])
+        .output()
+        .unwrap();
+    assert!(
+        fence.status.success(),
+        "fencing A failed: {}",
+        String::from_utf8_lossy(&fence.stderr)
+    );
+    let fenced_after = killed.elapsed();
+    assert_eq!(qemu_copies(&domain), 0, "A's guest survived the fence");
+    let console_before = console_bytes(&console_dir, &domain).len();
+    let mut down_after = None;
+    let ha = loop {
+        let a = admin.list(&[("command", "listHosts"), ("id", &hosts[0])], "host");
+        if down_after.is_none() && a.first().is_some_and(|h| h["state"] == "Down") {
+            down_after = Some(killed.elapsed());
+        }
+        let last = vm(&admin, &vm_id);
+        if last["state"] == "Running" && last["hostid"] == hosts[1].as_str() {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(180),
+            "HA did not restart the VM on B: {last}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let host_a = admin.list(
+        &[("command", "listHosts"), ("id", &hosts[0]), ("details", "evidence")],
+        "host",
+    );
+    assert_eq!(host_a[0]["state"], "Down", "{}", host_a[0]);
+    // How management proved A fenced: A's lease on the NFS pool (read through B) went
+    // stale, or B's fence command (`.ci/kvm-fence-qemu.sh`) when no lease could be read.
+    let proof = host_a[0]["fenced"].clone();
+    assert!(virsh(&uri_b, &["list", "--name"]).contains(&domain));
+    wait_until("the marker on B's console", Duration::from_secs(90), || {
+        let text = console_bytes(&console_dir, &domain);
+        let fresh = text.get(console_before..).unwrap_or(&text);
+        String::from_utf8_lossy(fresh).contains(&marker)
+    });
+    assert_eq!(qemu_copies(&domain), 1, "exactly one running copy");
+    eprintln!(
+        "step 5 HA time: {:.1} s from killing A's agent + libvirtd to Running on B per the API \
+         (A's QEMU killed after {:.1} s, A Down after {}; management's proof: {proof}) with the default settings",
+        ha.as_secs_f64(),
+        fenced_after.as_secs_f64(),
+        down_after.map_or("?".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
+    );
+    // Host A comes back: libvirtd as .ci/kvm-setup.sh starts it (it finds its
+    // guest dead: shut off, its OVS port gone), then the agent, whose start-up
+    // reconciliation undefines the dead Stratus domain; A is Up again.
+    drop(libvirtd_guard);
+    assert!(libvirtd_a_answers(), "host A's libvirtd did not restart");
+    // B may have reused the name of A's port for the restarted guest.
+    let port_b = interface_port(&virsh(&uri_b, &["dumpxml", &domain])).expect("an interface target on B");
+    wait_until("A's OVS port gone", Duration::from_secs(60), || {
+        ovs_ports()
+            .lines()
+            .all(|p| p == port_b || (p != port_a && ports_before.iter().any(|b| b == p)))
+    });
+    agent_a = agent(
+        dir,
+        "hosta",
+        &server_addr,
+        &tokens[0],
+        &uri_a,
+        &pool,
+        &net,
+        &console_dir,
+        &format!("[ {{host}} = {} ] && {}", hosts[1], fence_command(&qemu_pids_b())),
+    );
+    wait_until("A Up again, its dead domain undefined", Duration::from_secs(60), || {
+        agent_a.assert_alive();
+        let a = admin.list(&[("command", "listHosts"), ("id", &hosts[0])], "host");
+        a.first().is_some_and(|h| h["state"] == "Up") && !virsh(&uri_a, &["list", "--all", "--name"]).contains(&domain)
+    });
+    let v = vm(&admin, &vm_id);
+    assert!(v["state"] == "Running" && v["hostid"] == hosts[1].as_str(), "{v}");
+    assert_eq!(qemu_copies(&domain), 1, "exactly one running copy");
+    eprintln!("step 5 ok: A Down and fenced, HA restarted the VM on B (marker, one copy); A back and Up");
 
     // 6. Destroy and expunge: nothing left anywhere.
     job(&admin, &admin.ok(&[("command", "detachVolume"), ("id", &vol_id)]));
