@@ -219,7 +219,7 @@ pub fn run_seed_within(
         .iter()
         .map(|f| format!("{} {}", f.at, crate::scenario::describe(&f.fault)))
         .collect();
-    faults.extend(s.actions.iter().skip(base.actions.len()).map(|a| format!("{a:?}")));
+    faults.extend(s.actions.iter().skip(base.actions.len()).map(crate::scenario::describe));
     let built = crate::scenario::build(&s).map_err(|e| e.to_string())?;
     let mut r = Runner::new(
         s,
