@@ -8,67 +8,15 @@ use stratus_sim::invariants;
 use stratus_sim::report::RunReport;
 use stratus_sim::runner::{RunOptions, Runner};
 
-/// Two clusters of two hosts on one zone-wide pool (HA can restart a VM in
-/// the other cluster), HA VMs packed on kvm1 and kvm2 by firstfit.
-const TWO_CLUSTERS: &str = r#"
-[scenario]
-name = "danger-lab"
-seed = 21
-duration = "1h"
+mod labs;
 
-[settings]
-"vm.allocation.algorithm" = "firstfit"
-
-[[zones]]
-name = "z1"
-
-[[zones.networks]]
-name = "guest"
-cidr = "10.1.0.0/24"
-
-[[zones.pools]]
-name = "zone-ps"
-capacity_gib = 4000
-
-[[zones.pods]]
-name = "p1"
-gateway = "172.16.1.1"
-netmask = "255.255.255.0"
-start_ip = "172.16.1.10"
-end_ip = "172.16.1.250"
-
-[[zones.pods.clusters]]
-name = "c1"
-hosts = [{ prefix = "kvm", count = 2, cores = 8, mhz = 2400, memory_gib = 32 }]
-
-[[zones.pods.clusters]]
-name = "c2"
-hosts = [{ prefix = "spare", count = 2, cores = 8, mhz = 2400, memory_gib = 32 }]
-
-[[offerings]]
-name = "web-ha"
-cpu = 4
-mhz = 1000
-memory_mb = 8192
-ha = true
-
-[[templates]]
-name = "tiny"
-size_gib = 2
-
-[[accounts]]
-name = "alice"
-
-[[workload]]
-account = "alice"
-offering = "web-ha"
-template = "tiny"
-network = "guest"
-arrival = { kind = "burst", count = 4, at = "0s" }
-"#;
+/// Two clusters of two hosts on one zone-wide pool, 4 HA VMs on kvm1 and kvm2.
+fn two_clusters() -> String {
+    labs::two_clusters("danger-lab", 21, "", 4)
+}
 
 fn run(extra: &str) -> (Runner, RunReport) {
-    let text = format!("{TWO_CLUSTERS}\n{extra}");
+    let text = format!("{}\n{extra}", two_clusters());
     let s = stratus_sim::scenario::parse(&text, "danger-lab.toml").unwrap_or_else(|e| panic!("{e}"));
     let built = stratus_sim::scenario::build(&s).unwrap();
     let mut r = Runner::new(

@@ -20,67 +20,15 @@ fn scenario(name: &str) -> stratus_sim::scenario::Scenario {
     stratus_sim::scenario::parse(&text, name).unwrap()
 }
 
+mod labs;
+
 /// Two clusters of two hosts on a zone-wide pool, HA VMs, and a watchdog
 /// slower than detection (`ha.lease.timeout` 60 s): a host declared Down
 /// still runs its VMs for a while, so restarting them before the fencing
 /// proof runs them twice.
-const SLOW_WATCHDOG_LAB: &str = r#"
-[scenario]
-name = "slow-watchdog"
-seed = 5
-duration = "1h"
-
-[settings]
-"vm.allocation.algorithm" = "firstfit"
-"ha.lease.timeout" = "60"
-
-[[zones]]
-name = "z1"
-
-[[zones.networks]]
-name = "guest"
-cidr = "10.1.0.0/24"
-
-[[zones.pools]]
-name = "zone-ps"
-capacity_gib = 4000
-
-[[zones.pods]]
-name = "p1"
-gateway = "172.16.1.1"
-netmask = "255.255.255.0"
-start_ip = "172.16.1.10"
-end_ip = "172.16.1.250"
-
-[[zones.pods.clusters]]
-name = "c1"
-hosts = [{ prefix = "kvm", count = 2, cores = 8, mhz = 2400, memory_gib = 32 }]
-
-[[zones.pods.clusters]]
-name = "c2"
-hosts = [{ prefix = "spare", count = 2, cores = 8, mhz = 2400, memory_gib = 32 }]
-
-[[offerings]]
-name = "web-ha"
-cpu = 4
-mhz = 1000
-memory_mb = 8192
-ha = true
-
-[[templates]]
-name = "tiny"
-size_gib = 2
-
-[[accounts]]
-name = "alice"
-
-[[workload]]
-account = "alice"
-offering = "web-ha"
-template = "tiny"
-network = "guest"
-arrival = { kind = "burst", count = 6, at = "0s" }
-"#;
+fn slow_watchdog_lab() -> String {
+    labs::two_clusters("slow-watchdog", 5, "\"ha.lease.timeout\" = \"60\"\n", 6)
+}
 
 const NEIGHBOUR_CRASHED_THEN_HANG: &str = r#"
 [[faults.scheduled]]
@@ -96,7 +44,7 @@ for = "30m"
 "#;
 
 fn run_lab(extra: &str) -> Vec<String> {
-    let text = format!("{SLOW_WATCHDOG_LAB}\n{extra}");
+    let text = format!("{}\n{extra}", slow_watchdog_lab());
     let s = stratus_sim::scenario::parse(&text, "slow-watchdog.toml").unwrap_or_else(|e| panic!("{e}"));
     let built = stratus_sim::scenario::build(&s).unwrap();
     let mut r = stratus_sim::runner::Runner::new(s, built.cloud, &Default::default());
@@ -127,7 +75,7 @@ fn neighbour_crashed_first_then_host_hung_runs_a_vm_twice_with_the_bypass() {
 #[test]
 fn the_fuzzer_sees_a_vm_run_twice_with_the_bypass_within_a_few_hundred_seeds() {
     let _turn = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
-    let s = stratus_sim::scenario::parse(SLOW_WATCHDOG_LAB, "slow-watchdog.toml").unwrap();
+    let s = stratus_sim::scenario::parse(&slow_watchdog_lab(), "slow-watchdog.toml").unwrap();
     FENCING_BYPASS.store(true, Ordering::SeqCst);
     let mut twice = Vec::new();
     for seed in 0..300 {
