@@ -36,6 +36,12 @@ pub enum BenchCommand {
     /// The what-if engine: N-1 sweep over every host, failures tolerated per
     /// cluster, growth projection; wall time and memory.
     Whatif(crate::bench_whatif::WhatIfBenchArgs),
+    /// Real KVM hosts (`--features kvm`, the services of .ci/kvm-setup.sh):
+    /// deploy, stop, start and live migration through Stratus versus raw
+    /// virsh in one run (ratios, target <= 1.10), the HA restart time with
+    /// --ha, and a simulator latency profile with --profile-out.
+    #[cfg(feature = "kvm")]
+    Kvm(crate::bench_kvm::KvmBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -89,6 +95,8 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Api(args) => crate::bench_api::run(&args),
         BenchCommand::Console(args) => crate::bench_console::run(&args),
         BenchCommand::Whatif(args) => crate::bench_whatif::run(&args),
+        #[cfg(feature = "kvm")]
+        BenchCommand::Kvm(args) => crate::bench_kvm::run(args),
     }
 }
 

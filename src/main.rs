@@ -11,6 +11,14 @@ mod bench_api_setup;
 mod bench_api_stages;
 mod bench_console;
 mod bench_journal;
+#[cfg(feature = "kvm")]
+mod bench_kvm;
+#[cfg(feature = "kvm")]
+mod bench_kvm_profile;
+#[cfg(feature = "kvm")]
+mod bench_kvm_raw;
+#[cfg(feature = "kvm")]
+mod bench_kvm_stratus;
 mod bench_recovery;
 mod bench_sim;
 mod bench_whatif;

@@ -91,6 +91,7 @@ pub fn zone(ctl: &Controller, z: &Zone) -> Obj {
         .s("dns1", z.dns1.to_string())
         .s("internaldns1", z.internal_dns1.to_string())
         .opt_s("guestcidraddress", z.guest_cidr.map(|c| c.to_string()))
+        .opt_s("vlan", z.guest_vlans.map(|(lo, hi)| format!("{lo}-{hi}")))
         .s("allocationstate", z.allocation_state.as_str())
         .b("localstorageenabled", z.local_storage_enabled)
         .b("securitygroupsenabled", false)
@@ -500,7 +501,9 @@ pub fn network(ctl: &Controller, n: &Network) -> Obj {
         .b("canusefordeploy", true)
         .b("restartrequired", false)
         .s("acltype", if n.account.is_some() { "Account" } else { "Domain" })
-        .s("broadcastdomaintype", "Vlan");
+        .s("broadcastdomaintype", "Vlan")
+        .opt_s("vlan", n.vlan.map(|v| v.to_string()))
+        .opt_s("broadcasturi", n.vlan.map(|v| format!("vlan://{v}")));
     match n.account {
         Some(a) => owner(obj, cloud, a),
         None => obj,

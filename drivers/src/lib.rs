@@ -100,7 +100,17 @@ pub trait StorageDriver: Send + Sync {
 
 #[async_trait]
 pub trait NetworkDriver: Send + Sync {
-    async fn plug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac, ip: Ipv4Addr) -> DriverOutcome;
+    /// `vlan`: the guest network's tag (`None`: untagged, or the host's own
+    /// per-network setting).
+    async fn plug_nic(
+        &self,
+        host: HostId,
+        vm: VmId,
+        network: NetworkId,
+        mac: Mac,
+        ip: Ipv4Addr,
+        vlan: Option<u16>,
+    ) -> DriverOutcome;
     async fn unplug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac) -> DriverOutcome;
     /// Makes sure `host` has `bridge` for `network`'s physical network. Idempotent.
     async fn ensure_network(&self, host: HostId, network: NetworkId, bridge: &str, kind: BridgeKind) -> DriverOutcome;
@@ -183,7 +193,8 @@ pub async fn execute(d: &Drivers<'_>, call: &DriverCall) -> DriverResult {
             network,
             mac,
             ip,
-        } => d.network.plug_nic(*host, *vm, *network, *mac, *ip).await,
+            vlan,
+        } => d.network.plug_nic(*host, *vm, *network, *mac, *ip, *vlan).await,
         DriverCall::UnplugNic { vm, host, network, mac } => d.network.unplug_nic(*host, *vm, *network, *mac).await,
         DriverCall::CheckLease { .. } | DriverCall::PingNeighbour { .. } | DriverCall::PowerOff { .. } => {
             unreachable!("answered by execute_probe")

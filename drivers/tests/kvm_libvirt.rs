@@ -174,7 +174,7 @@ async fn a_real_guest_lives_migrates_and_leaves_nothing_behind() {
             }],
         },
     };
-    a.plug_nic(host_a, vm, network, mac, "10.231.0.9".parse().unwrap())
+    a.plug_nic(host_a, vm, network, mac, "10.231.0.9".parse().unwrap(), None)
         .await
         .unwrap();
     a.define_domain(host_a, vm, &spec).await.unwrap();

@@ -245,13 +245,22 @@ impl StorageDriver for SimBackend {
 
 #[async_trait]
 impl NetworkDriver for SimBackend {
-    async fn plug_nic(&self, host: HostId, vm: VmId, network: NetworkId, mac: Mac, ip: Ipv4Addr) -> DriverOutcome {
+    async fn plug_nic(
+        &self,
+        host: HostId,
+        vm: VmId,
+        network: NetworkId,
+        mac: Mac,
+        ip: Ipv4Addr,
+        vlan: Option<u16>,
+    ) -> DriverOutcome {
         self.run(DriverCall::PlugNic {
             vm,
             host,
             network,
             mac,
             ip,
+            vlan,
         })
         .await
     }

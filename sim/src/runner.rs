@@ -129,7 +129,7 @@ impl Runner {
     pub fn new(scenario: Scenario, cloud: Cloud, opts: &RunOptions) -> Runner {
         let seed = opts.seed.unwrap_or(scenario.scenario.seed);
         let mut world = World::from_cloud(&cloud, seed);
-        let l = &scenario.latency;
+        let l = scenario.latency.resolve().expect("validated latency profile");
         let r = |p: &(crate::scenario::Duration, crate::scenario::Duration)| (p.0.ms, p.1.ms);
         world.latency = Latencies {
             start: r(&l.start),

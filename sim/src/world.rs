@@ -16,6 +16,10 @@ use stratus_drivers::Watchdog;
 pub struct SimDomain {
     pub running: bool,
     pub disks: BTreeSet<VolumeId>,
+    /// The 802.1Q tag of each tagged NIC, as the domain spec gave it (a real
+    /// host tags the NIC's OVS port with it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nic_vlans: Vec<(Mac, u16)>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -175,7 +179,7 @@ pub struct SimPool {
 }
 
 /// Operation latencies in ms, each a uniform [lo, hi] range.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latencies {
     pub start: (u64, u64),
     pub stop: (u64, u64),
@@ -512,6 +516,11 @@ impl World {
                     .entry(*vm)
                     .or_default();
                 d.disks = spec.disks.iter().map(|(v, _)| *v).collect();
+                d.nic_vlans = spec
+                    .nics
+                    .iter()
+                    .filter_map(|(mac, _)| Some((*mac, spec.nic_detail(*mac).vlan?)))
+                    .collect();
                 Ok(())
             }
             DriverCall::UndefineDomain { vm, host } => {

@@ -346,6 +346,11 @@ pub enum DriverCall {
         mac: Mac,
         #[serde(with = "ip_text")]
         ip: Ipv4Addr,
+        /// The guest network's 802.1Q tag (as in the domain's `NicDetail`):
+        /// a Linux-bridge host makes the VLAN's sub-bridge for it. Written
+        /// last and skipped when untagged, so older readers still read it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vlan: Option<u16>,
     },
     UnplugNic {
         vm: VmId,

@@ -150,6 +150,7 @@ fn driver_calls() -> Vec<DriverCall> {
             network,
             mac,
             ip: Ipv4Addr::new(10, 1, 0, 17),
+            vlan: Some(100),
         },
         DriverCall::UnplugNic { vm, host, network, mac },
         DriverCall::CancelCopy { template, pool },

@@ -133,7 +133,7 @@ impl StorageDriver for FakeHost {
 
 #[async_trait]
 impl NetworkDriver for FakeHost {
-    async fn plug_nic(&self, _: HostId, _: VmId, _: NetworkId, _: Mac, _: Ipv4Addr) -> DriverOutcome {
+    async fn plug_nic(&self, _: HostId, _: VmId, _: NetworkId, _: Mac, _: Ipv4Addr, _: Option<u16>) -> DriverOutcome {
         Ok(())
     }
     async fn unplug_nic(&self, _: HostId, _: VmId, _: NetworkId, _: Mac) -> DriverOutcome {

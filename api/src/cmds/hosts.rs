@@ -23,8 +23,8 @@ pub struct SimHostUrl {
 
 /// A KVM host's URL: `kvm://<host name>[/cpucore=N&cpuspeed=MHZ&memory=BYTES]`
 /// (or `http://`). The name is the one its agent calls itself; the numbers
-/// size its capacity (default 1 core × 1000 MHz, 1 GiB: give the host's real
-/// ones, which its agent also reports at enrollment).
+/// size it only until its agent enrolls (default 1 core × 1000 MHz, 1 GiB):
+/// the cores, MHz and memory the agent reports then replace them.
 pub fn parse_kvm_url(url: &str) -> Result<SimHostUrl, ApiError> {
     let bad = || ApiError::param(format!("url: '{url}' is not a KVM host URL (kvm://<host name>)"));
     let rest = url
@@ -416,7 +416,7 @@ pub static COMMANDS: &[Command] = &[
             req(
                 "url",
                 Ty::Str,
-                "the host URL (Simulator: http://sim/<cluster>/<host>[/cpuspeed=N&cpucore=N&memory=BYTES]; KVM: kvm://<host name>[/cpucore=N&cpuspeed=MHZ&memory=BYTES], answered with the agent's enrollmenttoken)",
+                "the host URL (Simulator: http://sim/<cluster>/<host>[/cpuspeed=N&cpucore=N&memory=BYTES]; KVM: kvm://<host name>[/cpucore=N&cpuspeed=MHZ&memory=BYTES], answered with the agent's enrollmenttoken; the agent's reported size replaces these numbers when it enrolls)",
             ),
             req("username", Ty::Str, "the username for the host"),
             req("password", Ty::Str, "the password for the host"),

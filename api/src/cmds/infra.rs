@@ -39,6 +39,15 @@ fn zone_obj(c: &Ctx<'_>, id: Uuid) -> Result<Obj, ApiError> {
     })
 }
 
+/// A guest VLAN range, `LOW-HIGH` (or one tag); the core checks the bounds.
+fn parse_vlan_range(text: &str) -> Result<(u16, u16), ApiError> {
+    let bad = || ApiError::param(format!("vlan: '{text}' is not a VLAN range like 100-199"));
+    let (lo, hi) = text.split_once('-').unwrap_or((text, text));
+    let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+    Ok((lo, hi))
+}
+
 fn create_zone<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
     boxed(async move {
         let nt = c.p.req_str("networktype")?;
@@ -51,6 +60,7 @@ fn create_zone<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             internal_dns1: req_ip(c.p, "internaldns1")?,
             guest_cidr: c.p.opt_str("guestcidraddress").map(str::to_string),
             local_storage_enabled: c.p.opt_bool("localstorageenabled")?.unwrap_or(false),
+            guest_vlans: c.p.opt_str("vlan").map(parse_vlan_range).transpose()?,
         };
         let alloc = allocation(c.p)?;
         let created = c.api.admin(Some(c.caller), AdminChange::CreateZone { spec }).await?;
@@ -243,6 +253,7 @@ const ZONE: &[&str] = &[
     "dns1",
     "internaldns1",
     "guestcidraddress",
+    "vlan",
     "allocationstate",
     "localstorageenabled",
     "securitygroupsenabled",
@@ -302,6 +313,11 @@ pub static COMMANDS: &[Command] = &[
             req("dns1", Ty::Str, "the first DNS for the Zone"),
             req("internaldns1", Ty::Str, "the first internal DNS for the Zone"),
             p("guestcidraddress", Ty::Str, "the guest CIDR address for the Zone"),
+            p(
+                "vlan",
+                Ty::Str,
+                "the guest VLAN range of the Zone's physical network (e.g. 100-199): each new guest network takes the lowest free tag",
+            ),
             p(
                 "localstorageenabled",
                 Ty::Bool,

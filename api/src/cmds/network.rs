@@ -199,6 +199,7 @@ pub async fn default_network(
         zone,
         cidr,
         account: Some(account),
+        vlan: None,
     };
     let created = c
         .api
@@ -223,6 +224,17 @@ fn create_network<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
         }
         let zone = ZoneId(c.p.req_uuid("zoneid")?);
         let (gateway, netmask) = (opt_ip(c, "gateway")?, opt_ip(c, "netmask")?);
+        let vlan = match c.p.opt_i64("vlan")? {
+            None => None,
+            Some(_) if c.caller.role != Role::Admin => {
+                return Err(ApiError::permission_denied(
+                    "Only root admins can choose a network's VLAN",
+                ));
+            }
+            Some(v) => {
+                Some(u16::try_from(v).map_err(|_| ApiError::param(format!("vlan: {v} is not a VLAN id (1-4094)")))?)
+            }
+        };
         let (account, cidr) = c.api.read(|ctl| {
             let a = target_account(c, ctl)?;
             Ok::<_, ApiError>((a, network_cidr(ctl, zone, gateway, netmask)?))
@@ -232,6 +244,7 @@ fn create_network<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             zone,
             cidr,
             account: Some(account),
+            vlan,
         };
         let created = c
             .api
@@ -436,6 +449,8 @@ const NETWORK_FIELDS: &[&str] = &[
     "restartrequired",
     "acltype",
     "broadcastdomaintype",
+    "vlan",
+    "broadcasturi",
     "account",
     "domainid",
     "domain",
@@ -513,6 +528,11 @@ pub static COMMANDS: &[Command] = &[
             req("zoneid", Ty::Uuid, "the zone ID for the network"),
             p("gateway", Ty::Str, "the gateway of the network (its first address)"),
             p("netmask", Ty::Str, "the netmask of the network"),
+            p(
+                "vlan",
+                Ty::Int,
+                "the ID or VID of the network (root admin only; default: the lowest free tag of the zone's guest VLAN range)",
+            ),
             ACCOUNT,
             DOMAINID,
         ],

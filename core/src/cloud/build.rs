@@ -8,6 +8,9 @@ use crate::ids::*;
 use crate::inventory::*;
 use crate::settings::Scope;
 
+/// The highest 802.1Q VLAN id (4095 is reserved).
+pub const MAX_VLAN: u16 = 4094;
+
 fn not_found(kind: &'static str, id: impl ToString) -> CoreError {
     CoreError::NotFound {
         kind,
@@ -42,6 +45,14 @@ impl Cloud {
             })?),
             None => None,
         };
+        if let Some((lo, hi)) = s.guest_vlans
+            && !(1 <= lo && lo <= hi && hi <= MAX_VLAN)
+        {
+            return Err(CoreError::invalid(
+                "vlan",
+                format!("{lo}-{hi} is not a VLAN range (1-{MAX_VLAN}, low to high)"),
+            ));
+        }
         let id = ZoneId(self.new_uuid());
         self.inv.add_zone(Zone {
             id,
@@ -52,6 +63,7 @@ impl Cloud {
             allocation_state: AllocationState::Enabled,
             local_storage_enabled: s.local_storage_enabled,
             guest_cidr,
+            guest_vlans: s.guest_vlans,
         })?;
         self.book.zone.push(Compute::default());
         Ok(id)
@@ -119,6 +131,31 @@ impl Cloud {
         self.book.host_guests.push(0);
         self.refresh_host_total(h);
         Ok(id)
+    }
+
+    /// A host's real size, as its agent reported it at enrollment (KVM hosts:
+    /// what libvirt counts, not what `addHost` guessed). Guests already on it
+    /// stay; a host now smaller than its guests takes no new one.
+    pub fn set_host_capacity(
+        &mut self,
+        host: HostId,
+        cpu_cores: u32,
+        cpu_mhz: u32,
+        memory_bytes: u64,
+    ) -> CoreResult<()> {
+        let h = self.host_idx(host)?;
+        if cpu_cores == 0 || cpu_mhz == 0 || memory_bytes == 0 {
+            return Err(CoreError::invalid(
+                "capacity",
+                "cores, MHz and memory must be above zero",
+            ));
+        }
+        let hm = self.inv.host_mut(h);
+        hm.cpu_cores = cpu_cores;
+        hm.cpu_mhz_per_core = cpu_mhz;
+        hm.memory_bytes = memory_bytes;
+        self.refresh_host_total(h);
+        Ok(())
     }
 
     pub fn add_pool(&mut self, s: PoolSpec) -> CoreResult<PoolId> {
@@ -226,6 +263,7 @@ impl Cloud {
         let cidr = Cidr::parse(&s.cidr)
             .ok_or_else(|| CoreError::invalid("cidr", format!("'{}' is not a network in CIDR form", s.cidr)))?;
         let account = s.account.map(|a| self.account_idx(a)).transpose()?;
+        let vlan = self.network_vlan(zone, s.vlan)?;
         let id = NetworkId(self.new_uuid());
         let gateway = std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1);
         self.inv.add_network(Network {
@@ -235,8 +273,47 @@ impl Cloud {
             cidr,
             gateway,
             account,
+            vlan,
         })?;
         Ok(id)
+    }
+
+    /// A new guest network's tag: the one asked for (unused in the zone), else
+    /// the lowest free tag of the zone's guest range, else untagged. Two guest
+    /// networks of a zone never share a tag: that is their isolation.
+    fn network_vlan(&self, zone: ZoneIdx, asked: Option<u16>) -> CoreResult<Option<u16>> {
+        let used: std::collections::BTreeSet<u16> = self
+            .inv
+            .networks
+            .iter()
+            .filter(|n| n.zone == zone)
+            .filter_map(|n| n.vlan)
+            .collect();
+        if let Some(v) = asked {
+            if !(1..=MAX_VLAN).contains(&v) {
+                return Err(CoreError::invalid(
+                    "vlan",
+                    format!("{v} is not a VLAN id (1-{MAX_VLAN})"),
+                ));
+            }
+            if used.contains(&v) {
+                return Err(CoreError::invalid(
+                    "vlan",
+                    format!("VLAN {v} is already used by another network in this zone"),
+                ));
+            }
+            return Ok(Some(v));
+        }
+        let Some((lo, hi)) = self.inv.zone(zone).guest_vlans else {
+            return Ok(None);
+        };
+        match (lo..=hi).find(|v| !used.contains(v)) {
+            Some(v) => Ok(Some(v)),
+            None => Err(CoreError::invalid(
+                "vlan",
+                format!("no free VLAN left in the zone's guest range {lo}-{hi}"),
+            )),
+        }
     }
 
     pub fn add_domain(&mut self, name: &str, parent: Option<DomainId>) -> CoreResult<DomainId> {

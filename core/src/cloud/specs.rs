@@ -15,6 +15,9 @@ pub struct ZoneSpec {
     pub internal_dns1: Ipv4Addr,
     pub guest_cidr: Option<String>,
     pub local_storage_enabled: bool,
+    /// Guest VLAN range, inclusive (see `Zone::guest_vlans`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_vlans: Option<(u16, u16)>,
 }
 
 impl ZoneSpec {
@@ -26,6 +29,7 @@ impl ZoneSpec {
             internal_dns1: Ipv4Addr::new(192, 0, 2, 53),
             guest_cidr: Some("10.1.0.0/16".to_string()),
             local_storage_enabled: true,
+            guest_vlans: None,
         }
     }
 }
@@ -141,6 +145,10 @@ pub struct NetworkSpec {
     pub zone: ZoneId,
     pub cidr: String,
     pub account: Option<AccountId>,
+    /// An explicit 802.1Q tag (createNetwork `vlan`); `None`: the lowest free
+    /// one of the zone's guest range, or untagged when the zone has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
 }
 
 /// deployVirtualMachine's parameters that matter to the core.

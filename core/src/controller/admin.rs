@@ -48,6 +48,14 @@ pub enum AdminChange {
         allocation: Option<AllocationState>,
         tags: Option<Vec<String>>,
     },
+    /// A host's agent enrolled and reported its size (`HostFacts`): its
+    /// capacity is what the hypervisor counts, not what `addHost` said.
+    SetHostCapacity {
+        host: HostId,
+        cpu_cores: u32,
+        cpu_mhz: u32,
+        memory_bytes: u64,
+    },
     /// updateCluster allocationstate: a Disabled cluster takes no new VM.
     UpdateCluster {
         cluster: ClusterId,
@@ -279,6 +287,15 @@ impl Controller {
                     self.cloud.inv.host_mut(h).tags = set;
                     self.cloud.refresh_policy();
                 }
+                created(host.0)
+            }
+            AdminChange::SetHostCapacity {
+                host,
+                cpu_cores,
+                cpu_mhz,
+                memory_bytes,
+            } => {
+                self.cloud.set_host_capacity(host, cpu_cores, cpu_mhz, memory_bytes)?;
                 created(host.0)
             }
             AdminChange::UpdateCluster { cluster, allocation } => {
@@ -666,7 +683,7 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::CreatePod { .. } => "POD.CREATE",
         AdminChange::AddCluster { .. } => "CLUSTER.CREATE",
         AdminChange::AddHost { .. } => "HOST.ADD",
-        AdminChange::UpdateHost { .. } => "HOST.UPDATE",
+        AdminChange::UpdateHost { .. } | AdminChange::SetHostCapacity { .. } => "HOST.UPDATE",
         AdminChange::UpdateCluster { .. } => "CLUSTER.UPDATE",
         AdminChange::CreatePool { .. } => "STORAGE.POOL.CREATE",
         AdminChange::AddImageStore { .. } => "IMAGE.STORE.ADD",

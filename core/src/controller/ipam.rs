@@ -97,6 +97,7 @@ mod tests {
             },
             gateway: Ipv4Addr::from(gateway),
             account: None,
+            vlan: None,
         }
     }
 

@@ -2,7 +2,8 @@
 
 use super::Controller;
 use super::effects::{
-    DiskBus, DiskDetail, DiskFormat, DomainDevices, DomainSpec, DriverCall, DriverResult, Effect, Mac, Timer,
+    DiskBus, DiskDetail, DiskFormat, DomainDevices, DomainSpec, DriverCall, DriverResult, Effect, Mac, NicDetail,
+    NicModel, Timer,
 };
 use super::saga::{Mode, Step, Undo};
 use crate::controller::{EventKind, SagaId};
@@ -360,12 +361,14 @@ impl Controller {
                         None => return Act::Fail("no host".into()),
                     }
                 };
+                let net = c.inv.network(nic.network);
                 let call = DriverCall::PlugNic {
                     vm,
                     host: host_id(host),
-                    network: c.inv.network(nic.network).id,
+                    network: net.id,
                     mac: Mac(nic.mac),
                     ip: nic.ip,
+                    vlan: net.vlan,
                 };
                 Act::Wait(call, Some(Undo::UnplugNic { host }))
             }
@@ -406,7 +409,21 @@ impl Controller {
                                 }
                             })
                             .collect(),
-                        nics: Vec::new(),
+                        // Each NIC carries its guest network's tag: the host
+                        // tags the port with it (OVS) or uses its sub-bridge.
+                        nics: v
+                            .nic
+                            .iter()
+                            .filter_map(|n| {
+                                let vlan = c.inv.network(n.network).vlan?;
+                                Some(NicDetail {
+                                    mac: Mac(n.mac),
+                                    vlan: Some(vlan),
+                                    bridge: None,
+                                    model: NicModel::Virtio,
+                                })
+                            })
+                            .collect(),
                     },
                 };
                 Act::Wait(

@@ -167,6 +167,11 @@ pub struct Zone {
     pub allocation_state: AllocationState,
     pub local_storage_enabled: bool,
     pub guest_cidr: Option<Cidr>,
+    /// The guest VLAN range (CloudStack's physical network "vnet" range,
+    /// inclusive) guest networks take their 802.1Q tag from; `None`: guest
+    /// networks are untagged unless created with a `vlan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_vlans: Option<(u16, u16)>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -397,6 +402,9 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     /// None for shared networks.
     pub account: Option<AccountIdx>,
+    /// 802.1Q tag of the network's guest ports on every host (`None`: untagged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -70,10 +70,10 @@ pub async fn ovs_port_tag(port: &str) -> Result<Option<u16>, DriverError> {
 }
 
 impl KvmBackend {
-    async fn ensure_nic_bridge(&self, network: NetworkId, mac: Mac) -> DriverOutcome {
+    async fn ensure_nic_bridge(&self, network: NetworkId, mac: Mac, vlan: Option<u16>) -> DriverOutcome {
         let nic = NicDetail {
             mac,
-            vlan: self.config.network_vlans.get(&network).copied(),
+            vlan: vlan.or_else(|| self.config.network_vlans.get(&network).copied()),
             bridge: None,
             model: NicModel::Virtio,
         };
@@ -86,8 +86,16 @@ impl KvmBackend {
 impl NetworkDriver for Kvm {
     /// The port itself appears when the domain starts (libvirt adds it with
     /// the tag from the domain XML); here the bridge is made ready.
-    async fn plug_nic(&self, _: HostId, _: VmId, network: NetworkId, mac: Mac, _: Ipv4Addr) -> DriverOutcome {
-        self.0.ensure_nic_bridge(network, mac).await
+    async fn plug_nic(
+        &self,
+        _: HostId,
+        _: VmId,
+        network: NetworkId,
+        mac: Mac,
+        _: Ipv4Addr,
+        vlan: Option<u16>,
+    ) -> DriverOutcome {
+        self.0.ensure_nic_bridge(network, mac, vlan).await
     }
 
     /// Removes ports with this MAC that no running domain holds (libvirt

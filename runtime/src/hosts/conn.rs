@@ -86,7 +86,15 @@ pub(super) async fn connection<S: Stream>(shared: Arc<Shared>, sock: S) {
     let (host, version) = (admitted.host, admitted.version);
     let (tx, rx) = mpsc::unbounded_channel();
     let (kill, mut killed) = oneshot::channel();
-    let conn = shared.lock().register(admitted, tx.clone(), kill);
+    let enrolled_facts = admitted.enrolled.as_ref().map(|(_, auth)| auth.facts.clone());
+    let conn = {
+        let mut st = shared.lock();
+        let conn = st.register(admitted, tx.clone(), kill);
+        if let Some(facts) = &enrolled_facts {
+            super::facts::adopt(&mut st, host, facts);
+        }
+        conn
+    };
     let dead = Duration::from_millis(shared.lock().ping_ms() * u64::from(cfg.dead_after.max(1)));
     shared.spawn(writer(w, rx, dead, version));
     loop {

@@ -22,6 +22,7 @@ mod ca;
 mod clock;
 mod conn;
 mod creds;
+mod facts;
 mod rebuild;
 mod route;
 mod state;

@@ -113,6 +113,7 @@ pub(crate) fn build_inner(s: &Scenario) -> Result<Built, Problem> {
                 internal_dns1: parse_ip(&z.internal_dns1, &zat.key("internal_dns1"))?,
                 guest_cidr: z.guest_cidr.clone(),
                 local_storage_enabled: z.local_storage_enabled,
+                guest_vlans: None,
             })
             .map_err(core(&zat))?;
         names.zones.insert(z.name.clone(), zone);
@@ -196,6 +197,7 @@ pub(crate) fn build_inner(s: &Scenario) -> Result<Built, Problem> {
                 zone,
                 cidr: n.cidr.clone(),
                 account: n.account.as_ref().and_then(|a| names.accounts.get(a).copied()),
+                vlan: None,
             };
             names
                 .networks

@@ -13,6 +13,7 @@ mod duration;
 mod epoch;
 mod locate;
 pub mod model;
+pub mod profile;
 pub mod story;
 mod validate;
 mod validate_ha;

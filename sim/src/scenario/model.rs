@@ -562,55 +562,48 @@ pub struct RandomFaults {
 }
 
 /// Operation latencies of the simulated drivers (each a uniform range).
-#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+/// `profile` starts from a measured profile (`sim/profiles/<name>.toml`,
+/// e.g. `"kvm-qemu-tcg"`, written by `stratus bench kvm --profile-out`)
+/// instead of the built-in defaults; a range given here overrides it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencyDef {
-    #[serde(default = "lat_start")]
-    pub start: (Duration, Duration),
-    #[serde(default = "lat_stop")]
-    pub stop: (Duration, Duration),
-    #[serde(default = "lat_volume")]
-    pub create_volume: (Duration, Duration),
-    #[serde(default = "lat_copy")]
-    pub copy_template: (Duration, Duration),
-    #[serde(default = "lat_migrate")]
-    pub migrate: (Duration, Duration),
-    #[serde(default = "lat_small")]
-    pub other: (Duration, Duration),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<(Duration, Duration)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<(Duration, Duration)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_volume: Option<(Duration, Duration)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_template: Option<(Duration, Duration)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<(Duration, Duration)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<(Duration, Duration)>,
 }
 
-fn d(ms: u64) -> Duration {
-    Duration { ms }
-}
-fn lat_start() -> (Duration, Duration) {
-    (d(2_000), d(8_000))
-}
-fn lat_stop() -> (Duration, Duration) {
-    (d(1_000), d(5_000))
-}
-fn lat_volume() -> (Duration, Duration) {
-    (d(500), d(2_000))
-}
-fn lat_copy() -> (Duration, Duration) {
-    (d(20_000), d(60_000))
-}
-fn lat_migrate() -> (Duration, Duration) {
-    (d(5_000), d(30_000))
-}
-fn lat_small() -> (Duration, Duration) {
-    (d(50), d(500))
-}
-
-impl Default for LatencyDef {
-    fn default() -> Self {
-        LatencyDef {
-            start: lat_start(),
-            stop: lat_stop(),
-            create_volume: lat_volume(),
-            copy_template: lat_copy(),
-            migrate: lat_migrate(),
-            other: lat_small(),
-        }
+impl LatencyDef {
+    /// The ranges in force: the profile's (or the built-in defaults), with
+    /// this table's own ranges over them. Errs on an unknown profile.
+    pub fn resolve(&self) -> Result<super::profile::LatencyRanges, String> {
+        let mut r = match &self.profile {
+            Some(name) => super::profile::builtin(name)?.latency,
+            None => super::profile::LatencyRanges::default(),
+        };
+        let set = |slot: &mut (Duration, Duration), v: Option<(Duration, Duration)>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut r.start, self.start);
+        set(&mut r.stop, self.stop);
+        set(&mut r.create_volume, self.create_volume);
+        set(&mut r.copy_template, self.copy_template);
+        set(&mut r.migrate, self.migrate);
+        set(&mut r.other, self.other);
+        Ok(r)
     }
 }
 

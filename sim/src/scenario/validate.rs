@@ -488,7 +488,10 @@ pub(crate) fn validate(s: &Scenario) -> R {
         nonzero(d, &rat.key("outage"))?;
     }
 
-    let l = &s.latency;
+    let l = s
+        .latency
+        .resolve()
+        .map_err(|e| Problem::new(&root.key("latency").key("profile"), e))?;
     for ((lo, hi), k) in [
         (l.start, "start"),
         (l.stop, "stop"),

@@ -75,6 +75,7 @@ pub fn lab() -> (Engine, Ids) {
             zone,
             cidr: "10.0.0.0/29".into(),
             account: Some(account),
+            vlan: None,
         })
         .unwrap();
     c.update_setting(
