@@ -171,6 +171,8 @@ const PAIRS: [(&str, &str); 5] = [
 #[derive(Debug, Serialize)]
 struct Report {
     rounds: usize,
+    /// The hosts' size per listHosts, from their agents' facts.
+    hosts: Vec<serde_json::Value>,
     load_average_before: f64,
     load_average_after: f64,
     stratus_median_ms: BTreeMap<String, u64>,
@@ -233,6 +235,7 @@ pub fn run(args: KvmBenchArgs) -> anyhow::Result<()> {
         .collect();
     let report = Report {
         rounds: args.rounds,
+        hosts: stratus.hosts,
         load_average_before: load_before,
         load_average_after: load_average(),
         stratus_median_ms: stratus.samples.medians(),

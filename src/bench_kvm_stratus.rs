@@ -29,6 +29,9 @@ pub struct Options {
 #[derive(Debug)]
 pub struct Measured {
     pub samples: Samples,
+    /// listHosts' size of each host once Up: what its agent reported at
+    /// enrollment (`addHost` was given no numbers).
+    pub hosts: Vec<serde_json::Value>,
     pub ha_restart_ms: Option<u64>,
     pub ha_down_ms: Option<u64>,
 }
@@ -436,7 +439,12 @@ async fn ha_round(
     let _ = agent_a.0.kill();
     let _ = agent_a.0.wait();
     let _ = Command::new("kill").args(["-9", &pid]).status();
-    let fenced = Command::new("bash").arg(&opts.fence_script).arg(QEMU_PIDS_A).status()?;
+    // Its messages go to stderr: stdout is the report.
+    let fenced = Command::new("bash")
+        .arg(&opts.fence_script)
+        .arg(QEMU_PIDS_A)
+        .stdout(std::io::stderr())
+        .status()?;
     anyhow::ensure!(fenced.success(), "the fence script failed");
     let mut down = None;
     loop {
@@ -507,18 +515,17 @@ pub async fn run(env: &Env, opts: &Options, progress: &dyn Fn(String)) -> anyhow
     let fence_a = format!("[ {{host}} = {} ] && bash {script} {QEMU_PIDS_A}", z.hosts[0]);
     let mut agent_a = agent(env, &work, "hosta", &server, &tokens[0], &env.libvirt_a, &z, fence_b)?;
     let _agent_b = agent(env, &work, "hostb", &server, &tokens[1], &env.libvirt_b, &z, fence_a)?;
-    wait(
-        "both hosts Up (see the agents' .err files)",
-        Duration::from_secs(60),
-        async || {
-            let v = c.call(&[("command", "listHosts"), ("zoneid", &z.zone)]).await?;
-            let up = v["host"]
-                .as_array()
-                .map_or(0, |h| h.iter().filter(|h| h["state"] == "Up").count());
-            Ok(up == 2)
-        },
-    )
-    .await?;
+    let up = wait("both hosts Up", Duration::from_secs(60), async || {
+        let v = c.call(&[("command", "listHosts"), ("zoneid", &z.zone)]).await?;
+        let up = v["host"]
+            .as_array()
+            .map_or(0, |h| h.iter().filter(|h| h["state"] == "Up").count());
+        Ok(up == 2)
+    })
+    .await;
+    if let Err(e) = up {
+        bail!("{e}\n{}", agent_logs(&work));
+    }
     wait("the template Ready", Duration::from_secs(120), async || {
         let v = c
             .call(&[
@@ -531,7 +538,23 @@ pub async fn run(env: &Env, opts: &Options, progress: &dyn Fn(String)) -> anyhow
         Ok(v["template"][0]["isready"] == true)
     })
     .await?;
-    progress("zone ready: two KVM hosts Up, template Ready".into());
+    let v = c.call(&[("command", "listHosts"), ("zoneid", &z.zone)]).await?;
+    let hosts: Vec<Value> = v["host"]
+        .as_array()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    serde_json::json!({
+                        "name": h["name"], "cpunumber": h["cpunumber"],
+                        "cpuspeed": h["cpuspeed"], "memorytotal": h["memorytotal"],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    progress(format!(
+        "zone ready: two KVM hosts Up, template Ready; hosts as enrolled: {hosts:?}"
+    ));
     let samples = rounds(&mut c, &z, opts, &work.join("console"), env, progress).await?;
     let (ha_restart_ms, ha_down_ms) = if opts.ha {
         let (r, d) = ha_round(&mut c, &z, opts, &mut agent_a, env).await?;
@@ -544,9 +567,24 @@ pub async fn run(env: &Env, opts: &Options, progress: &dyn Fn(String)) -> anyhow
     running.stop();
     Ok(Measured {
         samples,
+        hosts,
         ha_restart_ms,
         ha_down_ms,
     })
+}
+
+/// The last lines of each agent's log (the work directory goes with the run).
+fn agent_logs(work: &Path) -> String {
+    ["hosta", "hostb"]
+        .iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(work.join(format!("{n}.err"))).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(8)..];
+            format!("{n}'s agent log ends:\n  {}", tail.join("\n  "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Under the KVM state directory: libvirt (another user) writes the consoles there.
