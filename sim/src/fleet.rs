@@ -453,6 +453,19 @@ impl SimFleet {
         Ok(())
     }
 
+    /// A deleted host (deleteHost): its agent stops and it leaves the world
+    /// (and the state file), so a restarted server does not start it again.
+    pub fn remove_host(&self, host: HostId) {
+        let mut st = self.inner.state();
+        if let Some(mut slot) = st.slots.remove(&host) {
+            slot.stop_agent();
+        }
+        drop(st);
+        if self.inner.world().hosts.remove(&host).is_some() {
+            self.inner.changed();
+        }
+    }
+
     /// Every host of the world, with its agent's state.
     pub fn hosts(&self) -> Vec<FleetHost> {
         let st = self.inner.state();

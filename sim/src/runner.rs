@@ -95,6 +95,8 @@ pub struct Runner {
     pub timeline: crate::timeline::Timeline,
     /// Per-minute samples of allocation, VM and host states.
     pub series: crate::series::Series,
+    /// Operator actions the controller refused, with when and why (the report's `actions_refused`).
+    pub actions_refused: Vec<String>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -203,6 +205,7 @@ impl Runner {
             fired: Vec::new(),
             timeline: Default::default(),
             series: Default::default(),
+            actions_refused: Vec::new(),
         };
         r.fired = vec![false; r.scenario.triggers.len()];
         r.timeline = crate::timeline::Timeline::new(&r.scenario.expect, r.engine.ctl.cloud());
@@ -477,10 +480,9 @@ impl Runner {
             .ctl
             .cloud()
             .inv
-            .hosts
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.id)
+            .live_hosts()
+            .find(|(_, h)| h.name == name)
+            .map(|(_, h)| h.id)
     }
 
     fn log_host(&mut self, kind: &'static str, h: HostId, detail: &str) {
