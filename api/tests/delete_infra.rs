@@ -29,14 +29,19 @@ async fn count(s: &TestServer, command: &str, key: &str, item: &str) -> usize {
 async fn maintenance(s: &TestServer, host: &str) {
     let (st, v) = s.admin(&[("command", "prepareHostForMaintenance"), ("id", host)]).await;
     assert_eq!(st, 200, "{v}");
-    let job = v["preparehostformaintenanceresponse"]["jobid"].as_str().unwrap().to_string();
+    let job = v["preparehostformaintenanceresponse"]["jobid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = s.wait_job(&s.admin.clone(), &job).await;
     assert_eq!(r["jobstatus"], 1, "{r}");
 }
 
 async fn cpu_total(s: &TestServer) -> u64 {
     let (_, v) = s.admin(&[("command", "listCapacity"), ("type", "1")]).await;
-    v["listcapacityresponse"]["capacity"][0]["capacitytotal"].as_u64().unwrap()
+    v["listcapacityresponse"]["capacity"][0]["capacitytotal"]
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,17 +71,30 @@ async fn refusals_are_cloudstack_errors_and_change_nothing() {
     assert_eq!(st, 530, "{v}");
     let (code, cs, text) = err(&v, "deletehostresponse");
     assert_eq!((code, cs), (530, 4250));
-    assert!(text.contains("not in maintenance mode") && text.contains("forced deletion"), "{text}");
+    assert!(
+        text.contains("not in maintenance mode") && text.contains("forced deletion"),
+        "{text}"
+    );
     // A cluster with hosts, a pod with a cluster.
     let (st, v) = s.admin(&[("command", "deleteCluster"), ("id", &s.ids.cluster)]).await;
     assert_eq!(st, 530, "{v}");
-    assert!(err(&v, "deleteclusterresponse").2.contains("still has 2 host(s): h1, h2"), "{v}");
+    assert!(
+        err(&v, "deleteclusterresponse")
+            .2
+            .contains("still has 2 host(s): h1, h2"),
+        "{v}"
+    );
     let (st, v) = s.admin(&[("command", "deletePod"), ("id", &s.ids.pod)]).await;
     assert_eq!(st, 530, "{v}");
-    assert!(err(&v, "deletepodresponse").2.contains("still has 1 cluster(s): c1"), "{v}");
+    assert!(
+        err(&v, "deletepodresponse").2.contains("still has 1 cluster(s): c1"),
+        "{v}"
+    );
     // Root admin only: a user and a domain admin get 401, as for every admin command.
     for (t, keys) in &others {
-        let (st, v) = s.call(&keys, &[("command", "deleteHost"), ("id", &h1), ("forced", "true")]).await;
+        let (st, v) = s
+            .call(keys, &[("command", "deleteHost"), ("id", &h1), ("forced", "true")])
+            .await;
         assert_eq!(st, 401, "{t}: {v}");
     }
     assert_eq!(s.fingerprint(), before, "no refusal changed anything");
@@ -99,11 +117,17 @@ async fn hosts_then_the_cluster_then_the_pod_go_and_stay_gone_after_a_restart() 
     assert_eq!(cpu_total(&s).await, cpu_before / 2, "h1's capacity left the totals");
     let (st, v) = s.admin(&[("command", "listHosts"), ("id", &h1)]).await;
     assert_eq!(st, 200);
-    assert_eq!(v["listhostsresponse"].get("count").and_then(Value::as_u64).unwrap_or(0), 0, "{v}");
+    assert_eq!(
+        v["listhostsresponse"].get("count").and_then(Value::as_u64).unwrap_or(0),
+        0,
+        "{v}"
+    );
     // A second delete of the same host: it is unknown now.
     let (st, _) = s.admin(&[("command", "deleteHost"), ("id", &h1)]).await;
     assert_eq!(st, 431);
-    let (st, v) = s.admin(&[("command", "deleteHost"), ("id", &h2), ("forced", "true")]).await;
+    let (st, v) = s
+        .admin(&[("command", "deleteHost"), ("id", &h2), ("forced", "true")])
+        .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(count(&s, "listHosts", "listhostsresponse", "host").await, 0);
     let (st, v) = s.admin(&[("command", "deleteCluster"), ("id", &ids.cluster)]).await;

@@ -17,9 +17,9 @@
 //! Each bug it found is kept as a named test below; the size limits on raw
 //! TCP are in `limits.rs`.
 
-mod common;
 #[path = "fuzz/cases.rs"]
 mod cases;
+mod common;
 #[path = "common/wire.rs"]
 mod wire;
 
@@ -275,7 +275,10 @@ fn check_answer(c: &Case, w: &Wire, status: u16, head: &str, body: &[u8]) -> Res
             return Err("no errortext".into());
         }
         if refusal_530(c, status) && fields.get("cserrorcode").map(String::as_str) != Some("4250") {
-            return Err(format!("a 530 refusal with cserrorcode {:?}", fields.get("cserrorcode")));
+            return Err(format!(
+                "a 530 refusal with cserrorcode {:?}",
+                fields.get("cserrorcode")
+            ));
         }
     }
     Ok(true)

@@ -102,7 +102,10 @@ async fn export_inventory_and_run_what_if() {
             .iter()
             .all(|m| m["from"] == "h2" && m["kind"] == "migrate")
     );
-    assert!(s.api.read(|ctl| ctl.cloud().inv.find_host(HostId(h2.parse().unwrap())).is_some()));
+    assert!(
+        s.api
+            .read(|ctl| ctl.cloud().inv.find_host(HostId(h2.parse().unwrap())).is_some())
+    );
 
     // Bad input: refused synchronously (431), no job.
     for bad in [

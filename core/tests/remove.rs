@@ -53,7 +53,11 @@ fn an_empty_host_leaves_every_total_lookup_and_placement() {
         lab.cloud.remove_host(h1).unwrap();
     }
     assert!(lab.cloud.host_idx(h1).is_err(), "no longer found by id");
-    assert_eq!(lab.cloud.inv.host(hi).status, HostStatus::Removed, "the slot stays (tombstone)");
+    assert_eq!(
+        lab.cloud.inv.host(hi).status,
+        HostStatus::Removed,
+        "the slot stays (tombstone)"
+    );
     assert_eq!(lab.cloud.book.host[hi.ix()].cpu.total, 0);
     assert!(lab.cloud.book.zone[0].cpu.total <= zone_cpu - host_cpu);
     assert!(lab.cloud.book.cluster[cl.ix()].cpu.total < cluster_cpu);
@@ -143,9 +147,17 @@ fn whatif_remove_host_migrates_everything_then_the_capacity_is_gone() {
     let plan = r.replacement.expect("a plan");
     assert_eq!(plan.removed_hosts, vec!["h1".to_string()]);
     assert_eq!(plan.moves.len(), on_h1);
-    assert!(plan.moves.iter().all(|m| m.kind == "migrate" && m.from == "h1" && m.to.as_deref() != Some("h1")));
+    assert!(
+        plan.moves
+            .iter()
+            .all(|m| m.kind == "migrate" && m.from == "h1" && m.to.as_deref() != Some("h1"))
+    );
     assert_eq!(plan.placed, on_h1);
-    assert_eq!((plan.lost, plan.not_placed), (0, 0), "a removal loses nothing that fits");
+    assert_eq!(
+        (plan.lost, plan.not_placed),
+        (0, 0),
+        "a removal loses nothing that fits"
+    );
     assert_eq!(r.inventory.hosts, 2);
     assert_eq!(r.clusters[0].hosts, 2);
     assert!(r.n_minus_1.iter().all(|x| x.host != "h1"));
@@ -186,9 +198,10 @@ fn whatif_remove_cluster_says_which_vms_cannot_leave_it() {
     assert_eq!(plan.moves.len(), in_c1);
     assert_eq!(plan.not_placed, in_c1);
     assert!(
-        plan.moves
-            .iter()
-            .all(|m| m.to.is_none() && m.reason.as_deref().is_some_and(|r| r.contains("would have to be stopped"))),
+        plan.moves.iter().all(|m| m.to.is_none()
+            && m.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("would have to be stopped"))),
         "{plan:?}"
     );
     assert_eq!(r.clusters.len(), 1);

@@ -52,7 +52,9 @@ async fn a_deleted_hosts_agent_cannot_reconnect_even_after_a_restart() {
     l.cloud.update_setting("ping.interval", Scope::Global, "1").unwrap();
     let backend = world_of(&l.cloud, 3);
     let cloud = l.cloud.clone();
-    let gw = Gateway::open(move || Controller::new(cloud), config(&url)).await.unwrap();
+    let gw = Gateway::open(move || Controller::new(cloud), config(&url))
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let serving = gw.clone();
@@ -66,7 +68,10 @@ async fn a_deleted_hosts_agent_cannot_reconnect_even_after_a_restart() {
     c.backoff_initial = Duration::from_millis(50);
     c.backoff_max = Duration::from_millis(200);
     let running = tokio::spawn(Agent::new(c, TokioConnector, backend.clone(), disk.clone()).run());
-    wait_for("h1 to enroll", || gw.connected() == vec![h1] && disk.lock().unwrap().is_some()).await;
+    wait_for("h1 to enroll", || {
+        gw.connected() == vec![h1] && disk.lock().unwrap().is_some()
+    })
+    .await;
 
     // Not in maintenance and not forced: refused, nothing changes.
     let e = delete(&gw, h1, false).await.unwrap_err();
@@ -88,7 +93,12 @@ async fn a_deleted_hosts_agent_cannot_reconnect_even_after_a_restart() {
     }
     assert!(gw.connected().is_empty());
     // Its unused token is gone too.
-    let again = Agent::new(l.agent_config(0, &addr, spare.clone(), 2), TokioConnector, backend.clone(), disks(1).remove(0));
+    let again = Agent::new(
+        l.agent_config(0, &addr, spare.clone(), 2),
+        TokioConnector,
+        backend.clone(),
+        disks(1).remove(0),
+    );
     match again.run().await {
         Err(AgentError::Refused(m)) => assert!(m.contains("unknown enrollment token"), "{m}"),
         other => panic!("a deleted host's token must be refused, got {other:?}"),
@@ -98,7 +108,9 @@ async fn a_deleted_hosts_agent_cannot_reconnect_even_after_a_restart() {
     gw.halt();
     drop(gw);
     let cloud = l.cloud.clone();
-    let gw = Gateway::open(move || Controller::new(cloud), config(&url)).await.unwrap();
+    let gw = Gateway::open(move || Controller::new(cloud), config(&url))
+        .await
+        .unwrap();
     assert!(gw.with_controller(|c| c.cloud().inv.find_host(h1).is_none()));
     assert!(gw.with_controller(|c| c.cloud().audit().ok()));
     assert!(!gw.enrolled().contains(&h1), "{:?}", gw.enrolled());

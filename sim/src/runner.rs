@@ -567,7 +567,7 @@ impl Runner {
                 }
             }
             Fault::ManagementNetwork { duration } => {
-                let hosts: Vec<HostId> = self.engine.ctl.cloud().inv.hosts.iter().map(|h| h.id).collect();
+                let hosts: Vec<HostId> = self.engine.ctl.cloud().inv.live_hosts().map(|(_, h)| h.id).collect();
                 for h in hosts {
                     if let Some(w) = self.engine.world.hosts.get_mut(&h) {
                         w.set_fault(HostFault::Partition, true);
@@ -592,9 +592,8 @@ impl Runner {
             .ctl
             .cloud()
             .inv
-            .hosts
-            .iter()
-            .map(|h| h.name.clone())
+            .live_hosts()
+            .map(|(_, h)| h.name.clone())
             .collect();
         let pools: Vec<String> = self
             .engine

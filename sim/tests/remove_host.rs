@@ -11,8 +11,9 @@ use stratus_sim::runner::{RunOptions, Runner};
 use stratus_sim::scenario;
 
 fn run(actions: &str) -> (RunReport, Runner) {
-    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/maintenance-rolling.toml"))
-        .unwrap();
+    let base =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/maintenance-rolling.toml"))
+            .unwrap();
     // The rolling maintenance and its end-state expectations make way for ours.
     let cut = base.find("[[actions]]").unwrap();
     let text = format!(
@@ -64,21 +65,37 @@ state = "Removed"
 fn a_drained_host_is_removed_and_one_in_use_is_refused_in_the_report() {
     let (report, r) = run(DRAIN_THEN_REMOVE);
     assert!(report.passed(), "{}", report.to_text());
-    assert!(report.recoveries >= 1, "the management restart was recovered from the journal: {}", report.to_text());
+    assert!(
+        report.recoveries >= 1,
+        "the management restart was recovered from the journal: {}",
+        report.to_text()
+    );
     let c = r.engine.ctl.cloud();
     let kvm1 = c.inv.hosts.iter().find(|h| h.name == "kvm1").unwrap();
     assert_eq!(kvm1.status, HostStatus::Removed);
     assert!(c.inv.find_host(kvm1.id).is_none());
-    assert!(!r.engine.world.hosts.contains_key(&kvm1.id), "it left the simulated world");
+    assert!(
+        !r.engine.world.hosts.contains_key(&kvm1.id),
+        "it left the simulated world"
+    );
     // Its capacity is gone: the cluster counts three hosts of 16 x 2400 MHz.
-    assert_eq!(c.book.cluster[0].cpu.total, c.book.host.iter().map(|h| h.cpu.total).sum::<u64>());
+    assert_eq!(
+        c.book.cluster[0].cpu.total,
+        c.book.host.iter().map(|h| h.cpu.total).sum::<u64>()
+    );
     assert_eq!(c.inv.clusters[0].hosts.len(), 3);
-    assert!(c.vms().all(|(_, v)| v.host.is_none_or(|h| c.inv.host(h).name != "kvm1")));
+    assert!(
+        c.vms()
+            .all(|(_, v)| v.host.is_none_or(|h| c.inv.host(h).name != "kvm1"))
+    );
     assert!(c.audit().ok(), "{:?}", c.audit());
     // kvm2 was not drained: refused, said in the report with when and why.
     assert_eq!(report.actions_refused.len(), 1, "{:?}", report.actions_refused);
     let why = &report.actions_refused[0];
-    assert!(why.starts_with("at 960 s:") && why.contains("kvm2") && why.contains("not in maintenance mode"), "{why}");
+    assert!(
+        why.starts_with("at 960 s:") && why.contains("kvm2") && why.contains("not in maintenance mode"),
+        "{why}"
+    );
     assert!(report.to_text().contains("operator actions refused (1):"));
     let kvm2 = c.inv.hosts.iter().find(|h| h.name == "kvm2").unwrap();
     assert_eq!(kvm2.status, HostStatus::Up);
@@ -86,17 +103,19 @@ fn a_drained_host_is_removed_and_one_in_use_is_refused_in_the_report() {
 
 #[test]
 fn forced_removal_of_a_host_with_vms_is_refused_naming_them() {
-    let (report, r) = run(
-        r#"
+    let (report, r) = run(r#"
 [[actions]]
 kind = "remove_host"
 at = "5m"
 host = "kvm1"
 forced = true
-"#,
-    );
+"#);
     assert_eq!(report.actions_refused.len(), 1, "{}", report.to_text());
-    assert!(report.actions_refused[0].contains("VM(s) still on it"), "{:?}", report.actions_refused);
+    assert!(
+        report.actions_refused[0].contains("VM(s) still on it"),
+        "{:?}",
+        report.actions_refused
+    );
     let c = r.engine.ctl.cloud();
     assert!(c.inv.hosts.iter().all(|h| h.status != HostStatus::Removed));
 }

@@ -52,7 +52,9 @@ fn delete_cluster<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
                 .map(|_| ())
                 .ok_or_else(|| not_found("cluster", cluster.0))
         })?;
-        c.api.admin(Some(c.caller), AdminChange::DeleteCluster { cluster }).await?;
+        c.api
+            .admin(Some(c.caller), AdminChange::DeleteCluster { cluster })
+            .await?;
         Ok(render::success_body(true, None))
     })
 }

@@ -243,4 +243,3 @@ pub fn case(ids: Vec<String>) -> impl Strategy<Value = Case> {
             })
     })
 }
-

@@ -334,7 +334,11 @@ impl Cloud {
         } else {
             super::safety::host_totals(host, pol)
         };
-        let cores = if host.is_removed() { 0 } else { u64::from(host.cpu_cores) };
+        let cores = if host.is_removed() {
+            0
+        } else {
+            u64::from(host.cpu_cores)
+        };
         let hc = &mut self.book.host[h.ix()];
         hc.cpu = Counter {
             total: new_cpu,

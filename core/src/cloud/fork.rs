@@ -166,7 +166,10 @@ impl<'a> Fork<'a> {
     /// Takes a host out of the inventory and every capacity total (its VMs
     /// must have been moved or stopped first: `set_vm`).
     pub fn remove_host(&mut self, h: HostIdx) {
-        debug_assert!(self.c.vms_on(h).is_empty(), "remove_host on a host that VMs still charge");
+        debug_assert!(
+            self.c.vms_on(h).is_empty(),
+            "remove_host on a host that VMs still charge"
+        );
         let t = self.c.tombstone_host(h);
         self.undo.push(Undo::RemovedHost(t));
     }

@@ -42,7 +42,10 @@ impl Controller {
         self.event(
             EventKind::HostState,
             name,
-            format!("{status} -> Removed: deleteHost{}", if forced { " (forced)" } else { "" }),
+            format!(
+                "{status} -> Removed: deleteHost{}",
+                if forced { " (forced)" } else { "" }
+            ),
         );
         Ok(())
     }

@@ -299,7 +299,9 @@ impl Inventory {
         // Zone-wide pools already present become visible to the new cluster.
         let zone_pools: Vec<PoolIdx> = (0..self.pools.len() as u32)
             .map(PoolIdx)
-            .filter(|p| self.pool(*p).zone == c.zone && self.pool(*p).scope == PoolScope::Zone && !self.pool(*p).removed)
+            .filter(|p| {
+                self.pool(*p).zone == c.zone && self.pool(*p).scope == PoolScope::Zone && !self.pool(*p).removed
+            })
             .collect();
         self.clusters.push(c);
         self.cluster_pools.push(zone_pools);

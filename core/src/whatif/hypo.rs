@@ -84,7 +84,12 @@ fn find_host(c: &Cloud, s: &str) -> CoreResult<HostIdx> {
     {
         return Ok(h);
     }
-    let found: Vec<HostIdx> = c.inv.live_hosts().filter(|(_, h)| h.name == s).map(|(i, _)| i).collect();
+    let found: Vec<HostIdx> = c
+        .inv
+        .live_hosts()
+        .filter(|(_, h)| h.name == s)
+        .map(|(i, _)| i)
+        .collect();
     match found.as_slice() {
         [one] => Ok(*one),
         [] => Err(CoreError::NotFound {
@@ -134,7 +139,12 @@ fn find_pod(c: &Cloud, s: &str) -> CoreResult<PodIdx> {
 /// Checks every name, shape, setting and number of `opts` against `c`
 /// without changing anything (what an API refuses synchronously).
 pub fn validate(c: &Cloud, opts: &Options) -> CoreResult<()> {
-    for h in opts.fail_hosts.iter().chain(&opts.drain_hosts).chain(&opts.remove_hosts) {
+    for h in opts
+        .fail_hosts
+        .iter()
+        .chain(&opts.drain_hosts)
+        .chain(&opts.remove_hosts)
+    {
         find_host(c, h)?;
     }
     for cl in opts.fail_clusters.iter().chain(&opts.remove_clusters) {
@@ -221,7 +231,11 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
         let cluster = c.inv.cluster(cl).clone();
         for n in 1..=count {
             let mut name = format!("{}-whatif-{n}", cluster.name);
-            while c.inv.live_hosts().any(|(_, h)| h.name == name && h.zone == cluster.zone) {
+            while c
+                .inv
+                .live_hosts()
+                .any(|(_, h)| h.name == name && h.zone == cluster.zone)
+            {
                 name.push('+');
             }
             c.add_host(HostSpec {
