@@ -366,11 +366,16 @@ impl Runner {
             Item::Retry(w) => self.check_retry(w),
             Item::Action(a) => self.action(a),
             Item::HostBack(h) => {
-                self.engine.world.hosts.get_mut(&h).expect("host").crashed = false;
+                // A host removed while it was down stays gone.
+                if let Some(x) = self.engine.world.hosts.get_mut(&h) {
+                    x.crashed = false;
+                }
                 self.log_host("fault.end", h, "host powered back on (empty)");
             }
             Item::HostFaultOver(h, f) => {
-                self.engine.world.hosts.get_mut(&h).expect("host").set_fault(f, false);
+                if let Some(x) = self.engine.world.hosts.get_mut(&h) {
+                    x.set_fault(f, false);
+                }
                 self.log_host("fault.end", h, f.ended());
             }
             Item::LostRepliesOver => {
@@ -486,7 +491,10 @@ impl Runner {
     }
 
     fn log_host(&mut self, kind: &'static str, h: HostId, detail: &str) {
-        let name = self.engine.world.hosts[&h].name.clone();
+        // A host removed mid-run (remove_host) is no longer in the world.
+        let Some(name) = self.engine.world.hosts.get(&h).map(|x| x.name.clone()) else {
+            return;
+        };
         self.engine.log(kind, &name, detail);
     }
 

@@ -119,3 +119,35 @@ forced = true
     let c = r.engine.ctl.cloud();
     assert!(c.inv.hosts.iter().all(|h| h.status != HostStatus::Removed));
 }
+
+/// A crashed host whose VMs HA restarted elsewhere can be removed (forced:
+/// it is Down, not in maintenance); its power coming back later finds nothing.
+#[test]
+fn a_crashed_host_emptied_by_ha_can_be_removed_forced() {
+    let (report, r) = run(r#"
+[[faults.scheduled]]
+at = "5m"
+kind = "host_crash"
+host = "kvm1"
+for = "30m"
+
+[[actions]]
+kind = "remove_host"
+at = "20m"
+host = "kvm1"
+forced = true
+"#);
+    // HA restarted kvm1's VMs: the run's max_ha_restarts = 0 fails, nothing else.
+    assert!(report.invariant_violations.is_empty(), "{}", report.to_text());
+    assert!(report.actions_refused.is_empty(), "{:?}", report.actions_refused);
+    assert!(report.ha.restarted > 0);
+    let c = r.engine.ctl.cloud();
+    let kvm1 = c.inv.hosts.iter().find(|h| h.name == "kvm1").unwrap();
+    assert_eq!(kvm1.status, HostStatus::Removed);
+    assert!(!r.engine.world.hosts.contains_key(&kvm1.id));
+    assert!(
+        c.vms().all(|(_, v)| v.state.as_str() == "Running"),
+        "{}",
+        report.to_text()
+    );
+}
