@@ -88,7 +88,9 @@ fn run_kvm(a: HostmonArgs, every: Duration, lease_timeout: Duration) -> anyhow::
     // Opened before anything else can fail for long: from here on the host
     // resets unless this process keeps petting it.
     let hw = match &a.hardware_watchdog {
-        Some(dev) => Some(HardwareWatchdog::open(dev).with_context(|| format!("--hardware-watchdog {}", dev.display()))?),
+        Some(dev) => {
+            Some(HardwareWatchdog::open(dev).with_context(|| format!("--hardware-watchdog {}", dev.display()))?)
+        }
         None => None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

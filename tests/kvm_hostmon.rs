@@ -122,7 +122,9 @@ fn the_host_monitor_keeps_a_dead_agents_vms_in_place() {
         agent.assert_alive();
         agent_b.assert_alive();
         monitor.assert_alive();
-        let hs = lab.admin.list(&[("command", "listHosts"), ("zoneid", &lab.zone)], "host");
+        let hs = lab
+            .admin
+            .list(&[("command", "listHosts"), ("zoneid", &lab.zone)], "host");
         hs.len() == 2 && hs.iter().all(|h| h["state"] == "Up")
     });
     wait_until("the monitor renewing A's lease", Duration::from_secs(30), || {
@@ -157,7 +159,10 @@ fn the_host_monitor_keeps_a_dead_agents_vms_in_place() {
         a["state"] == "Disconnected" || a["state"] == "Alert",
         "A after 30 s without its agent: {a}"
     );
-    eprintln!("step 1 ok: agent A killed; 30 s later A is {} (states {states:?}), the VM still Running on A, one copy", a["state"]);
+    eprintln!(
+        "step 1 ok: agent A killed; 30 s later A is {} (states {states:?}), the VM still Running on A, one copy",
+        a["state"]
+    );
     agent = agent_a(&lab, &run_dir);
     wait_until("A Up again", Duration::from_secs(60), || {
         agent.assert_alive();
@@ -203,6 +208,8 @@ fn the_host_monitor_keeps_a_dead_agents_vms_in_place() {
     agent.kill9();
     agent_b.kill9();
     for h in &lab.hosts {
-        let _ = std::fs::remove_file(Path::new(&need("STRATUS_TEST_NFS_PRIMARY_DIR")).join(format!("stratus-hb-{h}.lease")));
+        let _ = std::fs::remove_file(
+            Path::new(&need("STRATUS_TEST_NFS_PRIMARY_DIR")).join(format!("stratus-hb-{h}.lease")),
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::agent::fake::FakeHost;
-use crate::agent::{HostMonitorLink, Hooks};
+use crate::agent::{Hooks, HostMonitorLink};
 use stratus_wire::ids::VmId;
 use stratus_wire::uuid::Uuid;
 use tokio::task::JoinHandle;
@@ -105,13 +105,23 @@ async fn the_agents_death_leaves_the_lease_renewed_and_the_vms_running() {
     let (stats, task, _stop) = monitor(&host, &dir, None);
     let agent = start_agent(&host, &dir, Duration::from_secs(3600));
     pass(10 * S).await;
-    assert!(stats.contacts.load(Relaxed) >= 5, "the agent's contacts reach the monitor");
+    assert!(
+        stats.contacts.load(Relaxed) >= 5,
+        "the agent's contacts reach the monitor"
+    );
     let by_agent = host.heartbeats();
     agent.kill();
     let renewals = stats.renewals.load(Relaxed);
     pass(60 * S).await; // 20 lease timeouts with no word from management
-    assert_eq!(host.running(), vec![VM], "the lease renews: not isolated, nothing stopped");
-    assert!(stats.renewals.load(Relaxed) >= renewals + 55, "the monitor kept renewing");
+    assert_eq!(
+        host.running(),
+        vec![VM],
+        "the lease renews: not isolated, nothing stopped"
+    );
+    assert!(
+        stats.renewals.load(Relaxed) >= renewals + 55,
+        "the monitor kept renewing"
+    );
     assert_eq!(stats.fence.self_fenced.load(Relaxed), 0);
     assert!(host.heartbeats() >= by_agent + 55);
     // The agent comes back: it follows the monitor, which still renews.
@@ -235,7 +245,11 @@ async fn the_hardware_watchdog_is_petted_until_a_stuck_fence_and_disarmed_on_a_c
     let stuck = stats.pets.load(Relaxed);
     pass(10 * S).await;
     assert_eq!(host.running(), vec![VM], "the hypervisor refuses to stop it");
-    assert_eq!(stats.pets.load(Relaxed), stuck, "no more pets: the device resets the host");
+    assert_eq!(
+        stats.pets.load(Relaxed),
+        stuck,
+        "no more pets: the device resets the host"
+    );
     host.set_stop_fails(false);
     pass(2 * S).await;
     assert!(host.running().is_empty());

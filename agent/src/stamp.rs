@@ -109,10 +109,7 @@ impl StampReader {
         }
         let place = |wall: u64| local_time(now_ms, previous_look, now_wall, wall);
         let renewed_before = self.last.as_ref().and_then(|s| s.lease_renewed_ms);
-        let lease_renewed_at = stamp
-            .lease_renewed_ms
-            .filter(|r| Some(*r) != renewed_before)
-            .map(place);
+        let lease_renewed_at = stamp.lease_renewed_ms.filter(|r| Some(*r) != renewed_before).map(place);
         let seen = Seen {
             at: place(stamp.at_ms),
             lease_renewed_at,
@@ -224,7 +221,11 @@ mod tests {
         let c = ContactStamp::new(&d);
         c.touch().unwrap();
         c.touch().unwrap();
-        assert_eq!(read(&d.join(CONTACT_FILE)).unwrap().seq, 1, "the second touch was too soon");
+        assert_eq!(
+            read(&d.join(CONTACT_FILE)).unwrap().seq,
+            1,
+            "the second touch was too soon"
+        );
         std::thread::sleep(CONTACT_MIN_GAP + Duration::from_millis(20));
         c.touch().unwrap();
         assert_eq!(read(&d.join(CONTACT_FILE)).unwrap().seq, 2);

@@ -6,6 +6,12 @@
 //! that for `lease_timeout` could neither renew a lease **nor** hear from
 //! management stops its VMs. A storage blip while the server still answers,
 //! or a lost link while a lease still renews, stops nothing.
+//!
+//! Beside a host monitor (`AgentConfig::host_monitor`, `stratus hostmon`) the
+//! monitor renews the leases: this loop only follows its stamp (feeding the
+//! monitor's renewals to this watchdog, which still guards) and renews the
+//! leases itself while the monitor is gone. `renew_leases` and `enforce` are
+//! the steps both processes run.
 
 use super::{AgentStats, Backend, Hooks, HostMonitorLink};
 use crate::stamp::{self, ContactStamp, StampReader};
