@@ -303,3 +303,29 @@ async fn the_host_id_comes_from_the_agents_credentials() {
     assert_eq!(waiting.await.unwrap().unwrap(), HOST);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_link_while_the_monitor_renews_stops_nothing_in_either_process() {
+    // The agent lives but management is silent from 2 s on: the agent's own
+    // watchdog must count the monitor's renewals, or it would stop the VM.
+    let dir = run_dir("lost-link");
+    let host = Arc::new(FakeHost::with_running(&[VM]));
+    let (stats, task, _stop) = monitor(&host, &dir, None);
+    let agent = start_agent(&host, &dir, 2 * S);
+    pass(60 * S).await;
+    assert_eq!(host.running(), vec![VM]);
+    assert_eq!(
+        agent.stats.self_fenced.load(Relaxed),
+        0,
+        "the agent's watchdog saw the renewals"
+    );
+    assert_eq!(stats.fence.self_fenced.load(Relaxed), 0);
+    assert_eq!(
+        host.heartbeats(),
+        stats.renewals.load(Relaxed),
+        "only the monitor renewed"
+    );
+    agent.kill();
+    task.abort();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
