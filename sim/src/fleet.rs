@@ -461,7 +461,10 @@ impl SimFleet {
             slot.stop_agent();
         }
         drop(st);
-        if self.inner.world().hosts.remove(&host).is_some() {
+        let mut w = self.inner.world();
+        if w.hosts.remove(&host).is_some() {
+            w.generation += 1;
+            drop(w);
             self.inner.changed();
         }
     }
