@@ -131,8 +131,8 @@ impl Runner {
 
     fn selected_hosts(&self, s: &Select) -> Vec<String> {
         let inv = &self.engine.ctl.cloud().inv;
-        inv.hosts
-            .iter()
+        inv.live_hosts()
+            .map(|(_, h)| h)
             .filter(|h| {
                 s.all
                     || s.cluster.as_deref() == Some(inv.cluster(h.cluster).name.as_str())
@@ -147,6 +147,7 @@ impl Runner {
         let inv = &self.engine.ctl.cloud().inv;
         inv.pools
             .iter()
+            .filter(|p| !p.removed)
             .filter(|p| match p.scope {
                 PoolScope::Host(_) => false,
                 PoolScope::Cluster(c) => {
