@@ -131,15 +131,24 @@ impl Runner {
 
     fn selected_hosts(&self, s: &Select) -> Vec<String> {
         let inv = &self.engine.ctl.cloud().inv;
+        // The hosts that use the selected pool: the scope of its storage.
+        let pool = s.pool.as_deref().and_then(|name| inv.pools.iter().find(|p| p.name == name));
         inv.hosts
             .iter()
-            .filter(|h| {
+            .enumerate()
+            .filter(|(i, h)| {
+                let uses_pool = pool.is_some_and(|p| match p.scope {
+                    PoolScope::Host(ph) => ph.ix() == *i,
+                    PoolScope::Cluster(c) => h.cluster == c,
+                    PoolScope::Zone => h.zone == p.zone,
+                });
                 s.all
+                    || uses_pool
                     || s.cluster.as_deref() == Some(inv.cluster(h.cluster).name.as_str())
                     || s.pod.as_deref() == Some(inv.pod(h.pod).name.as_str())
                     || s.zone.as_deref() == Some(inv.zone(h.zone).name.as_str())
             })
-            .map(|h| h.name.clone())
+            .map(|(_, h)| h.name.clone())
             .collect()
     }
 
