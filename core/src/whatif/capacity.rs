@@ -154,8 +154,34 @@ fn pools_room(c: &Cloud, pools: &[PoolIdx], need: u64, tags: &TagSet, shared: bo
 }
 
 /// The largest k such that the allocator's pool filter takes k more disks of
-/// `need` bytes on the pool (every check is monotone in the bytes asked).
+/// `need` bytes on the pool, one after another: the allocated checks see the
+/// bytes asked (monotone in them), the used check sees what the disks before
+/// wrote (a new root disk writes its template, `need` bytes).
 fn pool_room(c: &Cloud, p: PoolIdx, need: u64, tags: &TagSet, shared: bool) -> u64 {
+    let by_allocation = pool_room_allocated(c, p, need, tags, shared);
+    if by_allocation == 0 || need == 0 {
+        return by_allocation;
+    }
+    let b = &c.book.pool[p.ix()];
+    let limit = c.policy.pools[p.ix()].used_disable;
+    // The k-th disk is accepted while (used + (k-1)*need)/raw <= limit.
+    let ok = |k: u64| (b.used + (k - 1) * need) as f64 / b.raw_total.max(1) as f64 <= limit;
+    let guess = ((limit * b.raw_total as f64 - b.used as f64) / need as f64).floor() + 1.0;
+    let mut k = if guess >= 1.0 {
+        (guess as u64).min(by_allocation)
+    } else {
+        1
+    };
+    while k > 1 && !ok(k) {
+        k -= 1;
+    }
+    while k < by_allocation && ok(k + 1) {
+        k += 1;
+    }
+    k
+}
+
+fn pool_room_allocated(c: &Cloud, p: PoolIdx, need: u64, tags: &TagSet, shared: bool) -> u64 {
     if need == 0 {
         return if pool_fits(c, p, 0, tags, shared).is_none() {
             u64::MAX
