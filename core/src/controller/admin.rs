@@ -151,6 +151,17 @@ pub enum AdminChange {
     CancelMaintenance {
         host: HostId,
     },
+    /// A job run outside the controller (`runWhatIf`: the analysis runs on a
+    /// copy of the cloud) starts: recorded Pending in the job table, like
+    /// every async job, so that it is listed and survives a restart.
+    BeginExternalJob {
+        command: Command,
+    },
+    /// That job ended: its result (JSON text) or its error.
+    EndExternalJob {
+        job: JobId,
+        outcome: Result<String, String>,
+    },
     /// A line in the audit trail (login, logout, key registration).
     Audit {
         kind: String,
@@ -458,6 +469,43 @@ impl Controller {
                 self.cancel_maintenance(host, now)?;
                 self.instant_job(Command::CancelHostMaintenance, host.0, by)
             }
+            AdminChange::BeginExternalJob { command } => {
+                let id = JobId(self.cloud.new_uuid());
+                self.push_job(Job {
+                    id,
+                    command,
+                    vm: None,
+                    volume: None,
+                    status: JobStatus::Pending,
+                    error: None,
+                    error_code: None,
+                    created: now,
+                    completed: None,
+                    user: by,
+                    instance: None,
+                    result: None,
+                });
+                Ok(Created { id: id.0, job: Some(id) })
+            }
+            AdminChange::EndExternalJob { job, outcome } => {
+                let j = self
+                    .job_mut(job)
+                    .filter(|j| j.status == JobStatus::Pending && j.command == Command::RunWhatIf)
+                    .ok_or_else(|| not_found("pending job", job.0))?;
+                j.completed = Some(now);
+                match outcome {
+                    Ok(result) => {
+                        j.status = JobStatus::Succeeded;
+                        j.result = Some(result);
+                    }
+                    Err(e) => {
+                        j.status = JobStatus::Failed;
+                        j.error_code = Some(530);
+                        j.error = Some(e);
+                    }
+                }
+                created(job.0)
+            }
             AdminChange::Audit {
                 kind,
                 description,
@@ -608,6 +656,7 @@ impl Controller {
             completed: Some(self.now),
             user: by,
             instance: Some(instance),
+            result: None,
         });
         Ok(Created {
             id: instance,
@@ -691,6 +740,8 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::DisassociateIp { .. } => "NET.IPRELEASE",
         AdminChange::PrepareMaintenance { .. } => "MAINT.PREPARE",
         AdminChange::CancelMaintenance { .. } => "MAINT.CANCEL",
-        AdminChange::Audit { .. } => return None,
+        AdminChange::BeginExternalJob { .. } | AdminChange::EndExternalJob { .. } | AdminChange::Audit { .. } => {
+            return None;
+        }
     })
 }

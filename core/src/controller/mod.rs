@@ -144,6 +144,17 @@ pub struct Job {
     pub user: Option<directory::UserId>,
     /// The entity of a job that has no VM or volume (host, public IP, snapshot).
     pub instance: Option<uuid::Uuid>,
+    /// The result of a job that works on no entity (a what-if's report, as
+    /// JSON text): what queryAsyncJobResult returns as `jobresult`.
+    #[serde(default)]
+    pub result: Option<String>,
+}
+
+impl Job {
+    /// Whether the job runs outside the controller's sagas (a what-if).
+    pub fn saga_free(&self) -> bool {
+        self.command == Command::RunWhatIf
+    }
 }
 
 /// One line of the event log.
@@ -319,6 +330,9 @@ impl Controller {
     }
     pub fn job(&self, id: JobId) -> Option<&Job> {
         self.job_index.get(&id).map(|i| &self.jobs[*i])
+    }
+    pub(crate) fn job_mut(&mut self, id: JobId) -> Option<&mut Job> {
+        self.job_index.get(&id).map(|i| &mut self.jobs[*i])
     }
     /// Jobs the controller started itself (expunge after `expunge.delay`).
     pub fn internal_jobs(&self) -> u64 {
