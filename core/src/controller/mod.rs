@@ -240,9 +240,16 @@ fn logging_default() -> bool {
 
 impl Controller {
     pub fn new(cloud: Cloud) -> Controller {
+        // Addresses the inventory's VMs already hold stay theirs.
+        let mut ipam = Ipam::default();
+        for (_, v) in cloud.vms() {
+            if let Some(nic) = &v.nic {
+                ipam.hold(nic.network, nic.ip, nic.mac);
+            }
+        }
         Controller {
             cloud,
-            ipam: Ipam::default(),
+            ipam,
             jobs: Vec::new(),
             sagas: BTreeMap::new(),
             ops: BTreeMap::new(),
