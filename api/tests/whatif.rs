@@ -131,12 +131,17 @@ async fn what_if_jobs_are_durable_async_jobs() {
     let done = v["runwhatifresponse"]["jobid"].as_str().unwrap().to_string();
     let r = s.wait_job(&s.admin, &done).await;
     assert_eq!(r["jobstatus"], 1, "{r}");
-    assert_eq!(r["cmd"], "org.apache.cloudstack.api.command.admin.capacity.RunWhatIfCmd");
+    assert_eq!(
+        r["cmd"],
+        "org.apache.cloudstack.api.command.admin.capacity.RunWhatIfCmd"
+    );
     assert!(r["jobresult"]["html"].as_str().unwrap().contains("<svg"), "{r}");
     // One started and never ended: as if the process died while it ran.
     let admin_user = r["userid"].as_str().unwrap().parse::<uuid::Uuid>().unwrap();
     let begin = Input::Admin {
-        change: AdminChange::BeginExternalJob { command: Command::RunWhatIf },
+        change: AdminChange::BeginExternalJob {
+            command: Command::RunWhatIf,
+        },
         by: Some(UserId(admin_user)),
     };
     let Ok(Reply::Created(Ok(created))) = s.api.gw.input(begin).await else {
@@ -170,7 +175,10 @@ async fn what_if_jobs_are_durable_async_jobs() {
     let lost = listed(&v, &running).unwrap();
     assert_eq!(lost["jobstatus"], 2, "{lost}");
     assert!(
-        lost["jobresult"]["errortext"].as_str().unwrap().contains("restarted before the job finished"),
+        lost["jobresult"]["errortext"]
+            .as_str()
+            .unwrap()
+            .contains("restarted before the job finished"),
         "{lost}"
     );
 }

@@ -132,7 +132,10 @@ impl Runner {
     fn selected_hosts(&self, s: &Select) -> Vec<String> {
         let inv = &self.engine.ctl.cloud().inv;
         // The hosts that use the selected pool: the scope of its storage.
-        let pool = s.pool.as_deref().and_then(|name| inv.pools.iter().find(|p| p.name == name));
+        let pool = s
+            .pool
+            .as_deref()
+            .and_then(|name| inv.pools.iter().find(|p| p.name == name));
         inv.hosts
             .iter()
             .enumerate()

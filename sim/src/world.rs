@@ -337,8 +337,12 @@ impl World {
     fn mirror_workload(&mut self, cloud: &Cloud) {
         use stratus_core::vm::{Charge, VmState, VolumeType};
         for (_, vol) in cloud.volumes() {
-            let (Some(p), true) = (vol.pool, vol.created) else { continue };
-            let Some(pool) = self.pools.get_mut(&cloud.inv.pool(p).id) else { continue };
+            let (Some(p), true) = (vol.pool, vol.created) else {
+                continue;
+            };
+            let Some(pool) = self.pools.get_mut(&cloud.inv.pool(p).id) else {
+                continue;
+            };
             pool.volumes.insert(vol.id);
             if let (VolumeType::Root, Some(vm)) = (vol.volume_type, vol.vm) {
                 pool.templates.insert(cloud.inv.template(cloud.vm_at(vm).template).id);

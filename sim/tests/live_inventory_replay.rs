@@ -91,7 +91,9 @@ fn a_host_failure_replayed_on_an_exported_inventory_matches_the_what_if() {
     let world = World::from_cloud(&live, 9);
     assert_eq!(world.total_running(), 12);
     for (_, vm) in &running {
-        let Charge::Used { host } = vm.charge else { panic!("{} not placed", vm.name) };
+        let Charge::Used { host } = vm.charge else {
+            panic!("{} not placed", vm.name)
+        };
         let h = &world.hosts[&live.inv.host(host).id];
         assert!(h.domains.get(&vm.id).is_some_and(|d| d.running), "{}", vm.name);
         assert_eq!(h.ports.len(), h.domains.len());
@@ -107,7 +109,12 @@ fn a_host_failure_replayed_on_an_exported_inventory_matches_the_what_if() {
         .hosts
         .iter()
         .enumerate()
-        .max_by_key(|(i, h)| (live.vms_on(stratus_core::ids::HostIdx(*i as u32)).len(), std::cmp::Reverse(h.name.clone())))
+        .max_by_key(|(i, h)| {
+            (
+                live.vms_on(stratus_core::ids::HostIdx(*i as u32)).len(),
+                std::cmp::Reverse(h.name.clone()),
+            )
+        })
         .map(|(_, h)| (h.id, h.name.clone()))
         .unwrap();
     let report = whatif::run(&mut live.clone(), &Options::new(), &mut |_, _, _| {}).unwrap();
@@ -142,5 +149,8 @@ fn a_host_failure_replayed_on_an_exported_inventory_matches_the_what_if() {
     let restarts = e.ctl.ha_log().len();
     assert_eq!(restarts, answer.ha_vms, "HA worked only on the failed host's HA VMs");
     assert!(e.violations.is_empty(), "{:?}", e.violations);
-    assert_eq!(e.world.total_running(), 12 - on_victim.iter().filter(|(_, ha)| !ha).count() - answer.not_restarted.len());
+    assert_eq!(
+        e.world.total_running(),
+        12 - on_victim.iter().filter(|(_, ha)| !ha).count() - answer.not_restarted.len()
+    );
 }

@@ -189,7 +189,12 @@ for = "5m"
     let crashed: Vec<String> = log(&r)
         .iter()
         .filter(|l| l.contains("\"fault\"") && l.contains("crash"))
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["subject"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["subject"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(crashed, ["kvm1", "kvm2", "kvm3", "kvm4"], "{crashed:?}");
 
@@ -204,12 +209,18 @@ for = "5m"
 
     // An unknown pool, or a pool beside a host, is refused with its place.
     let bad = |fault: &str| {
-        scenario::parse(&format!("{LAB}\n[[faults.scheduled]]\nat = \"10m\"\n{fault}\n"), "b.toml")
-            .unwrap_err()
-            .to_string()
+        scenario::parse(
+            &format!("{LAB}\n[[faults.scheduled]]\nat = \"10m\"\n{fault}\n"),
+            "b.toml",
+        )
+        .unwrap_err()
+        .to_string()
     };
     let e = bad("kind = \"partition\"\npool = \"nfs-c\"\nfor = \"1m\"");
-    assert!(e.starts_with("b.toml:") && e.contains("faults.scheduled[0].pool: unknown pool 'nfs-c'"), "{e}");
+    assert!(
+        e.starts_with("b.toml:") && e.contains("faults.scheduled[0].pool: unknown pool 'nfs-c'"),
+        "{e}"
+    );
     let e = bad("kind = \"partition\"\nhost = \"kvm1\"\npool = \"nfs-a\"\nfor = \"1m\"");
     assert!(e.contains("not both"), "{e}");
     let e = bad("kind = \"partition\"\ncluster = \"cl1\"\npool = \"nfs-a\"\nfor = \"1m\"");

@@ -255,7 +255,11 @@ fn fit_now_matches_deploys(c0: &Cloud) -> Vec<(String, Vec<u64>)> {
             }
             assert!(n < 100_000);
         };
-        assert_eq!(n, fit.fits, "{}: {:?}; the last deploy: {last_refusal}", fit.offering, fit.per_cluster);
+        assert_eq!(
+            n, fit.fits,
+            "{}: {:?}; the last deploy: {last_refusal}",
+            fit.offering, fit.per_cluster
+        );
     }
     report
         .fit_now

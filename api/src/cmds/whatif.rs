@@ -96,7 +96,12 @@ fn run_what_if<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             .map_err(crate::api::core_error)?;
         let started = c
             .api
-            .admin(Some(c.caller), AdminChange::BeginExternalJob { command: Cmd::RunWhatIf })
+            .admin(
+                Some(c.caller),
+                AdminChange::BeginExternalJob {
+                    command: Cmd::RunWhatIf,
+                },
+            )
             .await?;
         let job = started.job.ok_or_else(|| ApiError::internal("no job recorded"))?;
         let gw = c.api.gw.clone();

@@ -485,7 +485,10 @@ impl Controller {
                     instance: None,
                     result: None,
                 });
-                Ok(Created { id: id.0, job: Some(id) })
+                Ok(Created {
+                    id: id.0,
+                    job: Some(id),
+                })
             }
             AdminChange::EndExternalJob { job, outcome } => {
                 let j = self

@@ -86,7 +86,11 @@ impl Controller {
         }
         // Jobs that ran outside the controller (what-ifs) died with the process.
         let now = self.now;
-        for j in self.jobs.iter_mut().filter(|j| j.status == JobStatus::Pending && j.saga_free()) {
+        for j in self
+            .jobs
+            .iter_mut()
+            .filter(|j| j.status == JobStatus::Pending && j.saga_free())
+        {
             j.status = JobStatus::Failed;
             j.error_code = Some(530);
             j.error = Some("the management server restarted before the job finished; run it again".into());
@@ -128,9 +132,7 @@ impl Controller {
             .sagas
             .values()
             .filter_map(|s| match (s.pending, &s.call) {
-                (Some((op, Some(step), _)), Some(call)) if step.starts_a_domain() && call_touches(call, id) => {
-                    Some(op)
-                }
+                (Some((op, Some(step), _)), Some(call)) if step.starts_a_domain() && call_touches(call, id) => Some(op),
                 _ => None,
             })
             .filter(|op| self.ops.contains_key(op))

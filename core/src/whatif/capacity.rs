@@ -134,7 +134,13 @@ pub fn cluster_fit(c: &Cloud, cl: ClusterIdx, so: &ServiceOffering, root_bytes: 
         }
     }
     if !local {
-        n = n.min(pools_room(c, &c.inv.cluster_pools[cl.ix()], root_bytes, &so.storage_tags, true));
+        n = n.min(pools_room(
+            c,
+            &c.inv.cluster_pools[cl.ix()],
+            root_bytes,
+            &so.storage_tags,
+            true,
+        ));
     }
     let pol = &c.policy.clusters[cl.ix()];
     if apply_thresholds && pol.thresholds_enabled {

@@ -342,7 +342,6 @@ pub struct OpMix {
     pub migrate: f64,
 }
 
-
 /// Operation latencies of the simulated drivers (each a uniform range).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
