@@ -319,56 +319,13 @@ impl World {
         }
     }
 
-    /// Mirrors a cloud: every host and pool (hosts hold a lease on each
-    /// shared pool they use) and the workload its ledger records: each VM
-    /// that runs (Running or Stopping; a migrating one on its source) has its
-    /// domain running on its host with its disks and NIC port, each created
-    /// volume is on its pool, and each pool holds the template copies its
-    /// root volumes came from. A world built from a live inventory (an
-    /// export, a recovered Store) thus agrees with it, and a fault replayed
-    /// against it stops real domains; an empty cloud gives empty hosts.
+    /// Mirrors a cloud: its hosts and pools (with leases) and the workload
+    /// its ledger records (`world_mirror`), so a live inventory's world agrees with it.
     pub fn from_cloud(cloud: &Cloud, seed: u64) -> World {
         let mut w = World::new(seed);
         w.sync_inventory(cloud);
         w.mirror_workload(cloud);
         w
-    }
-
-    fn mirror_workload(&mut self, cloud: &Cloud) {
-        use stratus_core::vm::{Charge, VmState, VolumeType};
-        for (_, vol) in cloud.volumes() {
-            let (Some(p), true) = (vol.pool, vol.created) else {
-                continue;
-            };
-            let Some(pool) = self.pools.get_mut(&cloud.inv.pool(p).id) else {
-                continue;
-            };
-            pool.volumes.insert(vol.id);
-            if let (VolumeType::Root, Some(vm)) = (vol.volume_type, vol.vm) {
-                pool.templates.insert(cloud.inv.template(cloud.vm_at(vm).template).id);
-            }
-        }
-        for (_, vm) in cloud.vms() {
-            let host = match (vm.state, vm.charge) {
-                (VmState::Running | VmState::Stopping, Charge::Used { host }) => host,
-                (_, Charge::Migrating { from, .. }) => from,
-                _ => continue,
-            };
-            let id = cloud.inv.host(host).id;
-            let Some(h) = self.hosts.get_mut(&id) else { continue };
-            h.domains.insert(
-                vm.id,
-                SimDomain {
-                    running: false,
-                    disks: vm.volumes.iter().map(|v| cloud.volume_at(*v).id).collect(),
-                },
-            );
-            if let Some(nic) = &vm.nic {
-                h.ports.insert((vm.id, Mac(nic.mac)));
-            }
-            self.set_running(vm.id, id, true);
-        }
-        self.generation += 1;
     }
 
     /// Learns the cloud's inventory again: adds every host and pool it does
@@ -453,7 +410,7 @@ impl World {
         lo + rng.below((hi - lo + 1) as usize) as u64
     }
 
-    fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
+    pub(crate) fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
         let Some(h) = self.hosts.get_mut(&host) else { return };
         let Some(d) = h.domains.get_mut(&vm) else { return };
         if d.running == running {

@@ -151,9 +151,7 @@ pub enum AdminChange {
     CancelMaintenance {
         host: HostId,
     },
-    /// A job run outside the controller (`runWhatIf`: the analysis runs on a
-    /// copy of the cloud) starts: recorded Pending in the job table, like
-    /// every async job, so that it is listed and survives a restart.
+    /// A job run outside the controller starts (`runWhatIf`; see `external_jobs`).
     BeginExternalJob {
         command: Command,
     },
@@ -469,46 +467,8 @@ impl Controller {
                 self.cancel_maintenance(host, now)?;
                 self.instant_job(Command::CancelHostMaintenance, host.0, by)
             }
-            AdminChange::BeginExternalJob { command } => {
-                let id = JobId(self.cloud.new_uuid());
-                self.push_job(Job {
-                    id,
-                    command,
-                    vm: None,
-                    volume: None,
-                    status: JobStatus::Pending,
-                    error: None,
-                    error_code: None,
-                    created: now,
-                    completed: None,
-                    user: by,
-                    instance: None,
-                    result: None,
-                });
-                Ok(Created {
-                    id: id.0,
-                    job: Some(id),
-                })
-            }
-            AdminChange::EndExternalJob { job, outcome } => {
-                let j = self
-                    .job_mut(job)
-                    .filter(|j| j.status == JobStatus::Pending && j.command == Command::RunWhatIf)
-                    .ok_or_else(|| not_found("pending job", job.0))?;
-                j.completed = Some(now);
-                match outcome {
-                    Ok(result) => {
-                        j.status = JobStatus::Succeeded;
-                        j.result = Some(result);
-                    }
-                    Err(e) => {
-                        j.status = JobStatus::Failed;
-                        j.error_code = Some(530);
-                        j.error = Some(e);
-                    }
-                }
-                created(job.0)
-            }
+            AdminChange::BeginExternalJob { command } => Ok(self.begin_external_job(command, by)),
+            AdminChange::EndExternalJob { job, outcome } => self.end_external_job(job, outcome),
             AdminChange::Audit {
                 kind,
                 description,
@@ -743,8 +703,7 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::DisassociateIp { .. } => "NET.IPRELEASE",
         AdminChange::PrepareMaintenance { .. } => "MAINT.PREPARE",
         AdminChange::CancelMaintenance { .. } => "MAINT.CANCEL",
-        AdminChange::BeginExternalJob { .. } | AdminChange::EndExternalJob { .. } | AdminChange::Audit { .. } => {
-            return None;
-        }
+        AdminChange::BeginExternalJob { .. } | AdminChange::EndExternalJob { .. } => return None,
+        AdminChange::Audit { .. } => return None,
     })
 }

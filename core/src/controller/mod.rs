@@ -8,6 +8,7 @@ mod cleanup;
 mod describe;
 pub mod directory;
 pub mod effects;
+mod external_jobs;
 pub mod input;
 pub mod journal;
 pub mod kinds;

@@ -84,18 +84,7 @@ impl Controller {
         for sid in ids {
             self.drive(sid);
         }
-        // Jobs that ran outside the controller (what-ifs) died with the process.
-        let now = self.now;
-        for j in self
-            .jobs
-            .iter_mut()
-            .filter(|j| j.status == JobStatus::Pending && j.saga_free())
-        {
-            j.status = JobStatus::Failed;
-            j.error_code = Some(530);
-            j.error = Some("the management server restarted before the job finished; run it again".into());
-            j.completed = Some(now);
-        }
+        self.fail_external_jobs();
         // Re-arm expunge timers the restart forgot.
         let delay = self
             .cloud
