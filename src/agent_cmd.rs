@@ -105,7 +105,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
 
 #[cfg(feature = "kvm")]
 fn run_kvm(a: &AgentArgs, uri: &str, token: Option<String>, ping_interval: Option<Duration>) -> anyhow::Result<()> {
-    use crate::agent_kvm::{KvmAgentOptions, kvm_config, run_kvm_agent};
+    use crate::agent_kvm::{KvmAgentOptions, host_monitor, kvm_config, run_kvm_agent};
     run_kvm_agent(KvmAgentOptions {
         server: a.server.clone(),
         name: a.name.clone().context("--name is required")?,
@@ -114,6 +114,7 @@ fn run_kvm(a: &AgentArgs, uri: &str, token: Option<String>, ping_interval: Optio
         ping_interval,
         seed: a.seed,
         config: kvm_config(uri, &a.kvm)?,
+        host_monitor: host_monitor(&a.kvm)?,
     })
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use stratus_agent::{Agent, AgentConfig, CredentialStore, Credentials, Hooks, TokioConnector};
+use stratus_agent::{Agent, AgentConfig, CredentialStore, Credentials, Hooks, HostMonitorLink, TokioConnector};
 use stratus_core::ids::{HostId, NetworkId, PoolId};
 use stratus_drivers::ComputeDriver;
 use stratus_drivers::kvm::{DomainType, Kvm, KvmConfig, SecondaryStore};
@@ -60,9 +60,34 @@ pub struct KvmArgs {
     /// Command that powers a peer off ({host} = its id); exit 0 = proven off.
     #[arg(long, requires = "libvirt")]
     pub fence_command: Option<String>,
+    /// This host runs `stratus hostmon --run-dir DIR`: the monitor renews the
+    /// leases and runs the isolation watchdog, so they outlive this agent;
+    /// the agent stamps management contact into DIR for it.
+    #[arg(long, value_name = "DIR", requires = "libvirt")]
+    pub host_monitor_dir: Option<PathBuf>,
+    /// Seconds without a new stamp from the monitor after which this agent
+    /// renews the leases itself (and logs an error) until it is back.
+    #[arg(long, default_value_t = 6.0, requires = "host_monitor_dir")]
+    pub host_monitor_takeover: f64,
 }
 
-fn split_id(text: &str, what: &str) -> anyhow::Result<(Uuid, String)> {
+/// The link to this host's monitor, if `--host-monitor-dir` names one.
+pub fn host_monitor(a: &KvmArgs) -> anyhow::Result<Option<HostMonitorLink>> {
+    let Some(dir) = &a.host_monitor_dir else {
+        return Ok(None);
+    };
+    let s = a.host_monitor_takeover;
+    if !(s.is_finite() && (0.5..=600.0).contains(&s)) {
+        bail!("--host-monitor-takeover {s}: expected seconds between 0.5 and 600");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("--host-monitor-dir {}", dir.display()))?;
+    Ok(Some(HostMonitorLink {
+        run_dir: dir.clone(),
+        takeover_after: Duration::from_secs_f64(s),
+    }))
+}
+
+pub fn split_id(text: &str, what: &str) -> anyhow::Result<(Uuid, String)> {
     let (id, rest) = text
         .split_once('=')
         .with_context(|| format!("{what} {text}: expected ID=VALUE"))?;
@@ -159,9 +184,11 @@ pub struct KvmAgentOptions {
     pub ping_interval: Option<Duration>,
     pub seed: u64,
     pub config: KvmConfig,
+    pub host_monitor: Option<HostMonitorLink>,
 }
 
 pub fn run_kvm_agent(o: KvmAgentOptions) -> anyhow::Result<()> {
+    crate::hostmon_cmd::init_logging();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -191,6 +218,10 @@ pub fn run_kvm_agent(o: KvmAgentOptions) -> anyhow::Result<()> {
         config.ping_interval = o.ping_interval;
         config.seed = o.seed;
         config.lease_pools = kvm.0.lease_pools();
+        if let Some(m) = &o.host_monitor {
+            tracing::info!(run_dir = %m.run_dir.display(), "agent.hostmon: the host monitor renews the leases");
+        }
+        config.host_monitor = o.host_monitor;
         let creds: CredentialStore = Arc::new(Mutex::new(match &o.state_file {
             Some(p) => Credentials::load(p)?,
             None => None,

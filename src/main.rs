@@ -15,6 +15,7 @@ mod bench_recovery;
 mod bench_sim;
 mod bench_whatif;
 mod fuzz_cmd;
+mod hostmon_cmd;
 mod manage_cmd;
 mod serve_cmd;
 mod sim_cmd;
@@ -43,6 +44,9 @@ enum Command {
     },
     /// The host agent: connects to the management server and runs its calls.
     Agent(Box<agent_cmd::AgentArgs>),
+    /// The host monitor of a KVM host: storage leases and the isolation
+    /// watchdog in their own process, beside `stratus agent --host-monitor-dir`.
+    Hostmon(hostmon_cmd::HostmonArgs),
     /// The durable management server: agent gateway, journal, control socket.
     Manage(manage_cmd::ManageArgs),
     /// The CloudStack-compatible API server (simulated hosts, durable Store).
@@ -64,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench { which } => bench::run(which),
         Command::Sim { which } => sim_cmd::run(which),
         Command::Agent(args) => agent_cmd::run(*args),
+        Command::Hostmon(args) => hostmon_cmd::run(args),
         Command::Manage(args) => manage_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Whatif(args) => whatif_cmd::run(args),

@@ -72,7 +72,7 @@ pub fn run(a: ManageArgs) -> anyhow::Result<()> {
         let enrolled = gw.enrolled();
         let hosts: Vec<(String, _)> = gw.with_controller(|c| {
             let inv = &c.cloud().inv;
-            inv.hosts.iter().map(|h| (h.name.clone(), h.id)).collect()
+            inv.live_hosts().map(|(_, h)| (h.name.clone(), h.id)).collect()
         });
         let mut tokens = TokenFile::default();
         for (name, id) in hosts.into_iter().filter(|(_, id)| !enrolled.contains(id)) {

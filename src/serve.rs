@@ -102,6 +102,10 @@ impl SimControl for FleetControl {
         self.fleet.sync(&cloud);
     }
 
+    fn host_removed(&self, host: HostId) {
+        self.fleet.remove_host(host);
+    }
+
     fn inject(&self, fault: &serde_json::Value) -> Result<String, String> {
         let f: FleetFault = serde_json::from_value(fault.clone()).map_err(|e| e.to_string())?;
         self.fleet.inject(f.clone())?;
@@ -159,7 +163,11 @@ pub async fn start(o: ServeOptions) -> anyhow::Result<Running> {
     // Store the demo's. Hosts added with `addHost hypervisor=KVM` run their
     // own agents and are never simulated.
     let known: Vec<HostId> = fleet.hosts().into_iter().filter(|h| h.enrolled).map(|h| h.id).collect();
-    let simulated = cloud.inv.hosts.iter().filter(|h| !recovered || known.contains(&h.id));
+    let simulated = cloud
+        .inv
+        .live_hosts()
+        .map(|(_, h)| h)
+        .filter(|h| !recovered || known.contains(&h.id));
     for h in simulated {
         let token = if enrolled.contains(&h.id) && with_creds.contains(&h.id) {
             None

@@ -32,6 +32,12 @@ pub struct WhatIfArgs {
     /// Put a host into maintenance (its VMs are live-migrated); repeatable.
     #[arg(long = "drain-host")]
     drain_host: Vec<String>,
+    /// Remove (decommission) a host: its VMs are live-migrated by plan, then its capacity is gone; repeatable.
+    #[arg(long = "remove-host")]
+    remove_host: Vec<String>,
+    /// Remove a cluster and all its hosts (VMs migrated out of the cluster by plan); repeatable.
+    #[arg(long = "remove-cluster")]
+    remove_cluster: Vec<String>,
     /// Add N hosts to a cluster: CLUSTER:N:SHAPE, SHAPE = CORESxMHZ/MEMG (32x2400/256G) or a host name to copy.
     #[arg(long = "add-hosts")]
     add_hosts: Vec<String>,
@@ -82,6 +88,8 @@ pub fn options(args: &WhatIfArgs) -> anyhow::Result<Options> {
     o.fail_clusters = args.fail_cluster.clone();
     o.fail_pods = args.fail_pod.clone();
     o.drain_hosts = args.drain_host.clone();
+    o.remove_hosts = args.remove_host.clone();
+    o.remove_clusters = args.remove_cluster.clone();
     for a in &args.add_hosts {
         o.add_hosts.push(AddHosts::parse(a)?);
     }

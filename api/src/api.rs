@@ -20,6 +20,9 @@ pub trait SimControl: Send + Sync {
     fn host_added(&self, host: HostId, token: String) -> Result<(), String>;
     /// The inventory grew (a pool, cluster, ...): simulated hosts learn it.
     fn sync(&self);
+    /// A Simulator host was deleted (deleteHost): stop its agent, take it out
+    /// of the simulated world.
+    fn host_removed(&self, _host: HostId) {}
     /// configureSimulator: a fault by name with its parameters.
     fn inject(&self, fault: &serde_json::Value) -> Result<String, String>;
 }

@@ -521,7 +521,7 @@ pub fn capacity_rows(ctl: &Controller, zone: Option<ZoneIdx>) -> Vec<CapRow> {
     let cloud = ctl.cloud();
     let mut out = Vec::new();
     for (i, c) in cloud.inv.clusters.iter().enumerate() {
-        if zone.is_some_and(|z| z != c.zone) {
+        if c.removed || zone.is_some_and(|z| z != c.zone) {
             continue;
         }
         for r in cloud.capacity(CapacityScope::Cluster(ClusterIdx(i as u32)), None) {

@@ -84,8 +84,35 @@ async fn export_inventory_and_run_what_if() {
     let moved = w["replacement"]["moves"].as_array().unwrap();
     assert!(moved.iter().all(|m| m["from"] == "h1"));
 
+    // Removing h2 (decommission): its VMs are migrated by plan and it no
+    // longer counts; the live inventory keeps it.
+    let h2 = ids.hosts[1].clone();
+    let (st, v) = s.admin(&[("command", "runWhatIf"), ("removehostids", &h2)]).await;
+    assert_eq!(st, 200, "{v}");
+    let jobid = v["runwhatifresponse"]["jobid"].as_str().unwrap().to_string();
+    let r = s.wait_job(&s.admin, &jobid).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    let w = &r["jobresult"]["whatif"];
+    assert_eq!(w["replacement"]["removed_hosts"][0], "h2", "{w}");
+    assert_eq!(w["inventory"]["hosts"], 1);
+    assert!(
+        w["replacement"]["moves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["from"] == "h2" && m["kind"] == "migrate")
+    );
+    assert!(
+        s.api
+            .read(|ctl| ctl.cloud().inv.find_host(HostId(h2.parse().unwrap())).is_some())
+    );
+
     // Bad input: refused synchronously (431), no job.
     for bad in [
+        vec![
+            ("command", "runWhatIf"),
+            ("removeclusterids", "00000000-0000-4000-8000-000000000000"),
+        ],
         vec![
             ("command", "runWhatIf"),
             ("failhostids", "00000000-0000-4000-8000-000000000000"),

@@ -26,6 +26,11 @@ pub enum CoreError {
     },
     #[error("{}", .0.headline())]
     InsufficientCapacity(Box<Explanation>),
+    /// An operation CloudStack refuses with a CloudRuntimeException (530)
+    /// because of what its target still holds (deleteHost with VMs on it,
+    /// deleteCluster with hosts); the message names what remains.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Setting(#[from] SettingError),
     /// A bug: handling the input panicked. The runtime rebuilt the controller
@@ -53,6 +58,7 @@ impl CoreError {
             // for our own failures (found by the API fuzzer, api/tests/fuzz.rs).
             CoreError::InvalidState { .. } => (431, 4350),
             CoreError::InsufficientCapacity(_) => (533, 4325),
+            CoreError::Refused(_) => (530, 4250),
             // CloudStack's INTERNAL_ERROR and CloudRuntimeException.
             CoreError::Internal(_) => (530, 4250),
         }

@@ -185,7 +185,7 @@ pub async fn run_sim_world(opts: SimWorldOptions) -> Result<(), AgentError> {
     });
     let mut agents = tokio::task::JoinSet::new();
     let mut watched = Vec::new();
-    for h in &cloud.inv.hosts {
+    for (_, h) in cloud.inv.live_hosts() {
         let mut spec = HostAgent::new(cloud, h, &opts.server, opts.seed, opts.latency_ms);
         spec.token = opts.tokens.tokens.get(&h.name).cloned();
         if spec.token.is_none() {

@@ -453,6 +453,22 @@ impl SimFleet {
         Ok(())
     }
 
+    /// A deleted host (deleteHost): its agent stops and it leaves the world
+    /// (and the state file), so a restarted server does not start it again.
+    pub fn remove_host(&self, host: HostId) {
+        let mut st = self.inner.state();
+        if let Some(mut slot) = st.slots.remove(&host) {
+            slot.stop_agent();
+        }
+        drop(st);
+        let mut w = self.inner.world();
+        if w.hosts.remove(&host).is_some() {
+            w.generation += 1;
+            drop(w);
+            self.inner.changed();
+        }
+    }
+
     /// Every host of the world, with its agent's state.
     pub fn hosts(&self) -> Vec<FleetHost> {
         let st = self.inner.state();

@@ -29,11 +29,7 @@ impl Runner {
         let what = crate::scenario::describe(&a);
         // An operator's action needs a management server to receive it.
         if self.engine.ms_down_until.is_some() {
-            self.engine.log(
-                "action.refused",
-                "operator",
-                &format!("{what}: management server is down"),
-            );
+            self.refuse_action(&what, "management server is down");
             return;
         }
         let inv = &self.engine.ctl.cloud().inv;
@@ -144,6 +140,16 @@ impl Runner {
                     })
                     .collect()
             }
+            Action::RemoveHost { host, forced, .. } => match self.host_id(host) {
+                Some(h) => admin(AdminChange::DeleteHost {
+                    host: h,
+                    forced: *forced,
+                }),
+                None => {
+                    self.refuse_action(&what, &format!("no host {host} (already removed?)"));
+                    return;
+                }
+            },
             Action::RegisterOffering {
                 name,
                 cpu,
@@ -162,13 +168,20 @@ impl Runner {
         };
         for input in inputs {
             if let Some(e) = self.engine.feed(input).error() {
-                self.engine.log("action.refused", "operator", &format!("{what}: {e}"));
+                self.refuse_action(&what, &e.to_string());
             }
         }
         self.engine.after_controller();
-        if matches!(a, Action::AddHosts { .. }) {
+        if matches!(a, Action::AddHosts { .. } | Action::RemoveHost { .. }) {
             self.sync_world();
         }
+    }
+
+    /// An action the run could not carry out: in the event log and the report.
+    fn refuse_action(&mut self, what: &str, why: &str) {
+        self.engine.log("action.refused", "operator", &format!("{what}: {why}"));
+        let at = self.engine.now / 1000;
+        self.actions_refused.push(format!("at {at} s: {what}: {why}"));
     }
 
     pub fn ha_metrics(&self) -> HaMetrics {
@@ -321,7 +334,7 @@ impl Runner {
                         )
                     }
                     Expectation::MaintenanceEndsIn { host, states } => {
-                        let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
+                        let h = ctl.cloud().inv.hosts.iter().rev().find(|x| &x.name == host); // newest: a removed host's name may be reused
                         match h {
                             None => (false, format!("no host {host}")),
                             Some(h) => {
@@ -345,7 +358,7 @@ impl Runner {
                         }
                     }
                     Expectation::HostState { host, state } => {
-                        let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
+                        let h = ctl.cloud().inv.hosts.iter().rev().find(|x| &x.name == host); // newest: a removed host's name may be reused
                         match h {
                             Some(h) => (
                                 h.status.as_str().eq_ignore_ascii_case(state),
@@ -362,7 +375,7 @@ impl Runner {
                         )
                     }
                     Expectation::HostResourceState { host, state } => {
-                        let h = ctl.cloud().inv.hosts.iter().find(|x| &x.name == host);
+                        let h = ctl.cloud().inv.hosts.iter().rev().find(|x| &x.name == host); // newest: a removed host's name may be reused
                         match h {
                             Some(h) => (
                                 h.resource_state.as_str().eq_ignore_ascii_case(state),

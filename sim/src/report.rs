@@ -80,6 +80,10 @@ pub struct RunReport {
     /// Left behind, held by the reconciler, which retries the cleanup.
     pub awaiting_cleanup: Vec<String>,
     pub ha: crate::outcome::HaMetrics,
+    /// Operator actions the controller refused (e.g. `remove_host` of a host
+    /// not drained), with when and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions_refused: Vec<String>,
     /// Hosts not Up and Enabled at the end, with the evidence behind their state.
     pub hosts_not_up: Vec<stratus_core::controller::HostReport>,
 }
@@ -193,11 +197,13 @@ impl RunReport {
             in_flight: left.in_flight,
             awaiting_cleanup: left.awaiting_cleanup,
             ha: r.ha_metrics(),
+            actions_refused: r.actions_refused.clone(),
             hosts_not_up: c
                 .inv
                 .hosts
                 .iter()
                 .enumerate()
+                .filter(|(_, h)| !h.is_removed())
                 .filter(|(_, h)| {
                     h.status != stratus_core::inventory::HostStatus::Up
                         || h.resource_state != stratus_core::inventory::ResourceState::Enabled
@@ -319,6 +325,7 @@ impl RunReport {
             }
         }
         for (title, list) in [
+            ("operator actions refused", &self.actions_refused),
             ("LEAKED (nothing will clean these up)", &self.leaks),
             ("in flight at the end (jobs still running)", &self.in_flight),
             ("awaiting cleanup by the reconciler", &self.awaiting_cleanup),

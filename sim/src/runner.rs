@@ -95,6 +95,8 @@ pub struct Runner {
     pub timeline: crate::timeline::Timeline,
     /// Per-minute samples of allocation, VM and host states.
     pub series: crate::series::Series,
+    /// Operator actions the controller refused, with when and why (the report's `actions_refused`).
+    pub actions_refused: Vec<String>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -203,6 +205,7 @@ impl Runner {
             fired: Vec::new(),
             timeline: Default::default(),
             series: Default::default(),
+            actions_refused: Vec::new(),
         };
         r.fired = vec![false; r.scenario.triggers.len()];
         r.timeline = crate::timeline::Timeline::new(&r.scenario.expect, r.engine.ctl.cloud());
@@ -363,11 +366,16 @@ impl Runner {
             Item::Retry(w) => self.check_retry(w),
             Item::Action(a) => self.action(a),
             Item::HostBack(h) => {
-                self.engine.world.hosts.get_mut(&h).expect("host").crashed = false;
+                // A host removed while it was down stays gone.
+                if let Some(x) = self.engine.world.hosts.get_mut(&h) {
+                    x.crashed = false;
+                }
                 self.log_host("fault.end", h, "host powered back on (empty)");
             }
             Item::HostFaultOver(h, f) => {
-                self.engine.world.hosts.get_mut(&h).expect("host").set_fault(f, false);
+                if let Some(x) = self.engine.world.hosts.get_mut(&h) {
+                    x.set_fault(f, false);
+                }
                 self.log_host("fault.end", h, f.ended());
             }
             Item::LostRepliesOver => {
@@ -477,14 +485,16 @@ impl Runner {
             .ctl
             .cloud()
             .inv
-            .hosts
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.id)
+            .live_hosts()
+            .find(|(_, h)| h.name == name)
+            .map(|(_, h)| h.id)
     }
 
     fn log_host(&mut self, kind: &'static str, h: HostId, detail: &str) {
-        let name = self.engine.world.hosts[&h].name.clone();
+        // A host removed mid-run (remove_host) is no longer in the world.
+        let Some(name) = self.engine.world.hosts.get(&h).map(|x| x.name.clone()) else {
+            return;
+        };
         self.engine.log(kind, &name, detail);
     }
 
@@ -565,7 +575,7 @@ impl Runner {
                 }
             }
             Fault::ManagementNetwork { duration } => {
-                let hosts: Vec<HostId> = self.engine.ctl.cloud().inv.hosts.iter().map(|h| h.id).collect();
+                let hosts: Vec<HostId> = self.engine.ctl.cloud().inv.live_hosts().map(|(_, h)| h.id).collect();
                 for h in hosts {
                     if let Some(w) = self.engine.world.hosts.get_mut(&h) {
                         w.set_fault(HostFault::Partition, true);
@@ -590,9 +600,8 @@ impl Runner {
             .ctl
             .cloud()
             .inv
-            .hosts
-            .iter()
-            .map(|h| h.name.clone())
+            .live_hosts()
+            .map(|(_, h)| h.name.clone())
             .collect();
         let pools: Vec<String> = self
             .engine

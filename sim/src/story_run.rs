@@ -135,13 +135,11 @@ impl Runner {
         let pool = s
             .pool
             .as_deref()
-            .and_then(|name| inv.pools.iter().find(|p| p.name == name));
-        inv.hosts
-            .iter()
-            .enumerate()
+            .and_then(|name| inv.pools.iter().find(|p| p.name == name && !p.removed));
+        inv.live_hosts()
             .filter(|(i, h)| {
                 let uses_pool = pool.is_some_and(|p| match p.scope {
-                    PoolScope::Host(ph) => ph.ix() == *i,
+                    PoolScope::Host(ph) => ph == *i,
                     PoolScope::Cluster(c) => h.cluster == c,
                     PoolScope::Zone => h.zone == p.zone,
                 });
@@ -159,6 +157,7 @@ impl Runner {
         let inv = &self.engine.ctl.cloud().inv;
         inv.pools
             .iter()
+            .filter(|p| !p.removed)
             .filter(|p| match p.scope {
                 PoolScope::Host(_) => false,
                 PoolScope::Cluster(c) => {

@@ -339,7 +339,7 @@ impl World {
             .max(1) as u64)
             * 1000;
         let mut added = 0;
-        for h in &cloud.inv.hosts {
+        for (_, h) in cloud.inv.live_hosts() {
             let pools = lease_pools(cloud, h);
             match self.hosts.get_mut(&h.id) {
                 Some(known) => {
@@ -366,12 +366,19 @@ impl World {
                 }
             }
         }
-        for p in &cloud.inv.pools {
+        for p in cloud.inv.pools.iter().filter(|p| !p.removed) {
             if let std::collections::btree_map::Entry::Vacant(e) = self.pools.entry(p.id) {
                 e.insert(SimPool {
                     name: p.name.clone(),
                     ..Default::default()
                 });
+                added += 1;
+            }
+        }
+        // A deleted host (deleteHost needs it empty) leaves the datacenter.
+        for h in cloud.inv.hosts.iter().filter(|h| h.is_removed()) {
+            if self.hosts.get(&h.id).is_some_and(|x| x.domains.is_empty()) {
+                self.hosts.remove(&h.id);
                 added += 1;
             }
         }

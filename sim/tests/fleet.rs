@@ -42,6 +42,23 @@ fn host_spec(names: &NameMaps, name: &str) -> HostSpec {
     }
 }
 
+/// deleteHost: an empty removed host leaves the simulated world at the next
+/// sync (what `stratus serve` and the scenario runner do after a removal).
+#[test]
+fn the_world_forgets_a_removed_host() {
+    let (cloud, names) = lab();
+    let mut grown = cloud.clone();
+    let h = grown.add_host(host_spec(&names, "kvm-gone")).unwrap();
+    let mut w = World::from_cloud(&grown, 1);
+    assert!(w.hosts.contains_key(&h));
+    grown.remove_host(h).unwrap();
+    assert_eq!(w.sync_inventory(&grown), 1);
+    assert!(!w.hosts.contains_key(&h));
+    assert_eq!(w.sync_inventory(&grown), 0, "idempotent");
+    let fresh = World::from_cloud(&grown, 1);
+    assert!(!fresh.hosts.contains_key(&h), "a world built afterwards never had it");
+}
+
 #[test]
 fn the_world_learns_hosts_and_pools_added_at_runtime() {
     let (cloud, names) = lab();

@@ -148,6 +148,7 @@ fn the_json_report_follows_the_documented_schema_and_an_export_reads_back() {
     let mut opts = Options::new();
     opts.fail_hosts = vec!["a1".into()];
     opts.drain_hosts = vec!["b1".into()];
+    opts.remove_hosts = vec!["a3".into()];
     opts.add_hosts = vec![whatif::AddHosts::parse("c2:2:16x2000/48G").unwrap()];
     opts.grow = Some((20.0, 6));
     opts.settings = vec![(
@@ -165,7 +166,9 @@ fn the_json_report_follows_the_documented_schema_and_an_export_reads_back() {
     let plan = report.replacement.as_ref().unwrap();
     assert!(plan.moves.iter().any(|m| m.kind == "migrate" && m.from == "b1"));
     assert!(plan.moves.iter().any(|m| m.kind == "ha-restart" && m.from == "a1"));
-    assert_eq!(report.inventory.hosts, 7, "two hosts added");
+    assert_eq!(plan.removed_hosts, vec!["a3".to_string()]);
+    assert!(plan.moves.iter().all(|m| m.from != "a3" || m.kind == "migrate"));
+    assert_eq!(report.inventory.hosts, 6, "two hosts added, one removed");
     assert!(report.growth.as_ref().unwrap().monthly.len() == 6);
 
     // Export and read back: the same answers.

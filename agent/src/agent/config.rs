@@ -2,7 +2,7 @@
 
 use super::AgentError;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stratus_wire::HostFacts;
@@ -54,6 +54,16 @@ impl Credentials {
     }
 }
 
+/// How the agent works beside a host monitor (`stratus hostmon`).
+#[derive(Clone, Debug)]
+pub struct HostMonitorLink {
+    /// The run directory shared with the monitor (stamp files).
+    pub run_dir: PathBuf,
+    /// The agent renews the leases itself once the monitor's stamp has not
+    /// changed for this long.
+    pub takeover_after: Duration,
+}
+
 /// Where credentials live between connections (and, for tests, across a
 /// simulated host's restarts).
 pub type CredentialStore = Arc<Mutex<Option<Credentials>>>;
@@ -84,6 +94,10 @@ pub struct AgentConfig {
     /// Without a renewed lease **and** without a word from the management
     /// server for this long (`ha.lease.timeout`), the agent stops its VMs.
     pub lease_timeout: Duration,
+    /// A host monitor (`stratus hostmon`) renews the leases and runs the
+    /// watchdog in its own process; the agent stamps management contact for
+    /// it and takes over while it is gone. `None`: the agent does it all.
+    pub host_monitor: Option<HostMonitorLink>,
 }
 
 impl AgentConfig {
@@ -103,6 +117,7 @@ impl AgentConfig {
             cache_size: 4096,
             lease_pools: Vec::new(),
             lease_timeout: Duration::from_secs(9),
+            host_monitor: None,
         }
     }
 

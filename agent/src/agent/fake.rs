@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use stratus_drivers::*;
 use stratus_wire::ids::*;
 use stratus_wire::{DomainSpec, HostFacts, Mac};
@@ -14,6 +14,10 @@ use stratus_wire::{DomainSpec, HostFacts, Mac};
 pub(crate) struct FakeHost {
     domains: Mutex<BTreeMap<VmId, bool>>,
     storage_up: AtomicBool,
+    /// Lease renewals that succeeded.
+    heartbeats: AtomicU64,
+    /// Stopping a domain fails (a wedged hypervisor).
+    stop_fails: AtomicBool,
 }
 
 impl FakeHost {
@@ -21,11 +25,26 @@ impl FakeHost {
         FakeHost {
             domains: Mutex::new(vms.iter().map(|vm| (*vm, true)).collect()),
             storage_up: AtomicBool::new(true),
+            heartbeats: AtomicU64::new(0),
+            stop_fails: AtomicBool::new(false),
         }
     }
 
     pub fn set_storage(&self, up: bool) {
         self.storage_up.store(up, Relaxed);
+    }
+
+    pub fn heartbeats(&self) -> u64 {
+        self.heartbeats.load(Relaxed)
+    }
+
+    pub fn set_stop_fails(&self, fails: bool) {
+        self.stop_fails.store(fails, Relaxed);
+    }
+
+    /// Starts (or restarts) a domain, as an operator or a stray call would.
+    pub fn start(&self, vm: VmId) {
+        self.domains.lock().unwrap().insert(vm, true);
     }
 
     pub fn running(&self) -> Vec<VmId> {
@@ -55,6 +74,9 @@ impl ComputeDriver for FakeHost {
         self.set(vm, Some(true))
     }
     async fn stop_domain(&self, _: HostId, vm: VmId, _: bool) -> DriverOutcome {
+        if self.stop_fails.load(Relaxed) {
+            return Err(DriverError::unavailable("the hypervisor does not answer"));
+        }
         self.set(vm, None)
     }
     async fn reboot_domain(&self, _: HostId, _: VmId) -> DriverOutcome {
@@ -121,6 +143,7 @@ impl StorageDriver for FakeHost {
     }
     async fn heartbeat(&self, _: PoolId, _: HostId) -> DriverOutcome {
         if self.storage_up.load(Relaxed) {
+            self.heartbeats.fetch_add(1, Relaxed);
             Ok(())
         } else {
             Err(DriverError::unavailable("storage is down"))

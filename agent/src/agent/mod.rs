@@ -7,10 +7,10 @@
 mod cache;
 mod config;
 #[cfg(test)]
-mod fake;
-mod lease;
+pub(crate) mod fake;
+pub(crate) mod lease;
 
-pub use config::{AgentConfig, CredentialStore, Credentials};
+pub use config::{AgentConfig, CredentialStore, Credentials, HostMonitorLink};
 
 use cache::{Cache, Slot};
 use lease::Isolation;
@@ -198,7 +198,10 @@ impl<C: Connector, B: Backend> Agent<C, B> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Done>();
         let mut attempt = 0u32;
         let mut lease_task = LeaseTask(None);
-        let iso = Isolation::new(self.config.lease_timeout);
+        let mut iso = Isolation::new(self.config.lease_timeout);
+        if let Some(m) = &self.config.host_monitor {
+            iso = iso.with_contact_stamp(&m.run_dir);
+        }
         let result = loop {
             let why = match self.session(&tx, &mut rx, &mut lease_task, &iso).await {
                 Err(fatal) => break Err(fatal),
@@ -335,6 +338,7 @@ impl<C: Connector, B: Backend> Agent<C, B> {
                 iso.clone(),
                 self.stats.clone(),
                 self.hooks.clone(),
+                cfg.host_monitor.clone(),
             )));
         }
         let link = Link {

@@ -150,9 +150,10 @@ fn add_host<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
                 (Some(id), _) => inv
                     .find_cluster(ClusterId(id))
                     .ok_or_else(|| not_found("cluster", id))?,
-                (None, Some(n)) => (0..inv.clusters.len() as u32)
-                    .map(ClusterIdx)
-                    .find(|i| inv.cluster(*i).name == n)
+                (None, Some(n)) => inv
+                    .live_clusters()
+                    .find(|(_, x)| x.name == n)
+                    .map(|(i, _)| i)
                     .ok_or_else(|| ApiError::param(format!("Unable to find cluster by name {n}")))?,
                 (None, None) => {
                     return Err(ApiError::param(
@@ -256,7 +257,8 @@ fn list_hosts<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
                 .map(HostIdx)
                 .filter(|h| {
                     let x = inv.host(*h);
-                    id.is_none_or(|i| x.id.0 == i)
+                    !x.is_removed()
+                        && id.is_none_or(|i| x.id.0 == i)
                         && zone.is_none_or(|z| inv.zone(x.zone).id.0 == z)
                         && pod.is_none_or(|p| inv.pod(x.pod).id.0 == p)
                         && cluster.is_none_or(|cl| inv.cluster(x.cluster).id.0 == cl)

@@ -149,6 +149,7 @@ fn list_pods<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             let pods: Vec<_> = inv
                 .pods
                 .iter()
+                .filter(|p| !p.removed)
                 .filter(|p| id.is_none_or(|i| p.id.0 == i))
                 .filter(|p| zone.is_none_or(|z| inv.zone(p.zone).id.0 == z))
                 .filter(|p| name.is_none_or(|n| p.name == n))
@@ -219,6 +220,7 @@ fn list_clusters<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             let list: Vec<_> = inv
                 .clusters
                 .iter()
+                .filter(|x| !x.removed)
                 .filter(|x| id.is_none_or(|i| x.id.0 == i))
                 .filter(|x| zone.is_none_or(|z| inv.zone(x.zone).id.0 == z))
                 .filter(|x| pod.is_none_or(|p| inv.pod(x.pod).id.0 == p))

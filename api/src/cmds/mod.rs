@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod apis;
+pub mod delete_infra;
 pub mod events;
 pub mod hosts;
 pub mod infra;
@@ -25,6 +26,7 @@ use crate::registry::Command;
 
 pub static GROUPS: &[&[Command]] = &[
     hosts::COMMANDS,
+    delete_infra::COMMANDS,
     infra::COMMANDS,
     pools::COMMANDS,
     jobs::COMMANDS,

@@ -76,7 +76,8 @@ fn list_storage_pools<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             let list: Vec<usize> = (0..inv.pools.len())
                 .filter(|i| {
                     let p = &inv.pools[*i];
-                    id.is_none_or(|x| p.id.0 == x)
+                    !p.removed
+                        && id.is_none_or(|x| p.id.0 == x)
                         && zone.is_none_or(|z| inv.zone(p.zone).id.0 == z)
                         && name.is_none_or(|n| p.name == n)
                         && cluster

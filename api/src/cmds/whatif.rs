@@ -48,6 +48,8 @@ fn options(c: &Ctx<'_>) -> Result<Options, ApiError> {
     let mut o = Options::new();
     o.fail_hosts = uuids(c, "failhostids")?;
     o.drain_hosts = uuids(c, "drainhostids")?;
+    o.remove_hosts = uuids(c, "removehostids")?;
+    o.remove_clusters = uuids(c, "removeclusterids")?;
     o.fail_clusters =
         c.p.opt_uuid("failclusterid")?
             .map(|u| u.to_string())
@@ -155,6 +157,16 @@ pub static COMMANDS: &[Command] = &[
                 "drainhostids",
                 Ty::List,
                 "hosts to put into maintenance (comma-separated ids)",
+            ),
+            p(
+                "removehostids",
+                Ty::List,
+                "hosts to remove (decommission: VMs migrated by plan, then the capacity is gone; comma-separated ids)",
+            ),
+            p(
+                "removeclusterids",
+                Ty::List,
+                "clusters to remove with all their hosts (comma-separated ids)",
             ),
             p(
                 "addhosts",

@@ -299,7 +299,7 @@ pub fn never_fits(c: &Cloud, req: &PlacementRequest) -> Option<String> {
     let fp = req.size.footprint();
     let hosts: Vec<HostIdx> = (0..inv.hosts.len())
         .map(|i| HostIdx(i as u32))
-        .filter(|h| inv.host(*h).zone == req.zone)
+        .filter(|h| inv.host(*h).zone == req.zone && !inv.host(*h).is_removed())
         .collect();
     let fits = |h: HostIdx| {
         let host = inv.host(h);

@@ -69,6 +69,7 @@ impl Cloud {
             start_ip: s.start_ip,
             end_ip: s.end_ip,
             allocation_state: AllocationState::Enabled,
+            removed: false,
         })?;
         self.book.pod.push(Compute::default());
         Ok(id)
@@ -86,6 +87,7 @@ impl Cloud {
             cluster_type: ClusterType::CloudManaged,
             allocation_state: AllocationState::Enabled,
             hosts: Vec::new(),
+            removed: false,
         })?;
         self.book.cluster.push(Compute::default());
         self.policy
@@ -139,6 +141,7 @@ impl Cloud {
             capacity_bytes: s.capacity_bytes,
             tags,
             state: PoolState::Up,
+            removed: false,
         })?;
         self.policy.pools.push(Policy::pool(&self.settings, &self.inv, p.ix()));
         self.book.pool.push(PoolUsage::default());
@@ -321,18 +324,28 @@ impl Cloud {
         self.book.rebuild_aggregate_totals();
     }
 
-    fn refresh_host_total(&mut self, h: HostIdx) {
+    pub(super) fn refresh_host_total(&mut self, h: HostIdx) {
         let host = self.inv.host(h);
         let pol = &self.policy.clusters[host.cluster.ix()];
         let old = self.book.host[h.ix()];
-        let (new_cpu, new_mem) = super::safety::host_totals(host, pol);
+        // A removed host keeps its slot (tombstone) but no capacity.
+        let (new_cpu, new_mem) = if host.is_removed() {
+            (0, 0)
+        } else {
+            super::safety::host_totals(host, pol)
+        };
+        let cores = if host.is_removed() {
+            0
+        } else {
+            u64::from(host.cpu_cores)
+        };
         let hc = &mut self.book.host[h.ix()];
         hc.cpu = Counter {
             total: new_cpu,
             ..old.cpu
         };
         hc.cores = Counter {
-            total: u64::from(host.cpu_cores),
+            total: cores,
             ..old.cores
         };
         hc.mem = Counter {
@@ -347,21 +360,22 @@ impl Cloud {
             &mut self.book.zone[z.ix()],
         ] {
             agg.cpu.total = agg.cpu.total - old.cpu.total + new_cpu;
-            agg.cores.total = agg.cores.total - old.cores.total + u64::from(host.cpu_cores);
+            agg.cores.total = agg.cores.total - old.cores.total + cores;
             agg.mem.total = agg.mem.total - old.mem.total + new_mem;
         }
     }
 
-    fn refresh_pool_total(&mut self, p: PoolIdx) {
+    pub(super) fn refresh_pool_total(&mut self, p: PoolIdx) {
         let pool = self.inv.pool(p);
         let factor = if pool.overprovisionable() {
             self.policy.pools[p.ix()].factor
         } else {
             1.0
         };
+        let bytes = if pool.removed { 0 } else { pool.capacity_bytes };
         let u = &mut self.book.pool[p.ix()];
-        u.raw_total = pool.capacity_bytes;
-        u.allocatable_total = (pool.capacity_bytes as f64 * factor).floor() as u64;
+        u.raw_total = bytes;
+        u.allocatable_total = (bytes as f64 * factor).floor() as u64;
     }
 
     pub fn set_host_status(&mut self, h: HostId, status: HostStatus) -> CoreResult<()> {

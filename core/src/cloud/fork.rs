@@ -12,7 +12,7 @@ use super::Cloud;
 use crate::allocator::{self, Explanation, NoRecord, Placement, PlacementRequest, Scratch, TraceRecorder};
 use crate::capacity::{Footprint, Slot};
 use crate::ids::*;
-use crate::inventory::{HostStatus, ResourceState};
+use crate::inventory::{ClusterTombstone, HostStatus, HostTombstone, ResourceState};
 use crate::rng::DetRng;
 use crate::vm::{Charge, VmState};
 
@@ -37,6 +37,8 @@ enum Undo {
         bytes: u64,
         physical: u64,
     },
+    RemovedHost(HostTombstone),
+    RemovedCluster(ClusterTombstone),
 }
 
 /// A reversible set of changes on a borrowed `Cloud`.
@@ -161,6 +163,23 @@ impl<'a> Fork<'a> {
         self.undo.push(Undo::Pool { pool, bytes, physical });
     }
 
+    /// Takes a host out of the inventory and every capacity total (its VMs
+    /// must have been moved or stopped first: `set_vm`).
+    pub fn remove_host(&mut self, h: HostIdx) {
+        debug_assert!(
+            self.c.vms_on(h).is_empty(),
+            "remove_host on a host that VMs still charge"
+        );
+        let t = self.c.tombstone_host(h);
+        self.undo.push(Undo::RemovedHost(t));
+    }
+
+    /// Takes an empty cluster (and its own pools) out of the inventory.
+    pub fn remove_cluster(&mut self, cl: ClusterIdx) {
+        let t = self.c.tombstone_cluster(cl);
+        self.undo.push(Undo::RemovedCluster(t));
+    }
+
     /// Keeps every change (the fork becomes the new state).
     pub fn commit(mut self) {
         self.undo.clear();
@@ -192,6 +211,8 @@ impl<'a> Fork<'a> {
                 }
                 Undo::Load { host, fp, account } => self.load(host, fp, account, false),
                 Undo::Pool { pool, bytes, physical } => self.c.book.pool_apply(pool, bytes, physical, false),
+                Undo::RemovedHost(t) => self.c.untombstone_host(t),
+                Undo::RemovedCluster(t) => self.c.untombstone_cluster(t),
             }
         }
         for (h, list) in self.saved_lists.drain(..) {

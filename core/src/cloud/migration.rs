@@ -34,8 +34,7 @@ impl Cloud {
         let zone = v.zone;
         let mut scratch = Scratch::default();
         let mut out = Vec::new();
-        for (hi, h) in self.inv.hosts.iter().enumerate() {
-            let hx = HostIdx(hi as u32);
+        for (hx, h) in self.inv.live_hosts() {
             if h.zone != zone || hx == from {
                 continue;
             }

@@ -8,6 +8,7 @@ mod fork;
 mod lifecycle;
 mod migration;
 mod policy;
+mod remove;
 pub mod safety;
 mod saga_support;
 mod snapshots;

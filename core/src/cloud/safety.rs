@@ -63,7 +63,8 @@ impl Cloud {
         let pols: Vec<ClusterPolicy> = (0..self.inv.clusters.len())
             .map(|c| Policy::cluster(&self.settings, &self.inv, c))
             .collect();
-        for (h, host) in self.inv.hosts.iter().enumerate() {
+        for (hx, host) in self.inv.live_hosts() {
+            let h = hx.ix();
             let (cpu, mem) = host_totals(host, &pols[host.cluster.ix()]);
             let b = &self.book.host[h];
             if (b.cpu.total, b.mem.total, b.cores.total) != (cpu, mem, u64::from(host.cpu_cores)) {

@@ -125,6 +125,7 @@ impl Cloud {
         let (mut raw, mut used, mut alloc_total, mut allocated, mut local_raw, mut local_used) = (0, 0, 0, 0, 0, 0);
         for (i, p) in self.inv.pools.iter().enumerate() {
             let in_scope = p.zone == zone
+                && !p.removed
                 && match (scope, p.scope) {
                     (CapacityScope::Zone(_), _) => true,
                     (_, PoolScope::Zone) => false,
@@ -191,6 +192,9 @@ impl Cloud {
     pub fn check_capacity_alerts(&mut self) -> Vec<AlertEvent> {
         let mut current: Vec<(u32, String, String, f64, f64, String)> = Vec::new();
         for (i, cl) in self.inv.clusters.iter().enumerate() {
+            if cl.removed {
+                continue;
+            }
             let pol = &self.policy.clusters[i];
             let agg = &self.book.cluster[i];
             let where_ = format!(
@@ -214,6 +218,9 @@ impl Cloud {
             }
         }
         for (i, p) in self.inv.pools.iter().enumerate() {
+            if p.removed {
+                continue;
+            }
             let u = &self.book.pool[i];
             let cl_pol = match p.scope {
                 PoolScope::Cluster(c) => self.policy.clusters[c.ix()],

@@ -43,6 +43,21 @@ pub enum AdminChange {
     AddHost {
         spec: HostSpec,
     },
+    /// deleteHost (`controller::remove`): Maintenance unless `forced`; never
+    /// while VMs or volumes use it.
+    DeleteHost {
+        host: HostId,
+        #[serde(default)]
+        forced: bool,
+    },
+    /// deleteCluster: no hosts left; its empty cluster-scope pools go with it.
+    DeleteCluster {
+        cluster: ClusterId,
+    },
+    /// deletePod: no clusters left.
+    DeletePod {
+        pod: PodId,
+    },
     UpdateHost {
         host: HostId,
         allocation: Option<AllocationState>,
@@ -265,6 +280,9 @@ impl Controller {
                 self.cloud.set_host_status(id, HostStatus::Connecting)?;
                 self.stamp(id.0, None)
             }
+            AdminChange::DeleteHost { host, forced } => self.delete_host(host, forced).map(|_| created(host.0))?,
+            AdminChange::DeleteCluster { cluster } => self.delete_cluster(cluster).map(|_| created(cluster.0))?,
+            AdminChange::DeletePod { pod } => self.delete_pod(pod).map(|_| created(pod.0))?,
             AdminChange::UpdateHost { host, allocation, tags } => {
                 let h = self.cloud.host_idx(host)?;
                 if let Some(a) = allocation {
@@ -679,6 +697,9 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::AddCluster { .. } => "CLUSTER.CREATE",
         AdminChange::AddHost { .. } => "HOST.ADD",
         AdminChange::UpdateHost { .. } => "HOST.UPDATE",
+        AdminChange::DeleteHost { .. } => "HOST.DELETE",
+        AdminChange::DeleteCluster { .. } => "CLUSTER.DELETE",
+        AdminChange::DeletePod { .. } => "POD.DELETE",
         AdminChange::UpdateCluster { .. } => "CLUSTER.UPDATE",
         AdminChange::CreatePool { .. } => "STORAGE.POOL.CREATE",
         AdminChange::AddImageStore { .. } => "IMAGE.STORE.ADD",

@@ -282,7 +282,14 @@ impl Controller {
                     .iter()
                     .find(|m| m.vm == vm)
                     .and_then(|m| m.destination.clone().ok());
-                let dest = planned.and_then(|n| self.cloud.inv.hosts.iter().find(|x| x.name == n).map(|x| x.id));
+                let dest = planned.and_then(|n| {
+                    self.cloud
+                        .inv
+                        .live_hosts()
+                        .map(|(_, x)| x)
+                        .find(|x| x.name == n)
+                        .map(|x| x.id)
+                });
                 // The planned host is used only while it is still Up and Enabled,
                 // and not after a failed attempt (the planner then chooses).
                 let dest = dest.filter(|d| {

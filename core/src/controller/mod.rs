@@ -20,6 +20,7 @@ pub use hosts::canary;
 pub mod ipam;
 pub mod maintenance;
 mod reconcile;
+mod remove;
 mod restart;
 pub mod saga;
 mod steps;

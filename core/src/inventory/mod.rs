@@ -3,8 +3,10 @@
 //! index newtypes; UUID maps translate at the edges.
 
 mod model;
+mod remove;
 
 pub use model::*;
+pub use remove::{ClusterTombstone, HostTombstone, PodTombstone};
 
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
@@ -297,7 +299,9 @@ impl Inventory {
         // Zone-wide pools already present become visible to the new cluster.
         let zone_pools: Vec<PoolIdx> = (0..self.pools.len() as u32)
             .map(PoolIdx)
-            .filter(|p| self.pool(*p).zone == c.zone && self.pool(*p).scope == PoolScope::Zone)
+            .filter(|p| {
+                self.pool(*p).zone == c.zone && self.pool(*p).scope == PoolScope::Zone && !self.pool(*p).removed
+            })
             .collect();
         self.clusters.push(c);
         self.cluster_pools.push(zone_pools);
@@ -397,7 +401,7 @@ impl Inventory {
             PoolScope::Cluster(c) => self.cluster_pools[c.ix()].push(i),
             PoolScope::Zone => {
                 for (ci, cl) in self.clusters.iter().enumerate() {
-                    if cl.zone == p.zone {
+                    if cl.zone == p.zone && !cl.removed {
                         self.cluster_pools[ci].push(i);
                     }
                 }

@@ -180,6 +180,9 @@ pub struct Pod {
     pub start_ip: Ipv4Addr,
     pub end_ip: Ipv4Addr,
     pub allocation_state: AllocationState,
+    /// deletePod: kept as a tombstone so pod indices stay valid (`inventory::remove`).
+    #[serde(default)]
+    pub removed: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -192,6 +195,9 @@ pub struct Cluster {
     pub cluster_type: ClusterType,
     pub allocation_state: AllocationState,
     pub hosts: Vec<HostIdx>,
+    /// deleteCluster: kept as a tombstone so cluster indices stay valid.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -214,6 +220,10 @@ impl Host {
     pub fn cpu_mhz_total(&self) -> u64 {
         u64::from(self.cpu_cores) * u64::from(self.cpu_mhz_per_core)
     }
+    /// deleteHost leaves the record as a tombstone with CloudStack's `Removed` status.
+    pub fn is_removed(&self) -> bool {
+        self.status == HostStatus::Removed
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -226,6 +236,9 @@ pub struct StoragePool {
     pub capacity_bytes: u64,
     pub tags: TagSet,
     pub state: PoolState,
+    /// Removed with its host (host-local) or cluster: a tombstone, as for hosts.
+    #[serde(default)]
+    pub removed: bool,
 }
 
 impl StoragePool {

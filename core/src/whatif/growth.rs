@@ -216,6 +216,7 @@ pub fn project(
         progress(u64::from(month), u64::from(months));
     }
     let clusters = (0..nclusters)
+        .filter(|cl| !f.cloud().inv.clusters[*cl].removed)
         .map(|cl| {
             let pol = &f.cloud().policy.clusters[cl];
             let (notify, disable) = (pol.cpu_notify.min(pol.mem_notify), pol.cpu_disable.min(pol.mem_disable));

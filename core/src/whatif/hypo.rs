@@ -49,7 +49,7 @@ impl AddHosts {
 
 /// (cores, MHz per core, memory bytes, tags)
 fn shape(c: &Cloud, s: &str) -> CoreResult<(u32, u32, u64, Vec<String>)> {
-    if let Some(h) = c.inv.hosts.iter().find(|h| h.name == s) {
+    if let Some((_, h)) = c.inv.live_hosts().find(|(_, h)| h.name == s) {
         return Ok((
             h.cpu_cores,
             h.cpu_mhz_per_core,
@@ -84,9 +84,14 @@ fn find_host(c: &Cloud, s: &str) -> CoreResult<HostIdx> {
     {
         return Ok(h);
     }
-    let found: Vec<usize> = (0..c.inv.hosts.len()).filter(|i| c.inv.hosts[*i].name == s).collect();
+    let found: Vec<HostIdx> = c
+        .inv
+        .live_hosts()
+        .filter(|(_, h)| h.name == s)
+        .map(|(i, _)| i)
+        .collect();
     match found.as_slice() {
-        [one] => Ok(HostIdx(*one as u32)),
+        [one] => Ok(*one),
         [] => Err(CoreError::NotFound {
             kind: "host",
             id: s.into(),
@@ -105,10 +110,9 @@ fn find_cluster(c: &Cloud, s: &str) -> CoreResult<ClusterIdx> {
         return Ok(cl);
     }
     c.inv
-        .clusters
-        .iter()
-        .position(|x| x.name == s)
-        .map(|i| ClusterIdx(i as u32))
+        .live_clusters()
+        .find(|(_, x)| x.name == s)
+        .map(|(i, _)| i)
         .ok_or_else(|| CoreError::NotFound {
             kind: "cluster",
             id: s.into(),
@@ -124,7 +128,7 @@ fn find_pod(c: &Cloud, s: &str) -> CoreResult<PodIdx> {
     c.inv
         .pods
         .iter()
-        .position(|x| x.name == s)
+        .position(|x| x.name == s && !x.removed)
         .map(|i| PodIdx(i as u32))
         .ok_or_else(|| CoreError::NotFound {
             kind: "pod",
@@ -135,10 +139,15 @@ fn find_pod(c: &Cloud, s: &str) -> CoreResult<PodIdx> {
 /// Checks every name, shape, setting and number of `opts` against `c`
 /// without changing anything (what an API refuses synchronously).
 pub fn validate(c: &Cloud, opts: &Options) -> CoreResult<()> {
-    for h in opts.fail_hosts.iter().chain(&opts.drain_hosts) {
+    for h in opts
+        .fail_hosts
+        .iter()
+        .chain(&opts.drain_hosts)
+        .chain(&opts.remove_hosts)
+    {
         find_host(c, h)?;
     }
-    for cl in &opts.fail_clusters {
+    for cl in opts.fail_clusters.iter().chain(&opts.remove_clusters) {
         find_cluster(c, cl)?;
     }
     for p in &opts.fail_pods {
@@ -191,6 +200,24 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
     drained.sort();
     drained.dedup();
     drained.retain(|h| !failed.contains(h));
+    // Removal wins over failure and drain: the host leaves either way.
+    let mut removed_clusters: Vec<ClusterIdx> = Vec::new();
+    for cl in &opts.remove_clusters {
+        removed_clusters.push(find_cluster(c, cl)?);
+    }
+    removed_clusters.sort();
+    removed_clusters.dedup();
+    let mut removed: Vec<HostIdx> = Vec::new();
+    for h in &opts.remove_hosts {
+        removed.push(find_host(c, h)?);
+    }
+    for cl in &removed_clusters {
+        removed.extend(c.inv.cluster(*cl).hosts.iter().copied());
+    }
+    removed.sort();
+    removed.dedup();
+    failed.retain(|h| !removed.contains(h));
+    drained.retain(|h| !removed.contains(h));
     let mut adds = Vec::new();
     for a in &opts.add_hosts {
         adds.push((find_cluster(c, &a.cluster)?, a.count, shape(c, &a.shape)?));
@@ -204,7 +231,11 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
         let cluster = c.inv.cluster(cl).clone();
         for n in 1..=count {
             let mut name = format!("{}-whatif-{n}", cluster.name);
-            while c.inv.hosts.iter().any(|h| h.name == name && h.zone == cluster.zone) {
+            while c
+                .inv
+                .live_hosts()
+                .any(|(_, h)| h.name == name && h.zone == cluster.zone)
+            {
                 name.push('+');
             }
             c.add_host(HostSpec {
@@ -222,7 +253,7 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
             cluster.name
         ));
     }
-    if failed.is_empty() && drained.is_empty() {
+    if failed.is_empty() && drained.is_empty() && removed.is_empty() {
         return Ok((said, None));
     }
     let name = |c: &Cloud, h: HostIdx| c.inv.host(h).name.clone();
@@ -234,6 +265,10 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
     if !drained.is_empty() {
         said.push(format!("drain (maintenance) {}", plan.drained_hosts.join(", ")));
     }
+    if !removed.is_empty() {
+        let names: Vec<String> = removed.iter().map(|h| name(c, *h)).collect();
+        said.push(format!("remove (decommission) {}", names.join(", ")));
+    }
     if !failed.is_empty() {
         said.push(format!("fail {}", plan.failed_hosts.join(", ")));
     }
@@ -241,10 +276,12 @@ pub fn apply_hypotheticals(c: &mut Cloud, opts: &Options) -> CoreResult<(Vec<Str
     let mut scratch = Scratch::default();
     let mut rng = c.allocator_rng();
     let mut f = c.fork();
-    // Drains first (PrepareForMaintenance: never a destination), then failures.
+    // Drained hosts are never a destination (PrepareForMaintenance); removals
+    // go first (the capacity is gone), then drains, then failures.
     for &h in &drained {
         f.set_resource_state(h, ResourceState::PrepareForMaintenance);
     }
+    super::remove::remove(&mut f, &removed, &removed_clusters, &mut rng, &mut scratch, &mut plan);
     for &h in &drained {
         let vms: Vec<VmIdx> = f.cloud().vms_on(h).to_vec();
         for i in vms {

@@ -9,6 +9,7 @@ pub mod export;
 pub mod failures;
 pub mod growth;
 mod hypo;
+mod remove;
 pub mod report;
 pub mod tolerance;
 
@@ -32,6 +33,13 @@ pub struct Options {
     pub fail_clusters: Vec<String>,
     pub fail_pods: Vec<String>,
     pub drain_hosts: Vec<String>,
+    /// Hosts and clusters removed (decommissioned): VMs migrated away by plan,
+    /// then the capacity leaves the inventory (unlike a failure: no HA, no
+    /// lost VMs, and the host no longer counts anywhere).
+    #[serde(default)]
+    pub remove_hosts: Vec<String>,
+    #[serde(default)]
+    pub remove_clusters: Vec<String>,
     pub add_hosts: Vec<AddHosts>,
     /// (percent per month, months)
     pub grow: Option<(f64, u32)>,
@@ -63,10 +71,10 @@ fn summary(c: &Cloud, force: &[bool]) -> Summary {
         .collect();
     Summary {
         zones: c.inv.zones.len(),
-        pods: c.inv.pods.len(),
-        clusters: c.inv.clusters.len(),
-        hosts: c.inv.hosts.len(),
-        hosts_up: c.inv.hosts.iter().filter(|h| h.status == HostStatus::Up).count(),
+        pods: c.inv.pods.iter().filter(|p| !p.removed).count(),
+        clusters: c.inv.live_clusters().count(),
+        hosts: c.inv.live_hosts().count(),
+        hosts_up: c.inv.live_hosts().filter(|(_, h)| h.status == HostStatus::Up).count(),
         vms: c.vm_count(),
         vms_running: running.len(),
         ha_vms_running: running.iter().filter(|i| failures::ha_eligible(c, force, **i)).count(),
@@ -181,6 +189,9 @@ pub fn run(c: &mut Cloud, opts: &Options, progress: Progress) -> CoreResult<Repo
     let mut clusters = Vec::with_capacity(nclusters);
     for cl in 0..nclusters {
         let cl = ClusterIdx(cl as u32);
+        if c.inv.cluster(cl).removed {
+            continue;
+        }
         let n1_break = n1_breaks[cl.ix()];
         let failures_tolerated = tolerance::tolerance(c, cl, &force, n1_break, opts.exact_budget, &mut scratch);
         let cluster = c.inv.cluster(cl);
@@ -217,6 +228,7 @@ pub fn run(c: &mut Cloud, opts: &Options, progress: Progress) -> CoreResult<Repo
         .filter(|(so, _)| so.memory_mb > 0 && so.cpu_number > 0 && so.cpu_speed_mhz > 0)
         .map(|(so, &root)| {
             let per_cluster: Vec<ClusterFit> = (0..nclusters)
+                .filter(|cl| !c.inv.clusters[*cl].removed)
                 .map(|cl| ClusterFit {
                     cluster: c.inv.clusters[cl].name.clone(),
                     fits: capacity::cluster_fit(c, ClusterIdx(cl as u32), so, root, true),

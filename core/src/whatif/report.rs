@@ -38,7 +38,7 @@ pub struct Move {
     pub vm: String,
     pub vmid: String,
     pub from: String,
-    /// "ha-restart", "migrate" (drain) or "lost" (not HA-enabled, or root on local storage).
+    /// "ha-restart", "migrate" (drain or removal) or "lost" (not HA-enabled, or root on local storage).
     pub kind: String,
     /// Destination host, or null when none was found (then `reason`).
     pub to: Option<String>,
@@ -49,6 +49,13 @@ pub struct Move {
 pub struct Replacement {
     pub failed_hosts: Vec<String>,
     pub drained_hosts: Vec<String>,
+    /// Hosts taken out of the inventory (`--remove-host`, and every host of a
+    /// `--remove-cluster`): their VMs are live-migrated by the plan, then their
+    /// capacity is gone from every answer.
+    #[serde(default)]
+    pub removed_hosts: Vec<String>,
+    #[serde(default)]
+    pub removed_clusters: Vec<String>,
     pub moves: Vec<Move>,
     pub placed: usize,
     pub not_placed: usize,

@@ -502,7 +502,12 @@ impl StorageDriver for Kvm {
             v
         };
         let unavailable = |e: String| DriverError::unavailable(format!("lease on pool {pool}: {e}"));
-        let tmp = format!("{}/stratus-hb-{host}-{pool}.tmp", self.0.config.staging_dir);
+        // Per process: the host monitor and an agent taking over may both renew.
+        let tmp = format!(
+            "{}/stratus-hb-{host}-{pool}-{}.tmp",
+            self.0.config.staging_dir,
+            std::process::id()
+        );
         tokio::fs::write(&tmp, format!("{value}\n"))
             .await
             .map_err(|e| unavailable(e.to_string()))?;

@@ -81,6 +81,22 @@ pub(crate) async fn save_host(store: &Store, host: HostId, auth: &HostAuth) -> R
         .map_err(|e| e.to_string())
 }
 
+/// A removed host's stored secret and tokens go (deleteHost): its agent can
+/// neither `hello` nor enroll again.
+pub(crate) async fn forget_host(store: &Store, host: HostId, tokens: &[[u8; 32]]) -> Result<(), String> {
+    store
+        .delete_meta(&format!("{AGENT_PREFIX}{host}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    for hash in tokens {
+        store
+            .delete_meta(&format!("{TOKEN_PREFIX}{}", tls::hex(hash)))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn save_token(store: &Store, hash: &[u8; 32], t: &TokenEntry) -> Result<(), String> {
     let value = serde_json::to_vec(t).expect("tokens serialize");
     store

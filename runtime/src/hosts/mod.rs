@@ -351,6 +351,18 @@ impl Gateway {
         Ok(token)
     }
 
+    /// deleteHost: forgets the host's secret and enrollment tokens (in memory
+    /// and in the Store) and drops its connection, so its agent cannot come
+    /// back. Call after the deletion is durable.
+    pub async fn forget_host(&self, host: HostId) -> Result<(), String> {
+        let sh = &self.shared;
+        let tokens = sh.lock().forget_host(host);
+        if let Some(store) = &sh.store {
+            creds::forget_host(store, host, &tokens).await?;
+        }
+        Ok(())
+    }
+
     /// Hosts holding credentials (enrolled once; they reconnect with `hello`).
     pub fn enrolled(&self) -> Vec<HostId> {
         self.shared.state().hosts.keys().copied().collect()

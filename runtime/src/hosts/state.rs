@@ -322,6 +322,25 @@ impl State {
 
     // ---- enrollment and connections ----
 
+    /// deleteHost: the host's secret and its tokens are dropped and its
+    /// connection closed. Returns the token hashes (for the Store).
+    pub fn forget_host(&mut self, host: HostId) -> Vec<[u8; 32]> {
+        self.hosts.remove(&host);
+        if self.conns.remove(&host).is_some() {
+            self.event("agent.disconnected", host.to_string(), "the host was deleted".into());
+        }
+        let tokens: Vec<[u8; 32]> = self
+            .tokens
+            .iter()
+            .filter(|(_, t)| t.host == host)
+            .map(|(h, _)| *h)
+            .collect();
+        for t in &tokens {
+            self.tokens.remove(t);
+        }
+        tokens
+    }
+
     pub fn issue_token(&mut self, host: HostId, secrets: &SecretSource) -> Result<(String, [u8; 32]), String> {
         if self.ctl.cloud().inv.find_host(host).is_none() {
             return Err(format!("no host {host} in the inventory"));
@@ -364,6 +383,9 @@ impl State {
                     Some(t) if t.used => return Err(self.refuse("this enrollment token was already used".into())),
                     Some(t) => t.host,
                 };
+                if self.ctl.cloud().inv.find_host(host).is_none() {
+                    return Err(self.refuse(format!("host {host} was deleted")));
+                }
                 let name = self.host_name(host);
                 if name != host_name {
                     return Err(self.refuse(format!(
@@ -395,10 +417,13 @@ impl State {
                 secret,
                 versions: _,
             } => {
+                // A deleted host is refused even if its credentials outlived it
+                // (a crash between the delete and forgetting them).
                 let ok = self
                     .hosts
                     .get(&host_id)
-                    .is_some_and(|a| constant_time_eq(&a.secret_hash, &secret_hash(&secret)));
+                    .is_some_and(|a| constant_time_eq(&a.secret_hash, &secret_hash(&secret)))
+                    && self.ctl.cloud().inv.find_host(host_id).is_some();
                 if !ok {
                     return Err(self.refuse("unknown host or wrong secret".into()));
                 }

@@ -25,6 +25,18 @@ pub(super) async fn get_meta(store: &Store, key: &str) -> Result<Option<Vec<u8>>
     .map_err(StoreError::db("get_meta"))
 }
 
+const DELETE_SQL: &str = "DELETE FROM meta WHERE key = $1";
+
+pub(super) async fn delete_meta(store: &Store, key: &str) -> Result<(), StoreError> {
+    with_pool!(store, |pool| sqlx::query(DELETE_SQL)
+        .bind(key)
+        .execute(pool)
+        .await
+        .map(drop))
+    .map_err(StoreError::db("delete_meta"))?;
+    Ok(())
+}
+
 /// `substr` with an `int4` length: both dialects have it, and it does not depend on the
 /// database's collation (a range on `key` would, on PostgreSQL).
 const LIST_SQL: &str = "SELECT key, value FROM meta WHERE substr(key, 1, $2) = $1 ORDER BY key";

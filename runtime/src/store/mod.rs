@@ -139,6 +139,11 @@ impl Store {
         meta::get_meta(self, key).await
     }
 
+    /// Deletes the value under `key` (nothing if absent).
+    pub async fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        meta::delete_meta(self, key).await
+    }
+
     /// Every `(key, value)` whose key starts with `prefix`, by key.
     pub async fn list_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         meta::list_meta(self, prefix).await

@@ -501,6 +501,16 @@ pub enum Action {
         mhz: u32,
         memory_gib: u64,
     },
+    /// deleteHost: the host leaves the inventory and the datacenter. It must
+    /// be drained first (in Maintenance, e.g. by an earlier
+    /// `prepare_maintenance`) unless `forced`; a host VMs still use is refused
+    /// either way, and a refusal is listed in the report (`actions_refused`).
+    RemoveHost {
+        at: Duration,
+        host: String,
+        #[serde(default)]
+        forced: bool,
+    },
     /// createServiceOffering: a compute offering appears mid-run.
     RegisterOffering {
         at: Duration,
@@ -526,6 +536,7 @@ impl Action {
             | Action::DisableCluster { at, .. }
             | Action::EnableCluster { at, .. }
             | Action::AddHosts { at, .. }
+            | Action::RemoveHost { at, .. }
             | Action::RegisterOffering { at, .. } => *at,
         }
     }

@@ -123,7 +123,8 @@ fn action(def: &mut Defined, a: &Action, at: &FieldPath) -> R {
         Action::PrepareMaintenance { host, .. }
         | Action::CancelMaintenance { host, .. }
         | Action::DisableHost { host, .. }
-        | Action::EnableHost { host, .. } => def.known("host", host, &at.key("host")),
+        | Action::EnableHost { host, .. }
+        | Action::RemoveHost { host, .. } => def.known("host", host, &at.key("host")),
         Action::DisableCluster { cluster, .. } | Action::EnableCluster { cluster, .. } => {
             def.known("cluster", cluster, &at.key("cluster"))
         }
