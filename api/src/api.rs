@@ -65,8 +65,6 @@ pub struct Api {
     pub(crate) default_networks: tokio::sync::Mutex<()>,
     /// Template downloads running on this server (`secstorage`).
     pub downloads: Arc<crate::secstorage::Downloads>,
-    /// `runWhatIf` jobs (in memory: they change nothing).
-    pub(crate) whatif_jobs: crate::cmds::whatif::WhatIfJobs,
 }
 
 impl std::fmt::Debug for Api {
@@ -90,7 +88,6 @@ impl Api {
             },
             default_networks: tokio::sync::Mutex::new(()),
             downloads: Arc::default(),
-            whatif_jobs: Default::default(),
         }
     }
 

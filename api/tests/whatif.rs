@@ -135,3 +135,77 @@ async fn export_inventory_and_run_what_if() {
         .read(|ctl| ctl.cloud().inv.hosts.iter().filter(|h| h.name == "h1").count());
     assert_eq!(still, 1);
 }
+
+/// runWhatIf jobs are ordinary async jobs: listAsyncJobs shows them, and
+/// after a restart on the same Store both listAsyncJobs and
+/// queryAsyncJobResult still answer with the report. A what-if still running
+/// when the server stops is failed by the restart, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_if_jobs_are_durable_async_jobs() {
+    use common::{TestServer, gateway_at};
+    use stratus_core::controller::Command;
+    use stratus_core::controller::admin::AdminChange;
+    use stratus_core::controller::directory::UserId;
+    use stratus_core::controller::input::{Input, Reply};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("whatif.db").display());
+    let (cloud, ids) = small_cloud();
+    let s = TestServer::on(gateway_at(cloud, &url).await, ids.clone()).await;
+    let h1 = ids.hosts[0].clone();
+    let (st, v) = s.admin(&[("command", "runWhatIf"), ("failhostids", &h1)]).await;
+    assert_eq!(st, 200, "{v}");
+    let done = v["runwhatifresponse"]["jobid"].as_str().unwrap().to_string();
+    let r = s.wait_job(&s.admin, &done).await;
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    assert_eq!(
+        r["cmd"],
+        "org.apache.cloudstack.api.command.admin.capacity.RunWhatIfCmd"
+    );
+    assert!(r["jobresult"]["html"].as_str().unwrap().contains("<svg"), "{r}");
+    // One started and never ended: as if the process died while it ran.
+    let admin_user = r["userid"].as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+    let begin = Input::Admin {
+        change: AdminChange::BeginExternalJob {
+            command: Command::RunWhatIf,
+        },
+        by: Some(UserId(admin_user)),
+    };
+    let Ok(Reply::Created(Ok(created))) = s.api.gw.input(begin).await else {
+        panic!("the job was not recorded");
+    };
+    let running = created.job.unwrap().0.to_string();
+    let listed = |v: &serde_json::Value, id: &str| {
+        v["listasyncjobsresponse"]["asyncjobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["jobid"] == id)
+            .cloned()
+    };
+    let (_, v) = s.admin(&[("command", "listAsyncJobs")]).await;
+    assert_eq!(listed(&v, &done).unwrap()["jobstatus"], 1, "{v}");
+    assert_eq!(listed(&v, &running).unwrap()["jobstatus"], 0, "{v}");
+    s.api.gw.halt();
+    drop(s);
+
+    let (cloud, _) = small_cloud();
+    let s = TestServer::on(gateway_at(cloud, &url).await, ids).await;
+    let (st, v) = s.admin(&[("command", "queryAsyncJobResult"), ("jobid", &done)]).await;
+    assert_eq!(st, 200, "{v}");
+    let r = &v["queryasyncjobresultresponse"];
+    assert_eq!(r["jobstatus"], 1, "{r}");
+    assert_eq!(r["jobresult"]["whatif"]["schema"], "stratus-whatif/1");
+    assert_eq!(r["jobresult"]["whatif"]["replacement"]["failed_hosts"][0], "h1");
+    let (_, v) = s.admin(&[("command", "listAsyncJobs")]).await;
+    assert_eq!(listed(&v, &done).unwrap()["jobstatus"], 1, "{v}");
+    let lost = listed(&v, &running).unwrap();
+    assert_eq!(lost["jobstatus"], 2, "{lost}");
+    assert!(
+        lost["jobresult"]["errortext"]
+            .as_str()
+            .unwrap()
+            .contains("restarted before the job finished"),
+        "{lost}"
+    );
+}

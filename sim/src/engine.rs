@@ -128,6 +128,8 @@ impl Engine {
     /// An engine whose controller's clock reads `epoch_ms` at simulated time 0.
     pub fn starting_at(mut ctl: Controller, world: World, epoch_ms: u64) -> Engine {
         let hosts = ctl.cloud().inv.hosts.len() as u64;
+        // VMs of the inventory it starts from (an export) count as deployed.
+        let existing = ctl.cloud().vm_count() as u64 + ctl.cloud().expunged_count();
         ctl.apply(Millis(epoch_ms), Input::Boot);
         let ping_ms = ctl.ping_interval_ms();
         let mut e = Engine {
@@ -149,7 +151,7 @@ impl Engine {
             },
             checked: Default::default(),
             submitted_jobs: 0,
-            deployed_vms: 0,
+            deployed_vms: existing,
             refused_requests: 0,
             keep_log: None,
             ping_ms,

@@ -31,3 +31,4 @@ pub mod timeline;
 pub mod whatif_input;
 pub mod world;
 pub mod world_ha;
+mod world_mirror;

@@ -131,15 +131,25 @@ impl Runner {
 
     fn selected_hosts(&self, s: &Select) -> Vec<String> {
         let inv = &self.engine.ctl.cloud().inv;
+        // The hosts that use the selected pool: the scope of its storage.
+        let pool = s
+            .pool
+            .as_deref()
+            .and_then(|name| inv.pools.iter().find(|p| p.name == name && !p.removed));
         inv.live_hosts()
-            .map(|(_, h)| h)
-            .filter(|h| {
+            .filter(|(i, h)| {
+                let uses_pool = pool.is_some_and(|p| match p.scope {
+                    PoolScope::Host(ph) => ph == *i,
+                    PoolScope::Cluster(c) => h.cluster == c,
+                    PoolScope::Zone => h.zone == p.zone,
+                });
                 s.all
+                    || uses_pool
                     || s.cluster.as_deref() == Some(inv.cluster(h.cluster).name.as_str())
                     || s.pod.as_deref() == Some(inv.pod(h.pod).name.as_str())
                     || s.zone.as_deref() == Some(inv.zone(h.zone).name.as_str())
             })
-            .map(|h| h.name.clone())
+            .map(|(_, h)| h.name.clone())
             .collect()
     }
 

@@ -323,10 +323,12 @@ impl World {
         }
     }
 
-    /// Mirrors the inventory of a cloud (every host and pool, empty).
+    /// Mirrors a cloud: its hosts and pools (with leases) and the workload
+    /// its ledger records (`world_mirror`), so a live inventory's world agrees with it.
     pub fn from_cloud(cloud: &Cloud, seed: u64) -> World {
         let mut w = World::new(seed);
         w.sync_inventory(cloud);
+        w.mirror_workload(cloud);
         w
     }
 
@@ -419,7 +421,7 @@ impl World {
         lo + rng.below((hi - lo + 1) as usize) as u64
     }
 
-    fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
+    pub(crate) fn set_running(&mut self, vm: VmId, host: HostId, running: bool) {
         let Some(h) = self.hosts.get_mut(&host) else { return };
         let Some(d) = h.domains.get_mut(&vm) else { return };
         if d.running == running {

@@ -198,6 +198,37 @@ fn the_json_report_follows_the_documented_schema_and_an_export_reads_back() {
 #[test]
 fn fit_now_equals_filling_the_cloud_with_real_deploys() {
     let c0 = cloud(10);
+    fit_now_matches_deploys(&c0);
+}
+
+/// "How many more VMs fit" counts storage as the allocator does: c1's pool
+/// holds fewer root disks (2 GiB each, overprovisioned x2 and cut at the
+/// 0.85 allocated disable threshold) than its hosts hold VMs.
+#[test]
+fn fit_now_counts_primary_storage() {
+    let text = lab("", "10m", 10).replacen("capacity_gib = 50000", "capacity_gib = 20", 1);
+    let s = scenario::parse(&text, "lab.toml").unwrap_or_else(|e| panic!("{e}"));
+    let built = scenario::build(&s).unwrap();
+    let small = cloud_before_faults(s, built.cloud);
+    let fits = fit_now_matches_deploys(&small);
+    let roomy = fit_now_matches_deploys(&cloud(10));
+    let c1 = |f: &[(String, Vec<u64>)], o: &str| f.iter().find(|x| x.0 == o).unwrap().1[0];
+    assert!(
+        c1(&fits, "web") < c1(&roomy, "web"),
+        "storage did not bound c1: {fits:?} vs {roomy:?}"
+    );
+    assert!(c1(&fits, "big") <= c1(&roomy, "big"));
+    // The pool is the bound: its allocation after filling passes no threshold.
+    let mut c = small.clone();
+    let report = whatif::run(&mut c, &Options::new(), &mut |_, _, _| {}).unwrap();
+    let web = report.fit_now.iter().find(|f| f.offering == "web").unwrap();
+    assert_eq!(web.per_cluster[0].fits, c1(&fits, "web"));
+}
+
+/// Fills a copy of the cloud with real deploys of each offering until the
+/// allocator refuses; the count must equal the report's `fits`. Returns
+/// (offering, per-cluster fits).
+fn fit_now_matches_deploys(c0: &Cloud) -> Vec<(String, Vec<u64>)> {
     let mut c = c0.clone();
     let report = whatif::run(&mut c, &Options::new(), &mut |_, _, _| {}).unwrap();
     for fit in &report.fit_now {
@@ -213,22 +244,31 @@ fn fit_now_equals_filling_the_cloud_with_real_deploys() {
         let account = c.inv.accounts.iter().find(|a| a.name == "ops").unwrap().id;
         let zone = c.inv.zones[0].id;
         let mut n = 0;
-        while c
-            .deploy_vm(DeploySpec {
+        let last_refusal = loop {
+            match c.deploy_vm(DeploySpec {
                 account: Some(account),
                 zone: Some(zone),
                 offering: Some(offering),
                 template: Some(template),
                 start: true,
                 ..Default::default()
-            })
-            .is_ok()
-        {
-            n += 1;
+            }) {
+                Ok(_) => n += 1,
+                Err(e) => break e,
+            }
             assert!(n < 100_000);
-        }
-        assert_eq!(n, fit.fits, "{}", fit.offering);
+        };
+        assert_eq!(
+            n, fit.fits,
+            "{}: {:?}; the last deploy: {last_refusal}",
+            fit.offering, fit.per_cluster
+        );
     }
+    report
+        .fit_now
+        .iter()
+        .map(|f| (f.offering.clone(), f.per_cluster.iter().map(|x| x.fits).collect()))
+        .collect()
 }
 
 #[test]

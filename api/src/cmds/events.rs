@@ -29,7 +29,8 @@ fn event_type(c: Cmd) -> Option<&'static str> {
         Cmd::AssociateIpAddress
         | Cmd::DisassociateIpAddress
         | Cmd::PrepareHostForMaintenance
-        | Cmd::CancelHostMaintenance => return None,
+        | Cmd::CancelHostMaintenance
+        | Cmd::RunWhatIf => return None,
     })
 }
 

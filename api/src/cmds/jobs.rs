@@ -33,6 +33,7 @@ fn instance_type(c: Cmd) -> &'static str {
         Cmd::CreateSnapshot | Cmd::DeleteSnapshot => "Snapshot",
         Cmd::AssociateIpAddress | Cmd::DisassociateIpAddress => "IpAddress",
         Cmd::PrepareHostForMaintenance | Cmd::CancelHostMaintenance => "Host",
+        Cmd::RunWhatIf => "None",
         _ => "VirtualMachine",
     }
 }
@@ -60,6 +61,7 @@ fn class_name(c: Cmd) -> String {
         Cmd::DisassociateIpAddress => ("user.address", "DisassociateIPAddrCmd"),
         Cmd::PrepareHostForMaintenance => ("admin.host", "PrepareForMaintenanceCmd"),
         Cmd::CancelHostMaintenance => ("admin.host", "CancelMaintenanceCmd"),
+        Cmd::RunWhatIf => ("admin.capacity", "RunWhatIfCmd"),
     };
     format!("org.apache.cloudstack.api.command.{pkg}.{class}")
 }
@@ -94,6 +96,7 @@ fn result_obj(ctl: &Controller, j: &Job, admin: bool) -> Option<Obj> {
             let h = cloud.inv.find_host(HostId(j.instance?))?;
             Obj::new().obj("host", views::host(ctl, h))
         }
+        Cmd::RunWhatIf => super::whatif::job_result(j.result.as_deref()?)?,
         _ => {
             let vm = j.vm?;
             match cloud.vm(vm) {
@@ -153,9 +156,6 @@ fn visible(c: &Ctx<'_>, ctl: &Controller, j: &Job) -> bool {
 fn query_async_job_result<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
     boxed(async move {
         let id = c.p.req_uuid("jobid")?;
-        if let Some(o) = super::whatif::job_view(c, id) {
-            return Ok(o);
-        }
         c.api.read(|ctl| {
             let j = ctl
                 .job(JobId(id))

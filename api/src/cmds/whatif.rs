@@ -4,84 +4,25 @@
 //! and `jobresult.html`, the page `--format html` writes).
 //!
 //! A what-if runs on a copy of the cloud taken under the read lock, on a
-//! blocking thread; its job lives in the API's memory (`WhatIfJobs`), not in
-//! the controller's journal (it changes nothing), so it is forgotten by a
-//! restart, like a session.
+//! blocking thread. Its job is an ordinary async job in the controller's job
+//! table (`BeginExternalJob` / `EndExternalJob` admin changes, journaled like
+//! every change): listAsyncJobs and queryAsyncJobResult show it, before and
+//! after a restart. A restart while it runs fails it ("run it again").
 
 use super::prelude::*;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use stratus_core::controller::directory::UserId;
-use stratus_core::whatif::{self, AddHosts, Options};
+use std::sync::Arc;
+use stratus_core::controller::Command as Cmd;
+use stratus_core::controller::admin::AdminChange;
+use stratus_core::controller::input::{Input, Reply};
+use stratus_core::whatif::{self, AddHosts, Options, Report};
 
-#[derive(Debug, Clone)]
-enum State {
-    Pending,
-    /// The report as JSON, and as the self-contained HTML page
-    /// (`stratus whatif --format html`) for clients that show it.
-    Done(Arc<serde_json::Value>, Arc<String>),
-    Failed(String),
-}
-
-#[derive(Debug, Clone)]
-struct WhatIfJob {
-    user: UserId,
-    created_ms: u64,
-    completed_ms: Option<u64>,
-    state: State,
-}
-
-/// The what-if jobs of this server process.
-#[derive(Debug, Default, Clone)]
-pub struct WhatIfJobs(Arc<Mutex<BTreeMap<Uuid, WhatIfJob>>>);
-
-impl WhatIfJobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, WhatIfJob>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    fn finish(&self, id: Uuid, state: State) {
-        if let Some(j) = self.lock().get_mut(&id) {
-            j.state = state;
-            j.completed_ms = Some(now_ms());
-        }
-    }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// queryAsyncJobResult for a what-if job (root admins only), if `id` is one.
-pub fn job_view(c: &Ctx<'_>, id: Uuid) -> Option<Obj> {
-    if !c.caller.is_admin() {
-        return None;
-    }
-    let j = c.api.whatif_jobs.lock().get(&id).cloned()?;
-    let mut o = Obj::new()
-        .s("jobid", id.to_string())
-        .s("userid", j.user.to_string())
-        .s("cmd", "org.apache.cloudstack.api.command.admin.capacity.RunWhatIfCmd")
-        .i("jobprocstatus", 0)
-        .date("created", j.created_ms);
-    o = match j.state {
-        State::Pending => o.i("jobstatus", 0).i("jobresultcode", 0),
-        State::Done(v, html) => o
-            .i("jobstatus", 1)
-            .i("jobresultcode", 0)
-            .s("jobresulttype", "object")
-            .obj(
-                "jobresult",
-                Obj::new().val("whatif", render::Val::Json(v)).s("html", html.as_str()),
-            ),
-        State::Failed(text) => o
-            .i("jobstatus", 2)
-            .i("jobresultcode", 530)
-            .s("jobresulttype", "object")
-            .obj("jobresult", Obj::new().i("errorcode", 530).s("errortext", text)),
-    };
-    Some(o.opt_date("completed", j.completed_ms))
+/// `jobresult` of a finished what-if: the report, and the HTML page made
+/// from it (rendered when asked, not stored twice).
+pub fn job_result(json: &str) -> Option<Obj> {
+    let v: serde_json::Value = serde_json::from_str(json).ok()?;
+    let report: Report = serde_json::from_value(v.clone()).ok()?;
+    let html = crate::whatif_html::render(&report);
+    Some(Obj::new().val("whatif", render::Val::Json(Arc::new(v))).s("html", html))
 }
 
 fn export_inventory<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
@@ -155,33 +96,40 @@ fn run_what_if<'a>(c: &'a Ctx<'a>) -> Fut<'a> {
             .api
             .read(|ctl| whatif::validate(ctl.cloud(), &opts).map(|_| ctl.cloud().clone()))
             .map_err(crate::api::core_error)?;
-        let mut b = [0u8; 16];
-        getrandom::fill(&mut b).map_err(|e| ApiError::internal(e.to_string()))?;
-        let id = uuid::Builder::from_random_bytes(b).into_uuid();
-        let jobs = c.api.whatif_jobs.clone();
-        jobs.lock().insert(
-            id,
-            WhatIfJob {
-                user: c.caller.user,
-                created_ms: now_ms(),
-                completed_ms: None,
-                state: State::Pending,
-            },
-        );
-        tracing::info!(job = %id, "whatif.start");
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let state = match whatif::run(&mut cloud, &opts, &mut |_, _, _| {}) {
-                Ok(r) => match serde_json::to_value(&r) {
-                    Ok(v) => State::Done(Arc::new(v), Arc::new(crate::whatif_html::render(&r))),
-                    Err(e) => State::Failed(e.to_string()),
+        let started = c
+            .api
+            .admin(
+                Some(c.caller),
+                AdminChange::BeginExternalJob {
+                    command: Cmd::RunWhatIf,
                 },
-                Err(e) => State::Failed(e.to_string()),
+            )
+            .await?;
+        let job = started.job.ok_or_else(|| ApiError::internal("no job recorded"))?;
+        let gw = c.api.gw.clone();
+        tracing::info!(job = %job.0, "whatif.start");
+        tokio::spawn(async move {
+            let t0 = std::time::Instant::now();
+            let outcome = tokio::task::spawn_blocking(move || {
+                whatif::run(&mut cloud, &opts, &mut |_, _, _| {})
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| serde_json::to_string(&r).map_err(|e| e.to_string()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the what-if stopped: {e}")));
+            let ok = outcome.is_ok();
+            let end = Input::Admin {
+                change: AdminChange::EndExternalJob { job, outcome },
+                by: None,
             };
-            tracing::info!(job = %id, ms = started.elapsed().as_millis() as u64, "whatif.done");
-            jobs.finish(id, state);
+            match gw.input(end).await {
+                Ok(Reply::Created(Ok(_))) => {
+                    tracing::info!(job = %job.0, ok, ms = t0.elapsed().as_millis() as u64, "whatif.done");
+                }
+                other => tracing::warn!(job = %job.0, ?other, "whatif.done not recorded"),
+            }
         });
-        Ok(render::async_body(&id.to_string()))
+        Ok(render::async_body(&job.0.to_string()))
     })
 }
 

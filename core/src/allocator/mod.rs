@@ -283,6 +283,13 @@ pub fn host_fits(c: &Cloud, req: &PlacementRequest, h: HostIdx) -> Option<Reject
     host_check(c, req, h)
 }
 
+/// The allocator's pool filter alone (state, sharing, tags, the used and
+/// allocated disable thresholds, capacity) for `need` more bytes on pool `p`,
+/// for analyses that count what fits; `None` = the pool takes it.
+pub fn pool_fits(c: &Cloud, p: PoolIdx, need: u64, tags: &crate::inventory::TagSet, shared: bool) -> Option<Reject> {
+    pool_check(c, p, need, tags, shared, 0)
+}
+
 /// The constraints a VM must satisfy on host `h` for as long as it runs there
 /// (not only when placed): host tags, CPU cores and speed, host-local volumes,
 /// affinity groups. The allocator and the safety invariant share this one rule.

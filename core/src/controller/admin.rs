@@ -174,6 +174,15 @@ pub enum AdminChange {
     CancelMaintenance {
         host: HostId,
     },
+    /// A job run outside the controller starts (`runWhatIf`; see `external_jobs`).
+    BeginExternalJob {
+        command: Command,
+    },
+    /// That job ended: its result (JSON text) or its error.
+    EndExternalJob {
+        job: JobId,
+        outcome: Result<String, String>,
+    },
     /// A line in the audit trail (login, logout, key registration).
     Audit {
         kind: String,
@@ -493,6 +502,8 @@ impl Controller {
                 self.cancel_maintenance(host, now)?;
                 self.instant_job(Command::CancelHostMaintenance, host.0, by)
             }
+            AdminChange::BeginExternalJob { command } => Ok(self.begin_external_job(command, by)),
+            AdminChange::EndExternalJob { job, outcome } => self.end_external_job(job, outcome),
             AdminChange::Audit {
                 kind,
                 description,
@@ -643,6 +654,7 @@ impl Controller {
             completed: Some(self.now),
             user: by,
             instance: Some(instance),
+            result: None,
         });
         Ok(Created {
             id: instance,
@@ -729,6 +741,7 @@ fn event_type(c: &AdminChange) -> Option<&'static str> {
         AdminChange::DisassociateIp { .. } => "NET.IPRELEASE",
         AdminChange::PrepareMaintenance { .. } => "MAINT.PREPARE",
         AdminChange::CancelMaintenance { .. } => "MAINT.CANCEL",
+        AdminChange::BeginExternalJob { .. } | AdminChange::EndExternalJob { .. } => return None,
         AdminChange::Audit { .. } => return None,
     })
 }

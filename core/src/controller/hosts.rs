@@ -280,6 +280,7 @@ impl Controller {
                 hh.fenced = None;
                 hh.power_off_tried = false;
                 self.set_status(h, HostStatus::Up, "pings resumed");
+                self.settle_calls_lost_with_link(h);
             }
         }
     }

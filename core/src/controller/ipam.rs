@@ -45,6 +45,16 @@ impl Ipam {
         }
     }
 
+    /// Marks an address and MAC a VM already holds as taken (a controller
+    /// built from an existing inventory, e.g. an export).
+    pub fn hold(&mut self, n: NetworkIdx, ip: Ipv4Addr, mac: [u8; 6]) {
+        self.used.entry(n).or_default().insert(u32::from(ip));
+        let serial = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+        if mac[0] == 0x02 && mac[1] == 0x00 {
+            self.next_mac = self.next_mac.max(serial);
+        }
+    }
+
     pub fn in_use(&self, n: NetworkIdx) -> usize {
         self.used.get(&n).map_or(0, |s| s.len())
     }

@@ -67,6 +67,7 @@ named_enum! {
         DisassociateIpAddress => "disassociateIpAddress",
         PrepareHostForMaintenance => "prepareHostForMaintenance",
         CancelHostMaintenance => "cancelHostMaintenance",
+        RunWhatIf => "runWhatIf",
     }
 }
 

@@ -8,6 +8,7 @@ mod cleanup;
 mod describe;
 pub mod directory;
 pub mod effects;
+mod external_jobs;
 pub mod input;
 pub mod journal;
 pub mod kinds;
@@ -145,6 +146,17 @@ pub struct Job {
     pub user: Option<directory::UserId>,
     /// The entity of a job that has no VM or volume (host, public IP, snapshot).
     pub instance: Option<uuid::Uuid>,
+    /// The result of a job that works on no entity (a what-if's report, as
+    /// JSON text): what queryAsyncJobResult returns as `jobresult`.
+    #[serde(default)]
+    pub result: Option<String>,
+}
+
+impl Job {
+    /// Whether the job runs outside the controller's sagas (a what-if).
+    pub fn saga_free(&self) -> bool {
+        self.command == Command::RunWhatIf
+    }
 }
 
 /// One line of the event log.
@@ -230,9 +242,16 @@ fn logging_default() -> bool {
 
 impl Controller {
     pub fn new(cloud: Cloud) -> Controller {
+        // Addresses the inventory's VMs already hold stay theirs.
+        let mut ipam = Ipam::default();
+        for (_, v) in cloud.vms() {
+            if let Some(nic) = &v.nic {
+                ipam.hold(nic.network, nic.ip, nic.mac);
+            }
+        }
         Controller {
             cloud,
-            ipam: Ipam::default(),
+            ipam,
             jobs: Vec::new(),
             sagas: BTreeMap::new(),
             ops: BTreeMap::new(),
@@ -320,6 +339,9 @@ impl Controller {
     }
     pub fn job(&self, id: JobId) -> Option<&Job> {
         self.job_index.get(&id).map(|i| &self.jobs[*i])
+    }
+    pub(crate) fn job_mut(&mut self, id: JobId) -> Option<&mut Job> {
+        self.job_index.get(&id).map(|i| &mut self.jobs[*i])
     }
     /// Jobs the controller started itself (expunge after `expunge.delay`).
     pub fn internal_jobs(&self) -> u64 {

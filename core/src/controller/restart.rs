@@ -1,6 +1,7 @@
 //! A management-server restart: the controller recovered from the journal
 //! forgets the calls it had in flight and settles every saga (unwind, roll
-//! forward, or hold the VM Unknown until a host reports).
+//! forward, or hold the VM Unknown until a host reports). A host whose link
+//! broke and came back settles the domain calls it never answered the same way.
 
 use super::saga::{Mode, Step};
 use super::*;
@@ -83,6 +84,7 @@ impl Controller {
         for sid in ids {
             self.drive(sid);
         }
+        self.fail_external_jobs();
         // Re-arm expunge timers the restart forgot.
         let delay = self
             .cloud
@@ -102,5 +104,45 @@ impl Controller {
                 timer: Timer::Expunge(vm),
             });
         }
+    }
+}
+
+impl Controller {
+    /// A host answers again after a silence (Alert, Disconnected, Down): a
+    /// start or migration it never answered went out on the broken link, so
+    /// its answer will not come. Rather than wait out the call's timeout
+    /// (600 s for a migration), the call is in doubt now: the VM is held as
+    /// Unknown and settled by the host's VM report, which comes with its
+    /// return (adopted where its domain runs, unplugged elsewhere), and the
+    /// maintenance or job waiting for it goes on.
+    pub(crate) fn settle_calls_lost_with_link(&mut self, h: HostIdx) {
+        let id = self.cloud.host_id(h);
+        let lost: Vec<OpId> = self
+            .sagas
+            .values()
+            .filter_map(|s| match (s.pending, &s.call) {
+                (Some((op, Some(step), _)), Some(call)) if step.starts_a_domain() && call_touches(call, id) => Some(op),
+                _ => None,
+            })
+            .filter(|op| self.ops.contains_key(op))
+            .collect();
+        let now = self.now;
+        for op in lost {
+            self.event(
+                EventKind::Timeout,
+                format!("op {}", op.0),
+                "the host came back without answering",
+            );
+            let e = effects::DriverError::in_doubt("the host's link broke while the call was in flight");
+            self.on_result(op, DriverResult::Failed(e), now);
+        }
+    }
+}
+
+/// Whether the call runs on the host (a migration: on either end).
+fn call_touches(call: &DriverCall, host: HostId) -> bool {
+    match call {
+        DriverCall::MigrateDomain { from, to, .. } => *from == host || *to == host,
+        other => other.host() == Some(host),
     }
 }

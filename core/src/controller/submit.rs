@@ -67,6 +67,7 @@ impl Controller {
             completed: None,
             user,
             instance: p.instance,
+            result: None,
         });
         let sid = SagaId(self.next_saga);
         self.next_saga += 1;
@@ -94,6 +95,7 @@ impl Controller {
             completed: None,
             user: None,
             instance: None,
+            result: None,
         });
         self.internal_jobs += 1;
         let sid = SagaId(self.next_saga);

@@ -2,11 +2,11 @@
 //! slots, stranded capacity, and how many more VMs of an offering fit now.
 
 use super::report::{Resource, Slots, Stranded};
-use crate::allocator::{PlacementRequest, host_fits};
+use crate::allocator::{PlacementRequest, host_fits, pool_fits};
 use crate::capacity::{Counter, Footprint};
 use crate::cloud::Cloud;
 use crate::ids::*;
-use crate::inventory::{HostStatus, ResourceState, ServiceOffering};
+use crate::inventory::{HostStatus, ResourceState, ServiceOffering, StorageType, TagSet};
 use crate::units::MIB;
 use crate::vm::{Charge, VmSize};
 
@@ -112,16 +112,35 @@ pub fn offering_request(c: &Cloud, so: &ServiceOffering, zone: ZoneIdx) -> Place
 
 /// More VMs of the offering that fit in the cluster now: host by host
 /// (the allocator's host filter decides whether a host takes one at all),
-/// capped by the cluster's disable thresholds.
-pub fn cluster_fit(c: &Cloud, cl: ClusterIdx, so: &ServiceOffering, apply_thresholds: bool) -> u64 {
+/// each new VM with a root disk of `root_bytes` on the storage the allocator
+/// would use (the cluster's shared pools, or the host's local pools for a
+/// local-storage offering, through the allocator's pool filter: state, tags,
+/// overprovisioning, the used and allocated disable thresholds), capped by
+/// the cluster's disable thresholds.
+pub fn cluster_fit(c: &Cloud, cl: ClusterIdx, so: &ServiceOffering, root_bytes: u64, apply_thresholds: bool) -> u64 {
     let cluster = c.inv.cluster(cl);
     let req = offering_request(c, so, cluster.zone);
     let fp = req.size.footprint();
+    let local = so.storage_type == StorageType::Local;
     let mut n: u64 = 0;
     for &h in &cluster.hosts {
         if host_fits(c, &req, h).is_none() {
-            n += host_room(c, h, fp);
+            let mut room = host_room(c, h, fp);
+            if local {
+                let disks = pools_room(c, &c.inv.host_local_pools[h.ix()], root_bytes, &so.storage_tags, false);
+                room = room.min(disks);
+            }
+            n = n.saturating_add(room);
         }
+    }
+    if !local {
+        n = n.min(pools_room(
+            c,
+            &c.inv.cluster_pools[cl.ix()],
+            root_bytes,
+            &so.storage_tags,
+            true,
+        ));
     }
     let pol = &c.policy.clusters[cl.ix()];
     if apply_thresholds && pol.thresholds_enabled {
@@ -130,6 +149,97 @@ pub fn cluster_fit(c: &Cloud, cl: ClusterIdx, so: &ServiceOffering, apply_thresh
         n = n.min(threshold_room(&agg.mem, fp.mem_bytes, pol.mem_disable));
     }
     n
+}
+
+/// Disks of `need` bytes the pools take in all, one pool filling after another.
+fn pools_room(c: &Cloud, pools: &[PoolIdx], need: u64, tags: &TagSet, shared: bool) -> u64 {
+    pools
+        .iter()
+        .map(|&p| pool_room(c, p, need, tags, shared))
+        .fold(0u64, u64::saturating_add)
+}
+
+/// The largest k such that the allocator's pool filter takes k more disks of
+/// `need` bytes on the pool, one after another: the allocated checks see the
+/// bytes asked (monotone in them), the used check sees what the disks before
+/// wrote (a new root disk writes its template, `need` bytes).
+fn pool_room(c: &Cloud, p: PoolIdx, need: u64, tags: &TagSet, shared: bool) -> u64 {
+    let by_allocation = pool_room_allocated(c, p, need, tags, shared);
+    if by_allocation == 0 || need == 0 {
+        return by_allocation;
+    }
+    let b = &c.book.pool[p.ix()];
+    let limit = c.policy.pools[p.ix()].used_disable;
+    // The k-th disk is accepted while (used + (k-1)*need)/raw <= limit.
+    let ok = |k: u64| (b.used + (k - 1) * need) as f64 / b.raw_total.max(1) as f64 <= limit;
+    let guess = ((limit * b.raw_total as f64 - b.used as f64) / need as f64).floor() + 1.0;
+    let mut k = if guess >= 1.0 {
+        (guess as u64).min(by_allocation)
+    } else {
+        1
+    };
+    while k > 1 && !ok(k) {
+        k -= 1;
+    }
+    while k < by_allocation && ok(k + 1) {
+        k += 1;
+    }
+    k
+}
+
+fn pool_room_allocated(c: &Cloud, p: PoolIdx, need: u64, tags: &TagSet, shared: bool) -> u64 {
+    if need == 0 {
+        return if pool_fits(c, p, 0, tags, shared).is_none() {
+            u64::MAX
+        } else {
+            0
+        };
+    }
+    if pool_fits(c, p, need, tags, shared).is_some() {
+        return 0;
+    }
+    let b = &c.book.pool[p.ix()];
+    let (mut lo, mut hi) = (1u64, (b.allocatable_total.saturating_sub(b.allocated) / need).max(1));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if pool_fits(c, p, mid * need, tags, shared).is_none() {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// The root disk a new VM of each offering would get (indexed like
+/// `inv.service_offerings`): the largest root volume of the offering's VMs,
+/// else the largest template (not an ISO), as a new VM may use any of them.
+pub fn root_disk_bytes(c: &Cloud) -> Vec<u64> {
+    let largest_template = c
+        .inv
+        .templates
+        .iter()
+        .filter(|t| !t.is_iso)
+        .map(|t| t.size_bytes)
+        .max()
+        .unwrap_or(0);
+    let mut root = vec![0u64; c.inv.service_offerings.len()];
+    for (_, vm) in c.vms() {
+        for &v in &vm.volumes {
+            let vol = c.volume_at(v);
+            if vol.volume_type == crate::vm::VolumeType::Root
+                && let Some(r) = root.get_mut(vm.offering.ix())
+            {
+                *r = (*r).max(vol.size_bytes);
+            }
+        }
+    }
+    for r in &mut root {
+        if *r == 0 {
+            *r = largest_template;
+        }
+    }
+    root
 }
 
 /// The largest n such that the allocator's check `(allocated + one) / total >

@@ -219,17 +219,19 @@ pub fn run(c: &mut Cloud, opts: &Options, progress: Progress) -> CoreResult<Repo
         });
         progress("failures tolerated", cl.0 as u64 + 1, nclusters as u64);
     }
+    let root_bytes = capacity::root_disk_bytes(c);
     let fit_now = c
         .inv
         .service_offerings
         .iter()
-        .filter(|so| so.memory_mb > 0 && so.cpu_number > 0 && so.cpu_speed_mhz > 0)
-        .map(|so| {
+        .zip(&root_bytes)
+        .filter(|(so, _)| so.memory_mb > 0 && so.cpu_number > 0 && so.cpu_speed_mhz > 0)
+        .map(|(so, &root)| {
             let per_cluster: Vec<ClusterFit> = (0..nclusters)
                 .filter(|cl| !c.inv.clusters[*cl].removed)
                 .map(|cl| ClusterFit {
                     cluster: c.inv.clusters[cl].name.clone(),
-                    fits: capacity::cluster_fit(c, ClusterIdx(cl as u32), so, true),
+                    fits: capacity::cluster_fit(c, ClusterIdx(cl as u32), so, root, true),
                 })
                 .collect();
             OfferingFit {

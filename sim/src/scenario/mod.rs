@@ -11,6 +11,7 @@ pub mod advice;
 mod build;
 mod duration;
 mod epoch;
+mod fault_model;
 mod locate;
 pub mod model;
 pub mod profile;

@@ -23,11 +23,16 @@ pub struct Select {
     /// Every host (or every shared pool) of the scenario.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all: bool,
+    /// Every host that uses this primary storage pool (a cluster pool's
+    /// cluster, a zone pool's zone, a local pool's host). Host faults only:
+    /// a `storage_outage`'s `pool` is the pool that fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 impl Select {
     pub fn is_empty(&self) -> bool {
-        self.cluster.is_none() && self.pod.is_none() && self.zone.is_none() && !self.all
+        self.count() == 0
     }
 
     /// How many selectors are given (at most one is allowed).
@@ -36,6 +41,7 @@ impl Select {
             + usize::from(self.pod.is_some())
             + usize::from(self.zone.is_some())
             + usize::from(self.all)
+            + usize::from(self.pool.is_some())
     }
 }
 
@@ -48,6 +54,11 @@ pub(crate) fn fault_from_table(mut table: toml::Table) -> Result<(Select, Fault)
         if let Some(v) = table.remove(k) {
             sel.insert(k.to_string(), v);
         }
+    }
+    // `pool` selects hosts, except in a storage outage, where it is the pool.
+    let outage = table.get("kind").and_then(toml::Value::as_str) == Some("storage_outage");
+    if !outage && let Some(v) = table.remove("pool") {
+        sel.insert("pool".to_string(), v);
     }
     let select = Select::deserialize(toml::Value::Table(sel)).map_err(|e| e.message().to_string())?;
     let fault = Fault::deserialize(toml::Value::Table(table)).map_err(|e| e.message().to_string())?;

@@ -539,7 +539,7 @@ pub(crate) fn validate(s: &Scenario) -> R {
 pub(crate) fn fault(def: &Defined, select: &super::Select, f: &Fault, at: &FieldPath) -> R {
     let span = |d: Duration| nonzero(d, &at.key("for"));
     if select.count() > 1 {
-        return Err(Problem::new(at, "give at most one of cluster, pod, zone, all"));
+        return Err(Problem::new(at, "give at most one of cluster, pod, zone, pool, all"));
     }
     if let Some(c) = &select.cluster {
         def.known("cluster", c, &at.key("cluster"))?;
@@ -550,15 +550,18 @@ pub(crate) fn fault(def: &Defined, select: &super::Select, f: &Fault, at: &Field
     if let Some(z) = &select.zone {
         def.known("zone", z, &at.key("zone"))?;
     }
+    if let Some(p) = &select.pool {
+        def.known("pool", p, &at.key("pool"))?;
+    }
     let one_host = |host: &str| -> R {
         match (host.is_empty(), select.is_empty()) {
             (true, true) => Err(Problem::new(
                 &at.key("host"),
-                "name a host, or select hosts with cluster, pod, zone or all = true",
+                "name a host, or select hosts with cluster, pod, zone, pool or all = true",
             )),
             (false, false) => Err(Problem::new(
                 &at.key("host"),
-                "give either host or a selector (cluster, pod, zone, all), not both",
+                "give either host or a selector (cluster, pod, zone, pool, all), not both",
             )),
             (false, true) => def.known("host", host, &at.key("host")),
             (true, false) => Ok(()),
@@ -570,7 +573,7 @@ pub(crate) fn fault(def: &Defined, select: &super::Select, f: &Fault, at: &Field
         } else {
             Err(Problem::new(
                 at,
-                "this fault kind takes no selector (cluster, pod, zone, all)",
+                "this fault kind takes no selector (cluster, pod, zone, pool, all)",
             ))
         }
     };
