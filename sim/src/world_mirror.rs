@@ -38,6 +38,11 @@ impl World {
                 SimDomain {
                     running: false,
                     disks: vm.volumes.iter().map(|v| cloud.volume_at(*v).id).collect(),
+                    nic_vlans: vm
+                        .nic
+                        .iter()
+                        .filter_map(|n| Some((Mac(n.mac), cloud.inv.network(n.network).vlan?)))
+                        .collect(),
                 },
             );
             if let Some(nic) = &vm.nic {
