@@ -4,6 +4,7 @@
 //! enters as `Input::Admin`, so it is journaled and recovered like a request;
 //! who may make it is the API layer's business, whether it is valid is ours.
 
+use super::admin_audit::event_type;
 use super::directory::*;
 use super::{Command, Controller, Job, JobId, JobStatus};
 use crate::cloud::*;
@@ -662,29 +663,6 @@ impl Controller {
         })
     }
 
-    fn audit(
-        &mut self,
-        kind: String,
-        description: String,
-        account: Option<AccountId>,
-        user: Option<UserId>,
-    ) -> AuditId {
-        let id = AuditId(self.cloud.new_uuid());
-        let a = &mut self.directory.audit;
-        a.push_back(AuditEvent {
-            id,
-            kind,
-            description,
-            account,
-            user,
-            at: self.now,
-        });
-        while a.len() > AUDIT_KEEP {
-            a.pop_front();
-        }
-        id
-    }
-
     /// Users, keys, public IPs and API metadata.
     pub fn directory(&self) -> &Directory {
         &self.directory
@@ -703,45 +681,4 @@ fn non_empty(param: &str, v: &str) -> CoreResult<()> {
         return Err(CoreError::invalid(param, "must not be empty"));
     }
     Ok(())
-}
-
-/// CloudStack's event type of a change, for the audit trail.
-fn event_type(c: &AdminChange) -> Option<&'static str> {
-    Some(match c {
-        AdminChange::CreateZone { .. } => "ZONE.CREATE",
-        AdminChange::UpdateZone { .. } => "ZONE.EDIT",
-        AdminChange::CreatePod { .. } => "POD.CREATE",
-        AdminChange::AddCluster { .. } => "CLUSTER.CREATE",
-        AdminChange::AddHost { .. } => "HOST.ADD",
-        AdminChange::UpdateHost { .. } | AdminChange::SetHostCapacity { .. } => "HOST.UPDATE",
-        AdminChange::DeleteHost { .. } => "HOST.DELETE",
-        AdminChange::DeleteCluster { .. } => "CLUSTER.DELETE",
-        AdminChange::DeletePod { .. } => "POD.DELETE",
-        AdminChange::UpdateCluster { .. } => "CLUSTER.UPDATE",
-        AdminChange::CreatePool { .. } => "STORAGE.POOL.CREATE",
-        AdminChange::AddImageStore { .. } => "IMAGE.STORE.ADD",
-        AdminChange::CreateServiceOffering { .. } => "SERVICE.OFFERING.CREATE",
-        AdminChange::CreateDiskOffering { .. } => "DISK.OFFERING.CREATE",
-        AdminChange::UpdateOffering { .. } => "SERVICE.OFFERING.EDIT",
-        AdminChange::DeleteOffering { .. } => "SERVICE.OFFERING.DELETE",
-        AdminChange::UpdateVm { .. } => "VM.UPDATE",
-        AdminChange::RegisterTemplate { .. } => "TEMPLATE.CREATE",
-        AdminChange::TemplateDownloaded {
-            outcome: DownloadOutcome::Complete { .. },
-            ..
-        } => "TEMPLATE.DOWNLOAD.SUCCESS",
-        AdminChange::TemplateDownloaded { .. } => "TEMPLATE.DOWNLOAD.FAILED",
-        AdminChange::CreateNetwork { .. } => "NETWORK.CREATE",
-        AdminChange::CreateDomain { .. } => "DOMAIN.CREATE",
-        AdminChange::CreateAccount { .. } => "ACCOUNT.CREATE",
-        AdminChange::CreateUser { .. } => "USER.CREATE",
-        AdminChange::SetUserKeys { .. } => "REGISTER.USER.KEY",
-        AdminChange::CreateVlanRange { .. } => "VLAN.IP.RANGE.CREATE",
-        AdminChange::AssociateIp { .. } => "NET.IPASSIGN",
-        AdminChange::DisassociateIp { .. } => "NET.IPRELEASE",
-        AdminChange::PrepareMaintenance { .. } => "MAINT.PREPARE",
-        AdminChange::CancelMaintenance { .. } => "MAINT.CANCEL",
-        AdminChange::BeginExternalJob { .. } | AdminChange::EndExternalJob { .. } => return None,
-        AdminChange::Audit { .. } => return None,
-    })
 }

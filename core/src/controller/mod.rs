@@ -4,6 +4,7 @@
 //! server) executes the effects and feeds the results back.
 
 pub mod admin;
+mod admin_audit;
 mod cleanup;
 mod describe;
 pub mod directory;
@@ -12,6 +13,8 @@ mod external_jobs;
 pub mod input;
 pub mod journal;
 pub mod kinds;
+mod lease_obs;
+mod steps_undo;
 pub use cleanup::Leftover;
 pub use hosts::{Evidence, FenceProof, HaOutcome, HostHealth, HostReport, Sign};
 mod ha;
