@@ -134,15 +134,31 @@ fn a_lost_start_restarted_on_the_same_partitioned_host_leaves_no_domain_behind()
     // The shape was reached: starts lost, VMs held Unknown then lost, their
     // HA restarts placed on kvm1 again and failed there.
     assert_eq!(events(&r, "vm.unknown", "held with its resources"), 4);
-    assert_eq!(events(&r, "ha.scheduled", "it was Unknown and no candidate host runs it"), 4);
+    assert_eq!(
+        events(&r, "ha.scheduled", "it was Unknown and no candidate host runs it"),
+        4
+    );
     assert_eq!(events(&r, "job.fail", "haRestartVirtualMachine: PlugNic failed"), 4);
     assert_eq!(events(&r, "ha.recovered", "running again"), 4);
     let report = RunReport::build(&r, "lost-start", 151, 0.0);
-    assert!(report.invariant_violations.is_empty(), "{:?}", report.invariant_violations);
+    assert!(
+        report.invariant_violations.is_empty(),
+        "{:?}",
+        report.invariant_violations
+    );
     assert!(report.leaks.is_empty(), "{:?}", report.leaks);
     assert_eq!(r.engine.ctl.leftovers().count(), 0, "nothing left awaiting cleanup");
     // kvm1 holds no domain at all: its VMs run elsewhere, the old definitions are gone.
-    let kvm1 = r.engine.ctl.cloud().inv.hosts.iter().find(|h| h.name == "kvm1").unwrap().id;
+    let kvm1 = r
+        .engine
+        .ctl
+        .cloud()
+        .inv
+        .hosts
+        .iter()
+        .find(|h| h.name == "kvm1")
+        .unwrap()
+        .id;
     let left: Vec<_> = r.engine.world.hosts[&kvm1].domains.keys().collect();
     assert!(left.is_empty(), "{left:?}");
     let missing = census::missing(&r.engine.world.census(), r.engine.ctl.cloud());

@@ -274,7 +274,10 @@ mod tests {
         c.volumes.get_mut(root.0).unwrap().state = VolumeState::Destroy;
         let v = c.check_vm_volumes_live();
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].starts_with("[vm-volumes-live] VM vm1 (Running) references volume"), "{v:?}");
+        assert!(
+            v[0].starts_with("[vm-volumes-live] VM vm1 (Running) references volume"),
+            "{v:?}"
+        );
         assert!(v[0].ends_with("is Destroy"), "{v:?}");
         // Planted: a reference to a volume the ledger no longer holds.
         c.volumes.get_mut(root.0).unwrap().state = VolumeState::Ready;
@@ -295,6 +298,9 @@ mod tests {
         c.volumes.get_mut(root.0).unwrap().vm = None;
         let v = c.check_safety();
         assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].contains("[vm-volumes-live]") && v[0].contains("is attached to None"), "{v:?}");
+        assert!(
+            v[0].contains("[vm-volumes-live]") && v[0].contains("is attached to None"),
+            "{v:?}"
+        );
     }
 }
