@@ -14,6 +14,7 @@ pub mod fleet;
 #[cfg(feature = "agent")]
 mod fleet_io;
 pub mod fuzz;
+pub mod host_fault;
 pub mod invariants;
 /// The input journal (trait and in-memory form) lives in the core.
 pub use stratus_core::controller::journal;

@@ -12,6 +12,11 @@ use stratus_core::inventory::Host;
 use stratus_core::rng::DetRng;
 use stratus_drivers::Watchdog;
 
+pub use crate::host_fault::HostFault;
+
+/// Where every simulated host's wall clock starts (2026-01-01T00:00:00Z, epoch ms).
+pub const HOST_CLOCK_BASE_MS: u64 = 1_767_225_600_000;
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SimDomain {
     pub running: bool,
@@ -103,10 +108,16 @@ impl SimHost {
         !self.crashed && !self.neighbour_cut
     }
 
-    /// The host's own clock at simulation time `now` (ms): skewed by
-    /// `clock_skew_ms`, never before 0.
+    /// The host's own wall clock at simulation time `now` (epoch ms, from
+    /// [`HOST_CLOCK_BASE_MS`]): skewed by `clock_skew_ms`. A real clock never
+    /// sits at 0: clamping a negatively skewed early clock there froze its
+    /// lease stamps, and a live host's lease looked stale (fuzz seed 5865 of
+    /// ha-host-crash).
     pub fn local_clock(&self, now: u64) -> u64 {
-        (now as i64).saturating_add(self.clock_skew_ms).max(0) as u64
+        (HOST_CLOCK_BASE_MS as i64)
+            .saturating_add(now as i64)
+            .saturating_add(self.clock_skew_ms)
+            .max(0) as u64
     }
 
     /// Turns one kind of host fault on or off. Faults may overlap (a hang
@@ -129,47 +140,6 @@ impl SimHost {
 }
 
 /// The ways a powered-on host can fail, each undone when its fault ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum HostFault {
-    /// Agent and lease writer hang; the kernel still answers neighbours.
-    Hang,
-    /// The whole host hangs: no pings, no leases, neighbours cannot reach it.
-    Freeze,
-    /// Cut off from management, both ways.
-    Partition,
-    /// Cut off from management and from its neighbours; storage still works.
-    Isolation,
-    /// Only the agent process hangs; leases renew, neighbours reach it.
-    AgentHang,
-    /// Leases stop renewing; everything else works.
-    LeaseStop,
-    /// Management's calls to it are lost; its pings still arrive.
-    CallsLost,
-}
-
-impl HostFault {
-    pub fn describe(self) -> &'static str {
-        match self {
-            HostFault::Hang => "host hangs (stops answering, domains keep running)",
-            HostFault::Freeze => "host freezes (neighbours cannot reach it either; domains keep running)",
-            HostFault::Partition => "management <-> host partition",
-            HostFault::Isolation => "host cut off from management and its neighbours (storage still reachable)",
-            HostFault::AgentHang => "agent hangs (host, leases and domains live)",
-            HostFault::LeaseStop => "lease writer stops (host answers, domains keep running)",
-            HostFault::CallsLost => "asymmetric link: calls to the host are lost, its pings arrive",
-        }
-    }
-
-    pub fn ended(self) -> &'static str {
-        match self {
-            HostFault::Hang | HostFault::Freeze => "host answers again",
-            HostFault::Partition | HostFault::Isolation | HostFault::CallsLost => "partition healed",
-            HostFault::AgentHang => "agent answers again",
-            HostFault::LeaseStop => "lease writer renews again",
-        }
-    }
-}
-
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SimPool {
     pub name: String,

@@ -6,7 +6,7 @@
 use super::Cloud;
 use super::policy::{ClusterPolicy, Policy};
 use crate::inventory::Host;
-use crate::vm::{Charge, VmState};
+use crate::vm::{Charge, VmState, VolumeState};
 
 /// A host's compute totals after overprovisioning: (CPU MHz, memory bytes).
 pub fn host_totals(host: &Host, pol: &ClusterPolicy) -> (u64, u64) {
@@ -40,6 +40,7 @@ pub fn charge_fits_state(state: VmState, charge: Charge) -> bool {
 pub const CHARGE_MATCHES_STATE: &str = "charge-matches-state";
 pub const HOST_TOTALS_MATCH_SETTINGS: &str = "host-totals-match-settings";
 pub const PLACEMENT_HARD_CONSTRAINTS: &str = "placement-hard-constraints";
+pub const VM_VOLUMES_LIVE: &str = "vm-volumes-live";
 
 impl Cloud {
     /// Every VM's charge matches its state.
@@ -94,11 +95,38 @@ impl Cloud {
             .collect()
     }
 
+    /// Every volume a VM (not destroyed) references is live: in the ledger,
+    /// neither destroyed nor expunged, and attached back to that VM.
+    pub fn check_vm_volumes_live(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, vm) in self.vms() {
+            if matches!(vm.state, VmState::Destroyed | VmState::Expunging) {
+                continue;
+            }
+            for v in &vm.volumes {
+                let problem = match self.volumes.get(v.0) {
+                    None => "is gone from the ledger".to_string(),
+                    Some(vol) if matches!(vol.state, VolumeState::Destroy | VolumeState::Expunged) => {
+                        format!("{} is {}", vol.name, vol.state)
+                    }
+                    Some(vol) if vol.vm != Some(i) => format!("{} is attached to {:?}, not to it", vol.name, vol.vm),
+                    Some(_) => continue,
+                };
+                out.push(format!(
+                    "[{VM_VOLUMES_LIVE}] VM {} ({}) references volume #{}, which {problem}",
+                    vm.name, vm.state, v.0
+                ));
+            }
+        }
+        out
+    }
+
     /// All ledger safety invariants.
     pub fn check_safety(&self) -> Vec<String> {
         let mut v = self.check_charge_matches_state();
         v.extend(self.check_host_totals());
         v.extend(self.check_running_placement());
+        v.extend(self.check_vm_volumes_live());
         v
     }
 }
@@ -236,5 +264,44 @@ mod tests {
         let v = c.check_running_placement();
         assert_eq!(v.len(), 1, "{v:?}");
         assert!(v[0].contains("[placement-hard-constraints] VM vm1 runs on h1") && v[0].contains("HostTags"));
+    }
+
+    #[test]
+    fn a_vm_referencing_a_destroyed_or_missing_volume_is_reported() {
+        let (mut c, i) = one_vm();
+        assert_eq!(c.check_vm_volumes_live(), Vec::<String>::new());
+        let root = c.vm_at(i).volumes[0];
+        // Planted: the root volume destroyed under a running VM.
+        c.volumes.get_mut(root.0).unwrap().state = VolumeState::Destroy;
+        let v = c.check_vm_volumes_live();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].starts_with("[vm-volumes-live] VM vm1 (Running) references volume"),
+            "{v:?}"
+        );
+        assert!(v[0].ends_with("is Destroy"), "{v:?}");
+        // Planted: a reference to a volume the ledger no longer holds.
+        c.volumes.get_mut(root.0).unwrap().state = VolumeState::Ready;
+        c.vms.get_mut(i.0).unwrap().volumes.push(crate::ids::VolumeIdx(999));
+        let v = c.check_vm_volumes_live();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].ends_with("which is gone from the ledger"), "{v:?}");
+        // A destroyed VM's references are not checked (its volumes go with it).
+        c.set_charge(i, Charge::None);
+        c.vms.get_mut(i.0).unwrap().state = VmState::Destroyed;
+        assert_eq!(c.check_vm_volumes_live(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_volume_attached_to_another_vm_is_reported() {
+        let (mut c, i) = one_vm();
+        let root = c.vm_at(i).volumes[0];
+        c.volumes.get_mut(root.0).unwrap().vm = None;
+        let v = c.check_safety();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            v[0].contains("[vm-volumes-live]") && v[0].contains("is attached to None"),
+            "{v:?}"
+        );
     }
 }

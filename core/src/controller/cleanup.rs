@@ -17,6 +17,16 @@ pub const UNDO_BACKOFF_MS: u64 = 1_000;
 pub const LEFTOVER_BACKOFF_MS: u64 = 30_000;
 pub const LEFTOVER_BACKOFF_CAP_MS: u64 = 900_000;
 
+/// Whether a leftover's cleanup call should go out now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CleanupState {
+    Due,
+    /// A job is putting the VM back on that host: wait for its outcome.
+    Held,
+    /// The ledger owns the thing again: the cleanup is dropped.
+    Obsolete,
+}
+
 /// A resource an unwound operation could not clean up yet.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Leftover {
@@ -94,10 +104,13 @@ impl Controller {
         }
     }
 
-    /// A cleanup is dropped once the ledger owns the thing again (the VM was
-    /// started there again, the volume re-created): undoing it would destroy
-    /// live state.
-    fn still_wanted(&self, call: &DriverCall) -> bool {
+    /// What the reconciler does with a cleanup now. It is obsolete once the
+    /// ledger owns the thing again for good (the VM settled on that host, the
+    /// volume re-created): undoing it would destroy live state. While a job is
+    /// still putting the VM on that host, it is held, not dropped: if that job
+    /// fails, its own undo removes only what it created, and the older
+    /// definition or port would otherwise stay behind unknown to the ledger.
+    fn cleanup_state(&self, call: &DriverCall) -> CleanupState {
         let on = |vm: crate::ids::VmId, host: crate::ids::HostId| {
             self.cloud.vm(vm).is_some_and(|v| {
                 self.cloud.inv.find_host(host).is_some_and(|h| match v.charge {
@@ -108,14 +121,18 @@ impl Controller {
                 })
             })
         };
+        let owned = |yes: bool| if yes { CleanupState::Obsolete } else { CleanupState::Due };
         match call {
             DriverCall::UnplugNic { vm, host, .. }
             | DriverCall::UndefineDomain { vm, host }
             | DriverCall::StopDomain { vm, host, .. }
-            | DriverCall::DetachDisk { vm, host, .. } => !on(*vm, *host),
-            DriverCall::DeleteVolume { volume, .. } => !self.cloud.volume(*volume).is_some_and(|v| v.created),
-            DriverCall::DeleteSnapshot { snapshot } => self.cloud.snapshot(*snapshot).is_none(),
-            _ => true,
+            | DriverCall::DetachDisk { vm, host, .. } => match (on(*vm, *host), self.vm_busy(*vm)) {
+                (true, true) => CleanupState::Held,
+                (owned_there, _) => owned(owned_there),
+            },
+            DriverCall::DeleteVolume { volume, .. } => owned(self.cloud.volume(*volume).is_some_and(|v| v.created)),
+            DriverCall::DeleteSnapshot { snapshot } => owned(self.cloud.snapshot(*snapshot).is_some()),
+            _ => CleanupState::Due,
         }
     }
 
@@ -151,7 +168,7 @@ impl Controller {
         let stale: Vec<u64> = self
             .leftovers
             .values()
-            .filter(|l| l.in_flight.is_none() && !self.still_wanted(&l.call))
+            .filter(|l| l.in_flight.is_none() && self.cleanup_state(&l.call) == CleanupState::Obsolete)
             .map(|l| l.id)
             .collect();
         for id in stale {
@@ -161,6 +178,7 @@ impl Controller {
             .leftovers
             .values()
             .filter(|l| l.in_flight.is_none() && l.next_at <= now)
+            .filter(|l| self.cleanup_state(&l.call) == CleanupState::Due)
             .filter(|l| match l.call.host() {
                 Some(h) => self
                     .cloud

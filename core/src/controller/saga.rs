@@ -271,3 +271,18 @@ impl Saga {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    /// Operators read the step's name in a failed job's error ("PlugNic
+    /// failed: ...") and in the undo events: it names the step, not its indices.
+    #[test]
+    fn a_step_is_named_as_operators_read_it_in_errors() {
+        assert_eq!(Step::PlugNic.name(), "PlugNic");
+        assert_eq!(Step::StartDomain.name(), "StartDomain");
+        assert_eq!(Step::UnplugNic.name(), "UnplugNic");
+        assert_eq!(Step::Define.name(), "Define");
+    }
+}
