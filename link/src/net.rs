@@ -1,11 +1,13 @@
 //! Sockets behind small traits, so the agent and the gateway run on tokio's TCP
 //! and on a simulated network (turmoil) alike, plus bounded line framing.
 
+use bytes::BytesMut;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use stratus_wire::protocol::{MAX_LINE_BYTES, ProtocolError};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio_util::codec::{Decoder, LinesCodec, LinesCodecError};
 
 /// A byte stream the protocol can run over (before TLS).
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -52,63 +54,45 @@ pub enum FrameError {
     Protocol(#[from] ProtocolError),
 }
 
-/// Reads newline-terminated lines of at most `MAX_LINE_BYTES`. Cancel-safe:
-/// a partly read line stays in the reader when `next_line` is dropped.
+/// Reads newline-terminated lines of at most `MAX_LINE_BYTES` with
+/// tokio-util's `LinesCodec`. Cancel-safe: bytes read stay in the buffer when
+/// `next_line` is dropped. A line that is too long is refused and skipped up
+/// to its newline, and reading goes on; a last line cut off by the end of the
+/// stream is returned as it is (the caller's JSON decoding refuses it).
 #[derive(Debug)]
 pub struct LineReader<R> {
-    inner: BufReader<R>,
-    buf: Vec<u8>,
-    max: usize,
+    inner: R,
+    buf: BytesMut,
+    codec: LinesCodec,
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     pub fn new(inner: R) -> LineReader<R> {
         LineReader {
-            inner: BufReader::new(inner),
-            buf: Vec::new(),
-            max: MAX_LINE_BYTES,
+            inner,
+            buf: BytesMut::with_capacity(8 * 1024),
+            codec: LinesCodec::new_with_max_length(MAX_LINE_BYTES),
         }
     }
 
-    /// The next line without its newline; `None` at a clean end of stream.
+    /// The next line without its newline; `None` at the end of the stream.
     pub async fn next_line(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         loop {
-            let avail = self.inner.fill_buf().await?;
-            if avail.is_empty() {
-                if self.buf.is_empty() {
-                    return Ok(None);
-                }
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a line").into());
+            if let Some(line) = self.codec.decode(&mut self.buf).map_err(frame_error)? {
+                return Ok(Some(line.into_bytes()));
             }
-            match avail.iter().position(|b| *b == b'\n') {
-                Some(i) => {
-                    let fits = self.buf.len() + i <= self.max;
-                    if fits {
-                        self.buf.extend_from_slice(&avail[..i]);
-                    }
-                    self.inner.consume(i + 1);
-                    if !fits {
-                        self.buf.clear();
-                        return Err(ProtocolError::TooLong.into());
-                    }
-                    let mut line = std::mem::take(&mut self.buf);
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
-                    }
-                    return Ok(Some(line));
-                }
-                None => {
-                    let n = avail.len();
-                    if self.buf.len() + n > self.max {
-                        self.buf.clear();
-                        self.inner.consume(n);
-                        return Err(ProtocolError::TooLong.into());
-                    }
-                    self.buf.extend_from_slice(avail);
-                    self.inner.consume(n);
-                }
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                let last = self.codec.decode_eof(&mut self.buf).map_err(frame_error)?;
+                return Ok(last.map(String::into_bytes));
             }
         }
+    }
+}
+
+fn frame_error(e: LinesCodecError) -> FrameError {
+    match e {
+        LinesCodecError::MaxLineLengthExceeded => ProtocolError::TooLong.into(),
+        LinesCodecError::Io(e) => e.into(),
     }
 }
 
@@ -128,12 +112,15 @@ mod tests {
             r.next_line().await,
             Err(FrameError::Protocol(ProtocolError::TooLong))
         ));
-        // The rest of the long line and a cut-off line.
-        let mut rest = r.next_line().await;
-        while let Ok(Some(_)) = rest {
-            rest = r.next_line().await;
-        }
-        assert!(rest.is_err());
+        // The long line is skipped to its newline; a last line cut off by
+        // the end of the stream comes back as it is (JSON decoding refuses it).
+        assert_eq!(r.next_line().await.unwrap().unwrap(), b"three");
+        assert!(r.next_line().await.unwrap().is_none());
+        let bad = [0xff_u8, b'\n'];
+        assert!(matches!(
+            LineReader::new(&bad[..]).next_line().await,
+            Err(FrameError::Io(_))
+        ));
         let mut empty = LineReader::new(&b""[..]);
         assert!(empty.next_line().await.unwrap().is_none());
     }
