@@ -155,6 +155,7 @@ pub async fn run_monitor<B: Backend>(
             seq,
             at_ms: stamp::wall_ms(),
             lease_renewed_ms,
+            lease_renewals: stats.renewals.load(Relaxed),
         };
         match stamp::write(&own, &mine) {
             Ok(()) => stamp_failing = false,

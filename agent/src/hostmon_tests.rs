@@ -180,8 +180,17 @@ async fn isolated_the_monitor_stops_the_vms_and_keeps_stopping_them_until_a_sign
     pass(S).await;
     assert_eq!(host.running(), vec![VM], "not before the lease timeout");
     pass(5 * S).await;
-    assert!(host.running().is_empty(), "isolated: the monitor stopped the VM");
-    assert_eq!(stats.fence.self_fenced.load(Relaxed), 1);
+    assert!(host.running().is_empty(), "isolated: the VM was stopped");
+    // Both guards run the same rule at the same moment: whichever lists the
+    // domains first stops the VM (the other finds nothing running).
+    let fences = || {
+        (
+            stats.fence.self_fenced.load(Relaxed),
+            agent.stats.self_fenced.load(Relaxed),
+        )
+    };
+    let (monitor_fenced, agent_fenced) = fences();
+    assert!(monitor_fenced + agent_fenced >= 1, "a guard stopped it: {:?}", fences());
     host.start(VM); // something starts it again while still isolated
     pass(2 * S).await;
     assert!(host.running().is_empty(), "stopped again");
@@ -190,7 +199,12 @@ async fn isolated_the_monitor_stops_the_vms_and_keeps_stopping_them_until_a_sign
     host.start(VM);
     pass(10 * S).await;
     assert_eq!(host.running(), vec![VM], "not isolated any more: nothing stopped");
-    assert_eq!(stats.fence.self_fenced.load(Relaxed), 1, "once per isolation");
+    let (m, a) = fences();
+    assert!(
+        m <= 1 && a <= 1 && m + a >= 1,
+        "once per isolation in each guard: {:?}",
+        fences()
+    );
     agent.kill();
     task.abort();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -211,6 +225,7 @@ async fn an_isolated_host_is_stopped_by_the_agent_too_while_the_monitor_lives() 
                 seq,
                 at_ms: stamp::wall_ms(),
                 lease_renewed_ms: None,
+                lease_renewals: 0,
             };
             stamp::write(&writer_dir.join(stamp::MONITOR_FILE), &s).unwrap();
             tokio::time::sleep(S).await;

@@ -40,6 +40,10 @@ pub struct Stamp {
     /// Monitor only: wall-clock ms of its last successful lease renewal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_renewed_ms: Option<u64>,
+    /// Monitor only: how many renewals it has made. Names a renewal: two
+    /// renewals can share a wall-clock millisecond (a clock step, a test).
+    #[serde(default)]
+    pub lease_renewals: u64,
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
@@ -108,8 +112,9 @@ impl StampReader {
             return None;
         }
         let place = |wall: u64| local_time(now_ms, previous_look, now_wall, wall);
-        let renewed_before = self.last.as_ref().and_then(|s| s.lease_renewed_ms);
-        let lease_renewed_at = stamp.lease_renewed_ms.filter(|r| Some(*r) != renewed_before).map(place);
+        let renewal = |s: &Stamp| (s.lease_renewals, s.lease_renewed_ms);
+        let new_renewal = self.last.as_ref().map(renewal) != Some(renewal(&stamp));
+        let lease_renewed_at = stamp.lease_renewed_ms.filter(|_| new_renewal).map(place);
         let seen = Seen {
             at: place(stamp.at_ms),
             lease_renewed_at,
@@ -161,6 +166,7 @@ impl ContactStamp {
                 seq: st.0,
                 at_ms: wall_ms(),
                 lease_renewed_ms: None,
+                lease_renewals: 0,
             },
         )
     }
@@ -197,6 +203,7 @@ mod tests {
             seq: 1,
             at_ms: 50_500,
             lease_renewed_ms: Some(50_400),
+            lease_renewals: 1,
         };
         write(&path, &s1).unwrap();
         let seen = r.look_at(2_000, 51_000).unwrap();
@@ -211,6 +218,15 @@ mod tests {
         write(&path, &s2).unwrap();
         let seen = r.look_at(4_000, 53_000).unwrap();
         assert_eq!((seen.at, seen.lease_renewed_at), (3_900, None));
+        // A second renewal within the same wall-clock millisecond is still news.
+        let s3 = Stamp {
+            seq: 3,
+            lease_renewals: 2,
+            ..s2.clone()
+        };
+        write(&path, &s3).unwrap();
+        let seen = r.look_at(5_000, 53_000).unwrap();
+        assert_eq!(seen.lease_renewed_at, Some(4_000));
         assert!(!d.join("hostmon.tmp7").exists(), "the temporary file was renamed");
         std::fs::remove_dir_all(&d).unwrap();
     }
