@@ -4,9 +4,9 @@
 //! over the ledger alone; runs, fuzz and tests all call these.
 
 use crate::world::World;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use stratus_core::controller::effects::DriverCall;
-use stratus_core::controller::{Command, Controller, JobStatus};
+use stratus_core::controller::{Command, Controller, Job, JobStatus};
 use stratus_core::ids::*;
 use stratus_core::inventory::ResourceState;
 use stratus_core::units::Millis;
@@ -102,11 +102,20 @@ pub fn no_down_with_fresh_lease(ctl: &Controller, world: &World, from: usize, no
 /// holds it as a leftover to clean up.
 pub fn failed_op_holds_nothing(ctl: &Controller, world: &World) -> Vec<String> {
     let c = ctl.cloud();
-    let failed: BTreeSet<VmId> = ctl
-        .jobs()
+    // The failed deploy must be the VM's last job: a deploy that failed with
+    // its start in doubt holds the VM's resources by design, and an HA restart
+    // or VM sync may then run it; if it ends in Error later (HA gave up), it
+    // keeps its address and volumes like any VM that ran.
+    let mut last_job: BTreeMap<VmId, &Job> = BTreeMap::new();
+    for j in ctl.jobs() {
+        if let Some(vm) = j.vm {
+            last_job.insert(vm, j); // jobs are listed in submission order
+        }
+    }
+    let failed: BTreeSet<VmId> = last_job
         .iter()
-        .filter(|j| j.command == Command::DeployVirtualMachine && j.status == JobStatus::Failed)
-        .filter_map(|j| j.vm)
+        .filter(|(_, j)| j.command == Command::DeployVirtualMachine && j.status == JobStatus::Failed)
+        .map(|(vm, _)| *vm)
         .filter(|vm| !ctl.vm_busy(*vm))
         .filter(|vm| c.vm(*vm).is_some_and(|v| v.state == VmState::Error))
         .collect();
