@@ -83,9 +83,14 @@ pub fn no_down_with_fresh_lease(ctl: &Controller, world: &World, from: usize, no
     let mut out = Vec::new();
     for (h, _) in ctl.host_downs().get(from..).unwrap_or_default() {
         let Some(wh) = world.hosts.get(h) else { continue };
+        // Fresh, and renewing for two ping intervals already: a read of
+        // management's could not miss it. A host that resumed renewing just
+        // now (back from a crash or a hang) may be judged on a read made
+        // just before its first renewal, and rightly so.
         if let Some(at) = wh.last_renewal_at
             && !wh.crashed
             && now.saturating_sub(at) <= ping_ms
+            && wh.renewing_since.is_some_and(|since| since + 2 * ping_ms <= now)
         {
             out.push(format!(
                 "[{NO_DOWN_WITH_FRESH_LEASE}] host {} marked Down {:.1} s after it renewed its lease",

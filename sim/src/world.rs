@@ -79,6 +79,9 @@ pub struct SimHost {
     /// fresh-lease invariant compares management's verdicts with.
     #[serde(default)]
     pub last_renewal_at: Option<u64>,
+    /// Since when it has renewed without a gap of `ha.lease.timeout`.
+    #[serde(default)]
+    pub renewing_since: Option<u64>,
     /// Whether management heard from it in the last ping round.
     pub was_reachable: bool,
     /// The isolation watchdog (lease renewals and management contact, as
@@ -95,6 +98,15 @@ impl SimHost {
     /// Whether management's calls reach it (and their answers come back).
     pub fn answers_calls(&self) -> bool {
         self.reachable() && !self.calls_lost
+    }
+
+    /// A lease renewal at `now`; one after a gap of `ha.lease.timeout` starts a new run.
+    pub fn note_renewal(&mut self, now: u64) {
+        let gap = self.watchdog.lease_timeout_ms();
+        if self.last_renewal_at.is_none_or(|t| now.saturating_sub(t) >= gap) {
+            self.renewing_since = Some(now);
+        }
+        self.last_renewal_at = Some(now);
     }
 
     /// Whether it renews its storage leases (on pools that are up).

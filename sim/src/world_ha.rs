@@ -103,7 +103,7 @@ impl World {
                 }
             }
             if renewed {
-                h.last_renewal_at = Some(now);
+                h.note_renewal(now);
                 h.watchdog.on_lease_renewed(now);
             }
             let reachable = h.reachable();
@@ -172,7 +172,7 @@ impl World {
             && alive
         {
             *t = Some(local);
-            h.last_renewal_at = Some(now);
+            h.note_renewal(now);
         }
     }
 
