@@ -109,11 +109,12 @@ impl Controller {
 
 impl Controller {
     /// A host answers again after a silence (Alert, Disconnected, Down): a
-    /// start or migration it never answered went out on the broken link, so
-    /// its answer will not come. Rather than wait out the call's timeout
-    /// (600 s for a migration), the call is in doubt now: the VM is held as
-    /// Unknown and settled by the host's VM report, which comes with its
-    /// return (adopted where its domain runs, unplugged elsewhere), and the
+    /// start or migration it never answered went out on the broken link.
+    /// Rather than wait out the call's timeout (600 s for a migration), it
+    /// gets one ping interval more: a reconnecting agent answers a resent
+    /// request from its cache by then. Still unanswered, the call is in doubt:
+    /// the VM is held as Unknown and settled by the host's VM report
+    /// (adopted where its domain runs, unplugged elsewhere), and the
     /// maintenance or job waiting for it goes on.
     pub(crate) fn settle_calls_lost_with_link(&mut self, h: HostIdx) {
         let id = self.cloud.host_id(h);
@@ -126,15 +127,17 @@ impl Controller {
             })
             .filter(|op| self.ops.contains_key(op))
             .collect();
-        let now = self.now;
+        let at = Millis(self.now.0 + self.ping_interval_ms());
         for op in lost {
             self.event(
                 EventKind::Timeout,
                 format!("op {}", op.0),
-                "the host came back without answering",
+                "the host came back without answering: in doubt unless it answers within a ping interval",
             );
-            let e = effects::DriverError::in_doubt("the host's link broke while the call was in flight");
-            self.on_result(op, DriverResult::Failed(e), now);
+            self.out.push(Effect::Timer {
+                at,
+                timer: Timer::OpTimeout(op),
+            });
         }
     }
 }
