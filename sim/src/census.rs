@@ -34,6 +34,10 @@ pub struct WorldCensus {
     pub snapshots: BTreeSet<SnapshotId>,
     /// Driver calls executed so far (a quiet world stops counting).
     pub calls: u64,
+    /// Of those, read-only investigations (lease reads, neighbour pings): a
+    /// late heartbeat on a loaded machine starts one in a quiet cloud.
+    #[serde(default)]
+    pub probes: u64,
     /// VMs seen running on two hosts at once, ever.
     pub duplicates: u64,
 }
@@ -67,6 +71,10 @@ impl World {
                 .collect(),
             snapshots: self.snapshots.clone(),
             calls: self.calls_by_kind.values().sum(),
+            probes: ["CheckLease", "PingNeighbour"]
+                .iter()
+                .filter_map(|k| self.calls_by_kind.get(*k))
+                .sum(),
             duplicates: self.duplicates.len() as u64,
         }
     }
