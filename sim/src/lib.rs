@@ -16,6 +16,7 @@ mod fleet_io;
 pub mod fuzz;
 pub mod host_fault;
 pub mod invariants;
+mod sim_host;
 /// The input journal (trait and in-memory form) lives in the core.
 pub use stratus_core::controller::journal;
 pub mod html;
